@@ -1,0 +1,233 @@
+"""Source contracts: each touch-point source is declared once, here.
+
+The declaration drives the simulator's file writer, the loader (raw table
+columns, types, required fields), the dbt sources and the quality suites.
+Adding a source means adding a `SourceContract` to `SOURCES` and a staging model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+ColumnType = Literal["text", "integer", "numeric", "boolean", "date", "timestamp"]
+FileFormat = Literal["csv", "jsonl", "parquet"]
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: ColumnType = "text"
+    required: bool = False
+    personal: bool = False  # holds personal data: kept out of BI-facing output
+
+
+@dataclass(frozen=True)
+class SourceContract:
+    name: str
+    description: str
+    format: FileFormat
+    columns: tuple[Column, ...]
+    key: str  # the record key within the source
+    event_time: str  # the column that says when the record happened
+    delimiter: str = ","
+    encoding: str = "utf-8"
+    header: bool = True
+    extension: str = field(default="")
+
+    @property
+    def file_extension(self) -> str:
+        return self.extension or {"csv": "csv", "jsonl": "jsonl", "parquet": "parquet"}[self.format]
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def required_columns(self) -> list[str]:
+        return [c.name for c in self.columns if c.required]
+
+    @property
+    def personal_columns(self) -> list[str]:
+        return [c.name for c in self.columns if c.personal]
+
+    def column(self, name: str) -> Column:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(f"source {self.name!r} declares no column {name!r}")
+
+
+def _c(name: str, type: ColumnType = "text", *, required: bool = False, personal: bool = False) -> Column:
+    return Column(name, type, required, personal)
+
+
+SOURCES: dict[str, SourceContract] = {
+    s.name: s
+    for s in (
+        SourceContract(
+            name="crm_accounts",
+            description="Customer accounts from the CRM; one row per account version (re-sent on every update).",
+            format="csv",
+            key="account_id",
+            event_time="updated_at",
+            columns=(
+                _c("account_id", required=True),
+                _c("title", personal=True),
+                _c("first_name", personal=True),
+                _c("last_name", personal=True),
+                _c("email", personal=True),
+                _c("phone", personal=True),
+                _c("date_of_birth", "date", personal=True),
+                _c("street_address", personal=True),
+                _c("city", personal=True),
+                _c("postcode", personal=True),
+                _c("country"),
+                _c("loyalty_id"),
+                _c("created_at", "timestamp", required=True),
+                _c("updated_at", "timestamp", required=True),
+            ),
+        ),
+        SourceContract(
+            name="pos_transactions",
+            description="Till transactions from the stores; loyalty_id is empty for customers without a card.",
+            format="csv",
+            delimiter=";",
+            key="transaction_id",
+            event_time="transaction_at",
+            columns=(
+                _c("transaction_id", required=True),
+                _c("loyalty_id"),
+                _c("store_id", required=True),
+                _c("transaction_at", "timestamp", required=True),
+                _c("amount", "numeric", required=True),
+                _c("currency", required=True),
+                _c("items"),  # "SKU*qty|SKU*qty"
+            ),
+        ),
+        SourceContract(
+            name="web_orders",
+            description="Orders from the web shop, with the shopper's account and delivery details.",
+            format="jsonl",
+            key="order_id",
+            event_time="ordered_at",
+            columns=(
+                _c("order_id", required=True),
+                _c("web_account_id", required=True),
+                _c("email", required=True, personal=True),
+                _c("first_name", personal=True),
+                _c("last_name", personal=True),
+                _c("phone", personal=True),
+                _c("shipping_street", personal=True),
+                _c("shipping_city", personal=True),
+                _c("shipping_postcode", personal=True),
+                _c("country"),
+                _c("ordered_at", "timestamp", required=True),
+                _c("amount", "numeric", required=True),
+                _c("currency", required=True),
+                _c("items"),
+            ),
+        ),
+        SourceContract(
+            name="web_events",
+            description="Click-stream events from the web site; web_account_id is set when the visitor is logged in.",
+            format="parquet",
+            key="event_id",
+            event_time="occurred_at",
+            columns=(
+                _c("event_id", required=True),
+                _c("session_id", required=True),
+                _c("web_account_id"),
+                _c("event_type", required=True),
+                _c("page_url"),
+                _c("product_sku"),
+                _c("occurred_at", "timestamp", required=True),
+            ),
+        ),
+        SourceContract(
+            name="call_center_contacts",
+            description="Calls to the call centre; the agent types the caller's name as heard.",
+            format="csv",
+            key="contact_id",
+            event_time="contacted_at",
+            columns=(
+                _c("contact_id", required=True),
+                _c("account_id"),
+                _c("caller_name", personal=True),
+                _c("phone", personal=True),
+                _c("postcode", personal=True),
+                _c("contact_reason", required=True),
+                _c("is_complaint", "boolean"),
+                _c("is_resolved_first_time", "boolean"),
+                _c("handling_seconds", "integer"),
+                _c("contacted_at", "timestamp", required=True),
+            ),
+        ),
+        SourceContract(
+            name="email_campaign_events",
+            description="Sends, opens, clicks, bounces and unsubscribes from the e-mail marketing platform.",
+            format="jsonl",
+            key="event_id",
+            event_time="occurred_at",
+            columns=(
+                _c("event_id", required=True),
+                _c("campaign_id", required=True),
+                _c("campaign_name"),
+                _c("email", required=True, personal=True),
+                _c("event_type", required=True),
+                _c("occurred_at", "timestamp", required=True),
+            ),
+        ),
+        SourceContract(
+            name="surveys",
+            description="Customer satisfaction survey answers (satisfaction 1-5, likelihood to recommend 0-10).",
+            format="csv",
+            key="response_id",
+            event_time="responded_at",
+            columns=(
+                _c("response_id", required=True),
+                _c("email", personal=True),
+                _c("respondent_name", personal=True),
+                _c("satisfaction_score", "integer", required=True),
+                _c("recommend_score", "integer"),
+                _c("comment", personal=True),
+                _c("responded_at", "timestamp", required=True),
+            ),
+        ),
+        SourceContract(
+            name="product_registrations",
+            description="Warranty registrations of bought products.",
+            format="jsonl",
+            key="registration_id",
+            event_time="registered_at",
+            columns=(
+                _c("registration_id", required=True),
+                _c("product_sku", required=True),
+                _c("serial_number"),
+                _c("first_name", personal=True),
+                _c("last_name", personal=True),
+                _c("email", personal=True),
+                _c("phone", personal=True),
+                _c("postcode", personal=True),
+                _c("purchase_date", "date"),
+                _c("registered_at", "timestamp", required=True),
+            ),
+        ),
+    )
+}
+
+
+def get_source(name: str) -> SourceContract:
+    try:
+        return SOURCES[name]
+    except KeyError:
+        known = ", ".join(sorted(SOURCES))
+        raise KeyError(f"unknown source {name!r}; declared sources are: {known}") from None
+
+
+LANDING_DAY_FORMAT = "%Y-%m-%d"
+
+
+def landing_file_name(source: SourceContract, day: str, part: int = 1) -> str:
+    """Landing layout: <landing>/<source>/<YYYY-MM-DD>/<source>_<YYYY-MM-DD>_<part>.<ext>."""
+    return f"{source.name}_{day}_{part:03d}.{source.file_extension}"

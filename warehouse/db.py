@@ -1,0 +1,45 @@
+"""The one place that talks to the warehouse."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from warehouse.settings import Settings
+
+SCHEMAS = ("raw", "quarantine", "ops", "staging", "intermediate", "identity", "marts", "ml")
+
+
+def connect(settings: Settings, *, autocommit: bool = False) -> psycopg.Connection:
+    return psycopg.connect(settings.warehouse_url, autocommit=autocommit, application_name="customer360")
+
+
+@contextmanager
+def transaction(settings: Settings) -> Iterator[psycopg.Connection]:
+    """A connection whose work commits on success and rolls back on any error."""
+    with connect(settings) as conn:
+        with conn.transaction():
+            yield conn
+
+
+def fetch_all(settings: Settings, query: str | sql.Composable, params: Any = None) -> list[tuple]:
+    with connect(settings) as conn:
+        return conn.execute(query, params).fetchall()
+
+
+def fetch_one(settings: Settings, query: str | sql.Composable, params: Any = None) -> tuple | None:
+    with connect(settings) as conn:
+        return conn.execute(query, params).fetchone()
+
+
+def table_exists(conn: psycopg.Connection, schema: str, table: str) -> bool:
+    row = conn.execute("select to_regclass(%s) is not null", (f"{schema}.{table}",)).fetchone()
+    return bool(row and row[0])
+
+
+def qualified(schema: str, table: str) -> sql.Composed:
+    return sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))

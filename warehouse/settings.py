@@ -1,0 +1,111 @@
+"""The project's settings: one typed object built from the environment.
+
+Defaults run the demo. WAREHOUSE_URL is the one warehouse setting; every
+command, DAG and test reads it through `Settings.from_env()`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
+
+
+@dataclass(frozen=True)
+class ConnectionParts:
+    host: str
+    port: int
+    user: str
+    password: str
+    dbname: str
+
+
+def parse_url(url: str) -> ConnectionParts:
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgresql", "postgres", "postgresql+psycopg", "postgresql+psycopg2"):
+        raise ValueError(
+            f"WAREHOUSE_URL must be a PostgreSQL URL like postgresql://user@host:5432/dbname, got scheme {parts.scheme!r}"
+        )
+    dbname = unquote(parts.path.lstrip("/")) or "postgres"
+    return ConnectionParts(
+        host=parts.hostname or "127.0.0.1",
+        port=parts.port or 5432,
+        user=unquote(parts.username or "postgres"),
+        password=unquote(parts.password or ""),
+        dbname=dbname,
+    )
+
+
+def with_database(url: str, dbname: str) -> str:
+    """The same server URL pointing at another database."""
+    parts = urlsplit(url)
+    return parts._replace(path="/" + dbname).geturl()
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(":" + parts.password + "@", ":***@")
+    return parts._replace(netloc=netloc).geturl()
+
+
+@dataclass(frozen=True)
+class Settings:
+    warehouse_url: str
+    data_dir: Path = DEFAULT_DATA_DIR
+    reports_dir: Path = PROJECT_ROOT / "reports"
+    dbt_project_dir: Path = PROJECT_ROOT / "dbt_project"
+    churn_horizon_days: int = 90
+    clv_horizon_months: int = 12
+    annual_discount_rate: float = 0.10
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def landing_dir(self) -> Path:
+        return self.data_dir / "landing"
+
+    @property
+    def truth_dir(self) -> Path:
+        return self.data_dir / "truth"
+
+    @property
+    def connection(self) -> ConnectionParts:
+        return parse_url(self.warehouse_url)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
+        env = dict(os.environ if env is None else env)
+        url = env.get("WAREHOUSE_URL")
+        if not url:
+            raise RuntimeError(
+                "WAREHOUSE_URL is not set. Set it to a PostgreSQL URL "
+                "(e.g. postgresql://postgres@127.0.0.1:5432/customer360), or run through "
+                "`make demo`, which finds or starts a local PostgreSQL and sets it."
+            )
+        parse_url(url)  # fail early on a malformed URL
+        data_dir = Path(env.get("C360_DATA_DIR", str(DEFAULT_DATA_DIR)))
+        return cls(
+            warehouse_url=url,
+            data_dir=data_dir,
+            reports_dir=Path(env.get("C360_REPORTS_DIR", str(PROJECT_ROOT / "reports"))),
+            churn_horizon_days=int(env.get("C360_CHURN_HORIZON_DAYS", "90")),
+            clv_horizon_months=int(env.get("C360_CLV_HORIZON_MONTHS", "12")),
+            annual_discount_rate=float(env.get("C360_ANNUAL_DISCOUNT_RATE", "0.10")),
+        )
+
+    def dbt_env(self) -> dict[str, str]:
+        """Environment variables that dbt_project/profiles.yml reads, derived from WAREHOUSE_URL."""
+        c = self.connection
+        return {
+            "C360_PGHOST": c.host,
+            "C360_PGPORT": str(c.port),
+            "C360_PGUSER": c.user,
+            "C360_PGPASSWORD": c.password,
+            "C360_PGDATABASE": c.dbname,
+        }
