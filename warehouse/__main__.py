@@ -1,0 +1,5 @@
+import sys
+
+from warehouse.server import main
+
+sys.exit(main())
