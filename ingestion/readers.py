@@ -288,9 +288,7 @@ class ParquetReader:
             for row in zip(*cols):
                 line_no += 1
                 texts = [_as_text(v) for v in row]
-                if any(t is not None and not t.isascii() and has_unstorable_chars(t) for t in texts) or any(
-                    t is not None and "\x00" in t for t in texts
-                ):
+                if any(t is not None and ("\x00" in t or not t.isascii()) and has_unstorable_chars(t) for t in texts):
                     yield line_no, None, None, Problem(
                         UNDECODABLE, f"row {line_no} has bytes that are not valid utf-8 (or NUL)"
                     ), row

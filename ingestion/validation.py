@@ -132,7 +132,10 @@ def has_unstorable_chars(text: str) -> bool:
 
 def printable_raw(text: str) -> str:
     """The raw record as storable text: undecodable bytes and NULs shown as \\xNN escapes."""
-    out = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    try:
+        out = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        out = text.encode("utf-8", "backslashreplace").decode("utf-8")
     return out.replace("\x00", "\\x00")
 
 

@@ -1,0 +1,249 @@
+"""Data-quality suites as code, built from the source contracts.
+
+Every expectation carries in its ``meta``:
+
+* ``check``    - a stable, human-readable check name (unique within its suite),
+* ``severity`` - ``error`` (the gate fails) or ``warn`` (logged and reported only),
+* ``owner``    - the area that fixes it: ``source``, ``identity``, ``marts`` or ``ml``.
+
+Raw suites (``raw.<source>``), built from ``ingestion.contracts.SOURCES``:
+
+* required columns are not null (error),
+* the record key is unique **within the latest load batch** (error). Raw tables are
+  append-only and sources legitimately re-send records over time (CRM accounts are
+  re-sent on every update), so uniqueness over the whole table is not a property of
+  the source; a duplicate within one batch is. The latest batch is the ``_batch_id`` of
+  the row with the greatest ``_loaded_at``. Versioned sources (``VERSIONED_SOURCES``)
+  are checked on (key, event_time) instead, because one batch may carry several
+  versions of the same record.
+* the event time is not after the run's as-of timestamp (error). The as-of is passed
+  in (the Airflow run's data-interval end); nothing here reads the clock.
+* source-specific value rules (``VALUE_RULES``), e.g. e-mail event types, survey scores,
+  and non-negative amounts (warn).
+
+Marts suites: ``marts.customer_360`` and ``marts.fct_orders``.
+
+Example keys of failing rows come from ``index_columns``: ``_file_name`` and
+``_line_number`` for raw tables, the business key for marts. Never personal values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+import great_expectations as gx
+from great_expectations.expectations.row_conditions import Column as RowColumn
+
+from ingestion.contracts import SOURCES, SourceContract
+
+Severity = Literal["error", "warn"]
+Owner = Literal["source", "identity", "marts", "ml"]
+
+RAW_INDEX_COLUMNS = ("_file_name", "_line_number")
+
+# Sources that deliver several versions of one record (key is not unique per batch).
+VERSIONED_SOURCES = frozenset({"crm_accounts"})
+
+
+@dataclass(frozen=True)
+class SuiteSpec:
+    """One GX suite and the table it runs against."""
+
+    name: str  # "raw.surveys", "marts.customer_360"
+    schema: str
+    table: str
+    index_columns: tuple[str, ...]  # key columns reported as failing examples
+    suite: gx.ExpectationSuite
+    # how to report the table itself being absent
+    missing_severity: Severity = "error"
+    missing_owner: Owner = "source"
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def table_name(self) -> str:
+        return f"{self.schema}.{self.table}"
+
+
+def _meta(check: str, severity: Severity, owner: Owner) -> dict[str, str]:
+    return {"check": check, "severity": severity, "owner": owner}
+
+
+def _utc(ts: datetime) -> datetime:
+    if ts.tzinfo is None:
+        return ts.replace(tzinfo=timezone.utc)
+    return ts.astimezone(timezone.utc)
+
+
+# --- source-specific value rules -------------------------------------------------------
+
+def _accepted_values(column: str, values: list[str], severity: Severity = "error") -> Callable[[], Any]:
+    return lambda: gx.expectations.ExpectColumnValuesToBeInSet(
+        column=column,
+        value_set=values,
+        meta=_meta(f"accepted_values:{column}", severity, "source"),
+        description=f"{column} is one of {', '.join(values)}",
+    )
+
+
+def _between(column: str, lo: float | None, hi: float | None, severity: Severity, check: str) -> Callable[[], Any]:
+    return lambda: gx.expectations.ExpectColumnValuesToBeBetween(
+        column=column,
+        min_value=lo,
+        max_value=hi,
+        meta=_meta(f"{check}:{column}", severity, "source"),
+        description=f"{column} between {lo} and {hi}",
+    )
+
+
+VALUE_RULES: dict[str, list[Callable[[], Any]]] = {
+    "email_campaign_events": [
+        _accepted_values("event_type", ["sent", "open", "click", "unsubscribe", "bounce"]),
+    ],
+    "surveys": [
+        _between("satisfaction_score", 1, 5, "error", "range_1_5"),
+        _between("recommend_score", 0, 10, "warn", "range_0_10"),
+    ],
+    "pos_transactions": [_between("amount", 0, None, "warn", "non_negative")],
+    "web_orders": [_between("amount", 0, None, "warn", "non_negative")],
+    "call_center_contacts": [_between("handling_seconds", 0, None, "warn", "non_negative")],
+}
+
+
+# --- raw -----------------------------------------------------------------------------
+
+def raw_suite(contract: SourceContract, as_of: datetime, latest_batch_id: Any | None = None) -> SuiteSpec:
+    """The suite of one raw source, derived from its contract.
+
+    ``latest_batch_id``: restricts the key-uniqueness check to that batch; None (an
+    empty table) checks the whole table, which is then trivially true.
+    """
+    name = f"raw.{contract.name}"
+    expectations: list[Any] = []
+    for column in contract.required_columns:
+        expectations.append(
+            gx.expectations.ExpectColumnValuesToNotBeNull(
+                column=column,
+                meta=_meta(f"not_null:{column}", "error", "source"),
+                description=f"required column {column} is set",
+            )
+        )
+
+    batch_condition = None
+    if latest_batch_id is not None:
+        batch_condition = RowColumn("_batch_id") == latest_batch_id
+    if contract.name in VERSIONED_SOURCES:
+        expectations.append(
+            gx.expectations.ExpectCompoundColumnsToBeUnique(
+                column_list=[contract.key, contract.event_time],
+                row_condition=batch_condition,
+                meta=_meta(f"unique_in_latest_batch:{contract.key}+{contract.event_time}", "error", "source"),
+                description=f"({contract.key}, {contract.event_time}) unique within the latest batch",
+            )
+        )
+    else:
+        expectations.append(
+            gx.expectations.ExpectColumnValuesToBeUnique(
+                column=contract.key,
+                row_condition=batch_condition,
+                meta=_meta(f"unique_in_latest_batch:{contract.key}", "error", "source"),
+                description=f"{contract.key} unique within the latest batch",
+            )
+        )
+
+    expectations.append(
+        gx.expectations.ExpectColumnValuesToBeBetween(
+            column=contract.event_time,
+            max_value=_utc(as_of),
+            meta=_meta(f"not_in_future:{contract.event_time}", "error", "source"),
+            description=f"{contract.event_time} not after the run's as-of {_utc(as_of).isoformat()}",
+        )
+    )
+    for rule in VALUE_RULES.get(contract.name, []):
+        expectations.append(rule())
+
+    return SuiteSpec(
+        name=name,
+        schema="raw",
+        table=contract.name,
+        index_columns=RAW_INDEX_COLUMNS,
+        suite=gx.ExpectationSuite(name=name, expectations=expectations),
+        # a source that never delivered has no raw table yet: reported, not fatal
+        missing_severity="warn",
+        missing_owner="source",
+        notes={"latest_batch_id": latest_batch_id},
+    )
+
+
+# --- marts ---------------------------------------------------------------------------
+
+def customer_360_suite() -> SuiteSpec:
+    name = "marts.customer_360"
+    e = gx.expectations
+    expectations = [
+        e.ExpectTableRowCountToBeBetween(min_value=1, meta=_meta("row_count_positive", "error", "marts")),
+        e.ExpectColumnValuesToNotBeNull(column="customer_id", meta=_meta("not_null:customer_id", "error", "identity")),
+        e.ExpectColumnValuesToBeUnique(column="customer_id", meta=_meta("unique:customer_id", "error", "identity")),
+        e.ExpectColumnValuesToBeBetween(
+            column="churn_probability", min_value=0, max_value=1, meta=_meta("range_0_1:churn_probability", "error", "ml")
+        ),
+        e.ExpectColumnValuesToBeBetween(column="clv", min_value=0, meta=_meta("non_negative:clv", "error", "ml")),
+    ]
+    return SuiteSpec(
+        name=name,
+        schema="marts",
+        table="customer_360",
+        index_columns=("customer_id",),
+        suite=gx.ExpectationSuite(name=name, expectations=expectations),
+        missing_severity="error",
+        missing_owner="marts",
+    )
+
+
+def fct_orders_suite() -> SuiteSpec:
+    name = "marts.fct_orders"
+    e = gx.expectations
+    expectations = [
+        e.ExpectColumnValuesToNotBeNull(column="order_key", meta=_meta("not_null:order_key", "error", "marts")),
+        e.ExpectColumnValuesToBeUnique(column="order_key", meta=_meta("unique:order_key", "error", "marts")),
+        e.ExpectColumnValuesToNotBeNull(column="customer_id", meta=_meta("not_null:customer_id", "error", "identity")),
+        e.ExpectColumnValuesToBeBetween(column="amount", min_value=0, meta=_meta("non_negative:amount", "warn", "marts")),
+    ]
+    return SuiteSpec(
+        name=name,
+        schema="marts",
+        table="fct_orders",
+        index_columns=("order_key",),
+        suite=gx.ExpectationSuite(name=name, expectations=expectations),
+        missing_severity="error",
+        missing_owner="marts",
+    )
+
+
+MARTS_SUITES: dict[str, Callable[[], SuiteSpec]] = {
+    "marts.customer_360": customer_360_suite,
+    "marts.fct_orders": fct_orders_suite,
+}
+
+RAW_SUITE_NAMES = tuple(f"raw.{name}" for name in SOURCES)
+ALL_SUITE_NAMES = RAW_SUITE_NAMES + tuple(MARTS_SUITES)
+
+
+def resolve_suite_names(suite_names: list[str] | str) -> list[str]:
+    """'raw' / 'marts' / 'all' or a list of suite names (or of those group words)."""
+    items = [suite_names] if isinstance(suite_names, str) else list(suite_names)
+    out: list[str] = []
+    for item in items:
+        if item == "raw":
+            out.extend(RAW_SUITE_NAMES)
+        elif item == "marts":
+            out.extend(MARTS_SUITES)
+        elif item == "all":
+            out.extend(ALL_SUITE_NAMES)
+        elif item in ALL_SUITE_NAMES:
+            out.append(item)
+        else:
+            raise ValueError(f"unknown suite {item!r}; known: raw, marts, all, {', '.join(ALL_SUITE_NAMES)}")
+    return list(dict.fromkeys(out))  # de-duplicated, in order

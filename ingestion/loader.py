@@ -1,0 +1,337 @@
+"""Load landed files into raw.<source> with COPY, one transaction per file.
+
+    report = load_interval(settings, date(2024, 1, 1), date(2024, 2, 1), batch_id=run_id)
+    report.raise_if_rejected()   # the caller decides whether a rejected file fails the task
+
+Per file: sha256 (streamed); a checksum already in ops.file_manifest is a
+logged no-op. Otherwise the file is parsed as a stream, each row is checked
+against its contract, good rows are COPYed to raw.<source>, bad rows to
+quarantine.<source> with a reason, and the manifest row is written - all in
+one transaction. A file-level problem (no header, required column missing,
+unreadable file, any error while loading) rolls that file back, is recorded
+in ops.ingest_log as 'rejected', and the run goes on with the next file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from ingestion.contracts import LANDING_DAY_FORMAT, SOURCES, SourceContract, get_source
+from ingestion.readers import FileProblem, open_reader
+from ingestion.report import IngestReport, RejectedFile, SourceReport
+from ingestion.tables import QUARANTINE_COPY_COLUMNS, RAW_COPY_METADATA, ensure_tables
+from ingestion.validation import RowValidator, printable_raw, summarize
+from warehouse.db import connect, qualified
+from warehouse.settings import Settings
+
+log = logging.getLogger(__name__)
+
+QUARANTINE_FLUSH_ROWS = 5000  # bad rows buffered before the raw COPY pauses to write them
+HASH_CHUNK = 1 << 20
+SKIPPED_NAME_PREFIXES = (".", "_")  # hidden files, _SUCCESS markers
+SKIPPED_NAME_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload")  # files still being written
+
+
+@dataclass
+class FileOutcome:
+    rows_in_file: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    extra_columns: frozenset[str] = frozenset()
+    missing_columns: tuple[str, ...] = ()
+
+    def message(self) -> str:
+        parts = [f"loaded {self.rows_loaded} of {self.rows_in_file} rows, quarantined {self.rows_quarantined}"]
+        if self.extra_columns:
+            parts.append("undeclared columns kept in _extra: " + ", ".join(sorted(self.extra_columns)))
+        if self.missing_columns:
+            parts.append("optional columns absent: " + ", ".join(self.missing_columns))
+        return "; ".join(parts)
+
+
+class _Duplicate(Exception):
+    pass
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(HASH_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def landing_files(landing_dir: Path, contract: SourceContract, start: date, end: date) -> Iterator[tuple[date, Path]]:
+    """(day, path) of every landed file of a source whose day folder is in [start, end), in order."""
+    source_dir = Path(landing_dir) / contract.name
+    if not source_dir.is_dir():
+        return
+    day = start
+    while day < end:
+        day_dir = source_dir / day.strftime(LANDING_DAY_FORMAT)
+        if day_dir.is_dir():
+            with os.scandir(day_dir) as entries:
+                names = sorted(
+                    e.name
+                    for e in entries
+                    if e.is_file()
+                    and not e.name.startswith(SKIPPED_NAME_PREFIXES)
+                    and not e.name.endswith(SKIPPED_NAME_SUFFIXES)
+                )
+            for name in names:
+                yield day, day_dir / name
+        day += timedelta(days=1)
+
+
+def default_batch_id() -> str:
+    return "manual__" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "_" + uuid.uuid4().hex[:6]
+
+
+def load_interval(
+    settings: Settings,
+    start: date,
+    end: date,
+    sources: list[str] | None = None,
+    *,
+    batch_id: str | None = None,
+    landing_dir: Path | None = None,
+) -> IngestReport:
+    """Load every landed file whose day folder is in [start, end) for each source (all by default).
+
+    Never raises for a bad file: rejected files are in the report (see
+    `IngestReport.raise_if_rejected`). Raises for bad arguments and for a lost
+    database connection.
+    """
+    if not start < end:
+        raise ValueError(f"start {start} must be before end {end} (the interval is [start, end))")
+    contracts = [get_source(s) for s in (sources or list(SOURCES))]
+    batch_id = batch_id or default_batch_id()
+    landing = Path(landing_dir) if landing_dir is not None else settings.landing_dir
+    report = IngestReport(batch_id=batch_id, start=start, end=end)
+    t0 = time.perf_counter()
+    with connect(settings, autocommit=True) as conn:
+        ensure_tables(conn)
+        loader = _FileLoader(conn, batch_id)
+        for contract in contracts:
+            src = report.source(contract.name)
+            for day, path in landing_files(landing, contract, start, end):
+                loader.load_file(contract, day, path, src)
+            log.info(
+                "%s: %d file(s) loaded, %d duplicate(s) skipped, %d rejected; %d row(s) loaded, %d quarantined",
+                contract.name, src.files_loaded, src.duplicates_skipped, src.files_rejected,
+                src.rows_loaded, src.rows_quarantined,
+            )
+    report.seconds = time.perf_counter() - t0
+    log.info(
+        "ingest batch %s done in %.1fs: %d file(s) loaded, %d duplicate(s), %d rejected, %d row(s), %d quarantined",
+        batch_id, report.seconds, report.files_loaded, report.duplicates_skipped,
+        len(report.rejected_files), report.rows_loaded, report.rows_quarantined,
+    )
+    return report
+
+
+_QUOTED = re.compile(r'"[^"]*"')
+
+
+def _db_error_message(e: psycopg.Error) -> str:
+    """A database error without quoted values (COPY errors quote the offending value)."""
+    primary = (e.diag.message_primary if e.diag else None) or str(e).splitlines()[0]
+    return f"database error {e.sqlstate or ''}: {_QUOTED.sub('<value>', primary)}".strip()
+
+
+class _FileLoader:
+    def __init__(self, conn: psycopg.Connection, batch_id: str):
+        self.conn = conn
+        self.batch_id = batch_id
+        self._copy_sql: dict[str, tuple[sql.Composed, sql.Composed]] = {}
+
+    def _statements(self, contract: SourceContract) -> tuple[sql.Composed, sql.Composed]:
+        if contract.name not in self._copy_sql:
+            raw_cols = [*contract.column_names, *RAW_COPY_METADATA]
+            self._copy_sql[contract.name] = (
+                sql.SQL("copy {} ({}) from stdin").format(
+                    qualified("raw", contract.name), sql.SQL(", ").join(map(sql.Identifier, raw_cols))
+                ),
+                sql.SQL("copy {} ({}) from stdin").format(
+                    qualified("quarantine", contract.name),
+                    sql.SQL(", ").join(map(sql.Identifier, QUARANTINE_COPY_COLUMNS)),
+                ),
+            )
+        return self._copy_sql[contract.name]
+
+    def load_file(self, contract: SourceContract, day: date, path: Path, src: SourceReport) -> None:
+        rel = f"{contract.name}/{day.strftime(LANDING_DAY_FORMAT)}/{path.name}"
+        expected_ext = "." + contract.file_extension
+        if not path.name.endswith(expected_ext):
+            self._reject(contract, day, path, rel, None, src,
+                         f"unexpected file type: {contract.name} files are {contract.format} named *{expected_ext}")
+            return
+        try:
+            checksum = sha256_file(path)
+        except OSError as e:
+            self._reject(contract, day, path, rel, None, src, f"cannot read file: {e.strerror or e}")
+            return
+        try:
+            with self.conn.transaction():
+                earlier_same_name = self._claim(contract, day, path, checksum)
+                outcome = self._copy_rows(contract, path)
+                self.conn.execute(
+                    """
+                    update ops.file_manifest
+                       set rows_in_file = %s, rows_loaded = %s, rows_quarantined = %s, status = 'loaded'
+                     where checksum = %s
+                    """,
+                    (outcome.rows_in_file, outcome.rows_loaded, outcome.rows_quarantined, checksum),
+                )
+                message = outcome.message()
+                if earlier_same_name:
+                    message += f"; a file of this name with other content was loaded before ({earlier_same_name} time(s))"
+                self._log(contract, day, path, checksum, "loaded", message, outcome)
+        except _Duplicate:
+            self._duplicate(contract, day, path, rel, checksum, src)
+            return
+        except FileProblem as e:
+            self._reject(contract, day, path, rel, checksum, src, str(e))
+            return
+        except psycopg.Error as e:
+            if self.conn.broken:
+                raise
+            self._reject(contract, day, path, rel, checksum, src, _db_error_message(e))
+            return
+        except Exception as e:  # noqa: BLE001 - any failure rejects this file only; the run goes on
+            self._reject(contract, day, path, rel, checksum, src, f"load failed: {type(e).__name__}: {e}")
+            return
+        src.files_loaded += 1
+        src.rows_loaded += outcome.rows_loaded
+        src.rows_quarantined += outcome.rows_quarantined
+        src.extra_columns.update(outcome.extra_columns)
+        src.missing_columns.update(outcome.missing_columns)
+        level = logging.WARNING if outcome.rows_quarantined or outcome.extra_columns else logging.INFO
+        log.log(level, "%s: %s", rel, outcome.message())
+
+    def _claim(self, contract: SourceContract, day: date, path: Path, checksum: str) -> int:
+        """Insert the manifest row (status 'loading'); raise _Duplicate if the checksum is known.
+
+        A concurrent loader holding the same checksum makes this wait for its
+        commit and then see the duplicate. Returns how many earlier deliveries
+        had the same file name with other content.
+        """
+        row = self.conn.execute(
+            """
+            with claimed as (
+                insert into ops.file_manifest (checksum, source, file_name, file_day, batch_id, status)
+                values (%(checksum)s, %(source)s, %(file_name)s, %(day)s, %(batch_id)s, 'loading')
+                on conflict (checksum) do nothing
+                returning checksum
+            )
+            select (select count(*) from claimed),
+                   (select count(*) from ops.file_manifest where source = %(source)s and file_name = %(file_name)s)
+            """,
+            {"checksum": checksum, "source": contract.name, "file_name": path.name, "day": day,
+             "batch_id": self.batch_id},
+        ).fetchone()
+        if not row or row[0] == 0:
+            raise _Duplicate()
+        return int(row[1])
+
+    def _copy_rows(self, contract: SourceContract, path: Path) -> FileOutcome:
+        copy_raw, copy_quarantine = self._statements(contract)
+        reader = open_reader(contract, path)
+        try:
+            validator = RowValidator(contract)
+            convert = validator.convert
+            batch_id, file_name = self.batch_id, path.name
+            raw_text = reader.raw_text
+            rows_in = loaded = 0
+            held: list[tuple] = []
+            quarantined = 0
+            records = reader.records()
+            with self.conn.cursor() as cur:
+                finished = False
+                while not finished:
+                    finished = True
+                    with cur.copy(copy_raw) as copy:
+                        write_row = copy.write_row
+                        for line_no, values, extra, problem, raw in records:
+                            rows_in += 1
+                            if problem is None:
+                                typed, problems = convert(values)  # type: ignore[arg-type]
+                                if typed is not None:
+                                    typed.append(batch_id)
+                                    typed.append(file_name)
+                                    typed.append(line_no)
+                                    typed.append(json.dumps(extra, ensure_ascii=False, default=str) if extra else None)
+                                    write_row(typed)
+                                    loaded += 1
+                                    continue
+                                problem = summarize(problems)
+                            held.append((batch_id, file_name, line_no, problem.code, problem.reason,
+                                         printable_raw(raw_text(raw))))
+                            if len(held) >= QUARANTINE_FLUSH_ROWS:
+                                finished = False
+                                break
+                    if held:
+                        with cur.copy(copy_quarantine) as qcopy:
+                            for q in held:
+                                qcopy.write_row(q)
+                        quarantined += len(held)
+                        held.clear()
+            return FileOutcome(
+                rows_in_file=rows_in,
+                rows_loaded=loaded,
+                rows_quarantined=quarantined,
+                extra_columns=frozenset(reader.extra_columns),
+                missing_columns=tuple(reader.missing_columns),
+            )
+        finally:
+            reader.close()
+
+    def _log(self, contract: SourceContract, day: date, path: Path, checksum: str | None, status: str,
+             message: str, outcome: FileOutcome | None = None) -> None:
+        self.conn.execute(
+            """
+            insert into ops.ingest_log
+                (batch_id, source, file_name, file_day, checksum, status, message,
+                 rows_in_file, rows_loaded, rows_quarantined)
+            values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+            """,
+            (self.batch_id, contract.name, path.name, day, checksum, status, message,
+             outcome.rows_in_file if outcome else None,
+             outcome.rows_loaded if outcome else None,
+             outcome.rows_quarantined if outcome else None),
+        )
+
+    def _duplicate(self, contract: SourceContract, day: date, path: Path, rel: str, checksum: str,
+                   src: SourceReport) -> None:
+        prior = self.conn.execute(
+            "select source, file_day, file_name, batch_id from ops.file_manifest where checksum = %s", (checksum,)
+        ).fetchone()
+        if prior:
+            where = f"{prior[0]}/{prior[1]:%Y-%m-%d}/{prior[2]}"
+            message = ("already loaded" if where == rel else f"same content as {where}, already loaded") + \
+                f" in batch {prior[3]}"
+        else:
+            message = "same content already loaded"
+        self._log(contract, day, path, checksum, "duplicate", message)
+        src.duplicates_skipped += 1
+        log.info("%s: duplicate, skipped (%s)", rel, message)
+
+    def _reject(self, contract: SourceContract, day: date, path: Path, rel: str, checksum: str | None,
+                src: SourceReport, problem: str) -> None:
+        message = f"{rel} rejected: {problem}"
+        self._log(contract, day, path, checksum, "rejected", message)
+        src.rejected.append(RejectedFile(contract.name, rel, problem))
+        log.error("%s", message)

@@ -1,0 +1,49 @@
+"""Shared fixtures: every test that needs the warehouse gets its own database.
+
+The server comes from WAREHOUSE_URL (or the same discovery `make demo` uses);
+tests create databases named c360_test_* on it and drop them afterwards, so
+they never touch the demo's data.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from warehouse.bootstrap import prepare_warehouse
+from warehouse.server import drop_database, ensure_database, resolve_warehouse_url
+from warehouse.settings import Settings, with_database
+
+
+@pytest.fixture(scope="session")
+def server_url() -> str:
+    return resolve_warehouse_url(say=lambda _: None)
+
+
+def make_test_database(server_url: str, label: str) -> str:
+    url = with_database(server_url, f"c360_test_{label}_{uuid.uuid4().hex[:8]}")
+    ensure_database(url)
+    return url
+
+
+@pytest.fixture
+def warehouse_url(server_url: str, request) -> Iterator[str]:
+    label = "".join(ch for ch in request.node.name.lower() if ch.isalnum())[:20]
+    url = make_test_database(server_url, label)
+    try:
+        yield url
+    finally:
+        drop_database(url)
+
+
+@pytest.fixture
+def warehouse_settings(warehouse_url: str, tmp_path) -> Settings:
+    settings = Settings.from_env(
+        {**os.environ, "WAREHOUSE_URL": warehouse_url, "C360_DATA_DIR": str(tmp_path / "data"),
+         "C360_REPORTS_DIR": str(tmp_path / "reports")}
+    )
+    prepare_warehouse(settings)
+    return settings
