@@ -189,7 +189,7 @@ def fit_bgnbd(
         )
         if polished.fun <= result.fun:
             result = polished
-    params = BGNBDParams(*np.exp(result.x))
+    params = BGNBDParams(*(float(v) for v in np.exp(result.x)))
     total_ll = float(weights @ bgnbd_log_likelihood(params, ux, ut, uT))
     return BGNBDFit(params, total_ll, n, bool(result.success), str(result.message))
 
@@ -287,7 +287,7 @@ def fit_gamma_gamma(
         polished = optimize.minimize(objective, result.x, method="Nelder-Mead", options={"maxiter": 4000})
         if polished.fun <= result.fun:
             result = polished
-    params = GammaGammaParams(*np.exp(result.x))
+    params = GammaGammaParams(*(float(v) for v in np.exp(result.x)))
     ll = float(gamma_gamma_log_likelihood(params, x, m).sum())
     return GammaGammaFit(params, ll, n, bool(result.success), str(result.message))
 

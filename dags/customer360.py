@@ -1,0 +1,95 @@
+"""customer360: landing files -> raw -> staging -> identity -> marts -> scores -> gates -> report.
+
+Thin on purpose: every task calls a function in pipeline.stages; dbt models
+render as tasks through Cosmos from the precompiled manifest.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Param, dag, task
+from airflow.timetables.interval import CronDataIntervalTimetable
+
+from ingestion.contracts import SOURCES
+from pipeline import stages
+from pipeline.dbt import CORE_MARTS_SELECT, SCORED_MARTS_SELECT, STAGING_SELECT, dbt_task_group, export_dbt_env
+from pipeline.interval import DataInterval, resolve_interval
+from warehouse.settings import Settings
+
+export_dbt_env()
+
+
+def run_stage(stage, interval: dict, *args) -> dict:
+    """Call a stage with the settings from the environment and the run's interval."""
+    return stage(Settings.from_env(), DataInterval.from_dict(interval), *args)
+
+
+@dag(
+    dag_id="customer360",
+    description="Build the single customer view, marts, scores and quality report for one data interval",
+    schedule=CronDataIntervalTimetable("0 1 * * *", timezone="UTC"),
+    start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args={"retries": 2, "retry_delay": timedelta(minutes=1), "owner": "data-engineering"},
+    tags=["customer360", "warehouse"],
+    params={
+        "interval_start": Param(None, type=["null", "string"], format="date",
+                                description="Explicit interval start (YYYY-MM-DD), e.g. for a backfill or the demo"),
+        "interval_end": Param(None, type=["null", "string"], format="date",
+                              description="Explicit interval end (YYYY-MM-DD, exclusive)"),
+    },
+)
+def customer360():
+    @task
+    def data_interval(**context) -> dict[str, str]:
+        params = context["params"]
+        return resolve_interval(params, context.get("data_interval_start"), context.get("data_interval_end")).as_dict()
+
+    @task
+    def prepare_warehouse() -> dict:
+        return stages.prepare(Settings.from_env())
+
+    @task
+    def ingest(source: str, interval: dict) -> dict:
+        return run_stage(stages.ingest, interval, source)
+
+    @task
+    def check_raw(interval: dict) -> dict:
+        return run_stage(stages.check_raw, interval)
+
+    @task
+    def resolve_identities(interval: dict) -> dict:
+        return run_stage(stages.resolve, interval)
+
+    @task
+    def score_customers(interval: dict) -> dict:
+        return run_stage(stages.score, interval)
+
+    @task
+    def check_marts(interval: dict) -> dict:
+        return run_stage(stages.check_marts, interval)
+
+    @task
+    def write_report(interval: dict) -> dict:
+        return run_stage(stages.report, interval)
+
+    interval = data_interval()
+    ready = prepare_warehouse()
+    loads = [ingest.override(task_id=f"ingest_{name}")(name, interval) for name in SOURCES]
+    raw_gate = check_raw(interval)
+    staging = dbt_task_group("dbt_staging", STAGING_SELECT)
+    identities = resolve_identities(interval)
+    core_marts = dbt_task_group("dbt_marts", CORE_MARTS_SELECT)
+    scores = score_customers(interval)
+    scored_marts = dbt_task_group("dbt_scored_marts", SCORED_MARTS_SELECT)
+    marts_gate = check_marts(interval)
+    report = write_report(interval)
+
+    interval >> ready >> loads
+    loads >> raw_gate >> staging >> identities >> core_marts >> scores >> scored_marts >> marts_gate >> report
+
+
+customer360()

@@ -1,0 +1,199 @@
+-- One row per customer: golden attributes, behaviour summaries and the scores
+-- of the latest cutoff in ml.customer_scores (null for customers not scored at
+-- that cutoff).
+{%- set send_types = var('campaign_send_event_types') %}
+{%- set response_types = var('campaign_response_event_types') %}
+
+with
+
+customers as (
+
+    select * from {{ ref('dim_customer') }}
+
+),
+
+orders as (
+
+    select * from {{ ref('fct_orders') }}
+
+),
+
+call_center_contacts as (
+
+    select * from {{ ref('stg_call_center__contacts') }}
+
+),
+
+survey_responses as (
+
+    select * from {{ ref('stg_surveys__responses') }}
+
+),
+
+email_campaign_events as (
+
+    select * from {{ ref('stg_email__campaign_events') }}
+
+),
+
+customer_source_xref as (
+
+    select * from {{ source('identity', 'customer_source_xref') }}
+
+),
+
+customer_scores as (
+
+    select * from {{ source('ml', 'customer_scores') }}
+
+),
+
+order_summary as (
+
+    select
+        customer_id,
+        min(ordered_at) as first_order_at,
+        max(ordered_at) as last_order_at,
+        count(*) as order_count,
+        sum(amount) as total_revenue,
+        round(avg(amount), 2) as average_order_value,
+        string_agg(distinct channel, ',' order by channel) as channels_used
+    from orders
+    where customer_id is not null
+    group by customer_id
+
+),
+
+service_summary as (
+
+    select
+        customer_source_xref.customer_id,
+        count(*) as service_contact_count,
+        count(*) filter (where call_center_contacts.is_complaint) as complaint_count
+    from call_center_contacts
+    inner join customer_source_xref
+        on customer_source_xref.source = 'call_center_contacts'
+        and customer_source_xref.source_record_key = call_center_contacts.contact_id
+    group by customer_source_xref.customer_id
+
+),
+
+surveys_ranked as (
+
+    select
+        customer_source_xref.customer_id,
+        survey_responses.satisfaction_score,
+        row_number() over (
+            partition by customer_source_xref.customer_id
+            order by survey_responses.responded_at desc, survey_responses.response_id desc
+        ) as recency_rank
+    from survey_responses
+    inner join customer_source_xref
+        on customer_source_xref.source = 'surveys'
+        and customer_source_xref.source_record_key = survey_responses.response_id
+
+),
+
+latest_survey as (
+
+    select
+        customer_id,
+        satisfaction_score as latest_satisfaction_score
+    from surveys_ranked
+    where recency_rank = 1
+
+),
+
+campaign_summary as (
+
+    select
+        customer_source_xref.customer_id,
+        count(*) filter (
+            where email_campaign_events.event_type in ('{{ send_types | join("', '") }}')
+        ) as campaign_emails_sent,
+        count(distinct email_campaign_events.campaign_id) filter (
+            where email_campaign_events.event_type in ('{{ send_types | join("', '") }}')
+        ) as campaigns_sent,
+        count(distinct email_campaign_events.campaign_id) filter (
+            where email_campaign_events.event_type in ('{{ response_types | join("', '") }}')
+        ) as campaigns_responded
+    from email_campaign_events
+    inner join customer_source_xref
+        on customer_source_xref.source = 'email_campaign_events'
+        and customer_source_xref.source_record_key = email_campaign_events.email_normalised
+    group by customer_source_xref.customer_id
+
+),
+
+latest_cutoff_scores as (
+
+    select
+        *,
+        row_number() over (
+            partition by customer_id
+            order by scored_at desc, model_version desc
+        ) as recency_rank
+    from customer_scores
+    where cutoff_date = (select max(cutoff_date) from customer_scores)
+
+),
+
+latest_scores as (
+
+    select * from latest_cutoff_scores
+    where recency_rank = 1
+
+),
+
+final as (
+
+    select
+        customers.customer_id,
+        customers.first_name,
+        customers.last_name,
+        customers.email,
+        customers.phone,
+        customers.city,
+        customers.postcode,
+        customers.country,
+        customers.date_of_birth,
+        customers.source_systems,
+        customers.first_seen_at,
+        customers.last_seen_at,
+
+        order_summary.first_order_at,
+        order_summary.last_order_at,
+        coalesce(order_summary.order_count, 0) as order_count,
+        coalesce(order_summary.total_revenue, 0) as total_revenue,
+        order_summary.average_order_value,
+        order_summary.channels_used,
+
+        coalesce(service_summary.service_contact_count, 0) as service_contact_count,
+        coalesce(service_summary.complaint_count, 0) as complaint_count,
+        latest_survey.latest_satisfaction_score,
+
+        coalesce(campaign_summary.campaign_emails_sent, 0) as campaign_emails_sent,
+        round(
+            least(campaign_summary.campaigns_responded::numeric / nullif(campaign_summary.campaigns_sent, 0), 1),
+            4
+        ) as campaign_response_rate,
+
+        latest_scores.churn_probability,
+        latest_scores.expected_purchases,
+        latest_scores.expected_revenue,
+        latest_scores.p_alive,
+        latest_scores.clv,
+        latest_scores.segment,
+        latest_scores.model_version as scores_model_version,
+        latest_scores.cutoff_date as scores_cutoff_date
+
+    from customers
+    left join order_summary on order_summary.customer_id = customers.customer_id
+    left join service_summary on service_summary.customer_id = customers.customer_id
+    left join latest_survey on latest_survey.customer_id = customers.customer_id
+    left join campaign_summary on campaign_summary.customer_id = customers.customer_id
+    left join latest_scores on latest_scores.customer_id = customers.customer_id
+
+)
+
+select * from final

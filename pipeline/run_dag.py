@@ -1,0 +1,85 @@
+"""Run the customer360 DAG once for an explicit interval with dag.test().
+
+`python -m pipeline.run_dag --start 2024-01-01 --end 2026-01-01` runs it in this
+process (Airflow's environment must already be set: see pipeline.airflow_env);
+`run_dag_subprocess` does that set-up and streams progress lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import date, datetime, time, timezone
+from pathlib import Path
+
+from pipeline.airflow_env import DEFAULT_AIRFLOW_HOME, airflow_env, ensure_metadata_db
+
+DAG_ID = "customer360"
+
+
+def run_in_process(start: date, end: date) -> int:
+    from airflow.models.dagbag import DagBag  # import after the environment is set
+
+    from pipeline.airflow_env import PROJECT_ROOT
+
+    bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags"), include_examples=False)
+    if bag.import_errors:
+        for path, error in bag.import_errors.items():
+            print(f"DAG import error in {path}:\n{error}", file=sys.stderr)
+        return 2
+    dag = bag.get_dag(DAG_ID)
+    run = dag.test(
+        logical_date=datetime.combine(end, time(), tzinfo=timezone.utc),
+        run_conf={"interval_start": start.isoformat(), "interval_end": end.isoformat()},
+    )
+    failed = [ti.task_id for ti in run.get_task_instances() if ti.state not in ("success", "skipped")]
+    print(f"RUN-RESULT state={run.state} failed={','.join(failed) or '-'}")
+    return 0 if str(run.state) in ("success", "DagRunState.SUCCESS") else 1
+
+
+def run_dag_subprocess(
+    start: date,
+    end: date,
+    log_path: Path,
+    *,
+    env: dict[str, str],
+    airflow_home: Path = DEFAULT_AIRFLOW_HOME,
+    on_progress: Callable[[str], None] = print,
+) -> bool:
+    """Run the DAG in a child process; full log to `log_path`, one line per finished task to `on_progress`."""
+    ensure_metadata_db(airflow_home)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    child_env = {**airflow_env(airflow_home), **env}
+    command = [sys.executable, "-m", "pipeline.run_dag", "--start", start.isoformat(), "--end", end.isoformat()]
+    result_line = ""
+    with open(log_path, "w") as log, subprocess.Popen(
+        command, env=child_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as child:
+        assert child.stdout is not None
+        for line in child.stdout:
+            log.write(line)
+            if line.startswith("RUN-RESULT"):
+                result_line = line.strip()
+            elif "[DAG TEST] end task" in line:
+                match = re.search(r"task_id=(\S+)", line)
+                on_progress(f"  done: {match.group(1) if match else line.strip()}")
+            elif "Task failed with exception" in line or "ERROR -" in line:
+                on_progress(f"  {line.strip()[:300]}")
+        child.wait()
+    on_progress(result_line or f"DAG run ended with exit code {child.returncode}; see {log_path}")
+    return child.returncode == 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.run_dag", description=__doc__)
+    parser.add_argument("--start", required=True, type=date.fromisoformat)
+    parser.add_argument("--end", required=True, type=date.fromisoformat)
+    args = parser.parse_args()
+    return run_in_process(args.start, args.end)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

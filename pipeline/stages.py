@@ -1,0 +1,79 @@
+"""The pipeline's stages as plain functions: what each Airflow task calls.
+
+Each takes the settings and the run's data interval and returns a small dict
+of counts (safe for XCom and logs: no personal data). The same functions run
+from the command line and in tests without Airflow.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pipeline.interval import DataInterval
+from warehouse.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def prepare(settings: Settings) -> dict[str, Any]:
+    from ingestion.tables import ensure_tables
+    from warehouse.bootstrap import prepare_warehouse
+    from warehouse.db import connect
+
+    prepare_warehouse(settings)
+    with connect(settings) as conn:
+        ensure_tables(conn)
+        conn.commit()
+    return {"warehouse": "ready"}
+
+
+def ingest(settings: Settings, interval: DataInterval, source: str) -> dict[str, Any]:
+    """Load one source's landing files for the interval; fail if any file was rejected."""
+    from ingestion.loader import load_interval
+
+    report = load_interval(
+        settings, interval.start_date, interval.end_date, sources=[source], batch_id=interval.run_key
+    )
+    log.info(report.summary())
+    report.raise_if_rejected()
+    return report.counts(source)
+
+
+def check_raw(settings: Settings, interval: DataInterval) -> dict[str, Any]:
+    return _gate(settings, interval, "raw")
+
+
+def check_marts(settings: Settings, interval: DataInterval) -> dict[str, Any]:
+    return _gate(settings, interval, "marts")
+
+
+def _gate(settings: Settings, interval: DataInterval, suite: str) -> dict[str, Any]:
+    from expectations.gate import enforce, run_checks
+
+    results = run_checks(settings, suite, as_of=interval.end, run_id=interval.run_key)
+    failed = [r for r in results if not r.passed]
+    log.info("%s checks: %d run, %d failed", suite, len(results), len(failed))
+    enforce(results)
+    return {"checks": len(results), "failed_warn": len(failed)}
+
+
+def resolve(settings: Settings, interval: DataInterval) -> dict[str, Any]:
+    from identity.resolve import resolve_identities
+
+    summary = resolve_identities(settings, interval.run_key, interval.end)
+    return {"records": summary.records, "customers": summary.customers, "new_customers": summary.new_customers}
+
+
+def score(settings: Settings, interval: DataInterval) -> dict[str, Any]:
+    from ml.scoring import score_customers
+
+    summary = score_customers(settings, interval.cutoff_date, settings.data_dir / "models")
+    return {"customers_scored": summary.customers_scored, "model_version": summary.model_version}
+
+
+def report(settings: Settings, interval: DataInterval) -> dict[str, Any]:
+    from reporting.run_report import write_run_report
+
+    path = write_run_report(settings, interval.run_key, settings.reports_dir)
+    return {"report": str(path)}

@@ -1,0 +1,378 @@
+"""The COPY loader against a real PostgreSQL (a scratch database per test)."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from datetime import date
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from ingestion import loader as loader_module
+from ingestion.contracts import SOURCES, landing_file_name
+from ingestion.loader import load_interval
+from ingestion.report import FileRejected
+from ingestion.tables import ddl_statements, ensure_tables
+from warehouse.bootstrap import prepare_warehouse
+from warehouse.db import connect
+from warehouse.settings import Settings, with_database
+
+SERVER_URL = os.environ.get("C360_TEST_SERVER_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+DAY = date(2024, 3, 1)
+NEXT_DAY = date(2024, 3, 2)
+
+CRM_HEADER = ",".join(SOURCES["crm_accounts"].column_names)
+POS_HEADER = ";".join(SOURCES["pos_transactions"].column_names)
+
+
+def crm_row(account_id: str, *, created="2024-01-01T09:00:00Z", updated="2024-03-01T10:15:00Z", dob="1980-05-17",
+            email="jane@example.com") -> str:
+    return ",".join([account_id, "Ms", "Jane", "Doe", email, "07700 900123", dob, "1 High St", "Leeds",
+                     "LS1 1AA", "GB", "L-" + account_id, created, updated])
+
+
+def pos_row(tx: str, amount: str = "12.50", *, at: str = "2024-03-01T10:15:00Z", loyalty: str = "L-1") -> str:
+    return ";".join([tx, loyalty, "S01", at, amount, "GBP", "SKU1*2|SKU2*1"])
+
+
+@pytest.fixture
+def settings(tmp_path: Path):
+    name = "c360_dev_ingest_" + uuid.uuid4().hex[:10]
+    with psycopg.connect(SERVER_URL, autocommit=True) as admin:
+        admin.execute(f'create database "{name}"')
+    s = Settings(warehouse_url=with_database(SERVER_URL, name), data_dir=tmp_path / "data")
+    try:
+        prepare_warehouse(s)
+        yield s
+    finally:
+        with psycopg.connect(SERVER_URL, autocommit=True) as admin:
+            admin.execute(f'drop database if exists "{name}" with (force)')
+
+
+def land(settings: Settings, source: str, day: date, content: str | bytes, name: str | None = None) -> Path:
+    contract = SOURCES[source]
+    d = settings.landing_dir / source / day.isoformat()
+    d.mkdir(parents=True, exist_ok=True)
+    path = d / (name or landing_file_name(contract, day.isoformat()))
+    if isinstance(content, str):
+        content = content.encode("utf-8")
+    path.write_bytes(content)
+    return path
+
+
+def lines(*rows: str) -> str:
+    return "\n".join(rows) + "\n"
+
+
+def q(settings: Settings, query: str, params=None) -> list[tuple]:
+    with connect(settings) as conn:
+        return conn.execute(query, params).fetchall()
+
+
+def count(settings: Settings, table: str) -> int:
+    return q(settings, f"select count(*) from {table}")[0][0]
+
+
+def test_ensure_tables_is_idempotent_and_typed(settings):
+    with connect(settings, autocommit=True) as conn:
+        ensure_tables(conn)
+        ensure_tables(conn)
+    types = dict(q(settings, """
+        select column_name, data_type from information_schema.columns
+        where table_schema = 'raw' and table_name = 'call_center_contacts'"""))
+    assert types["handling_seconds"] == "bigint"
+    assert types["is_complaint"] == "boolean"
+    assert types["contacted_at"] == "timestamp with time zone"
+    assert types["_extra"] == "jsonb"
+    assert types["_line_number"] == "integer"
+    for name in SOURCES:
+        assert count(settings, f"raw.{name}") == 0
+        assert count(settings, f"quarantine.{name}") == 0
+    assert any("ops.file_manifest" in s for s in ddl_statements())
+
+
+def test_good_files_load_with_metadata_and_rerun_is_noop(settings):
+    land(settings, "crm_accounts", DAY, lines(CRM_HEADER, crm_row("A1"), crm_row("A2")))
+    land(settings, "pos_transactions", DAY, lines(POS_HEADER, pos_row("T1"), pos_row("T2", "0.99", loyalty="")))
+    report = load_interval(settings, DAY, NEXT_DAY, batch_id="b1")
+    assert report.sources["crm_accounts"].rows_loaded == 2
+    assert report.sources["pos_transactions"].rows_loaded == 2
+    assert report.files_loaded == 2 and not report.rejected_files
+    assert "crm_accounts" in report.summary()
+
+    rows = q(settings, """select account_id, date_of_birth, created_at, _batch_id, _file_name, _line_number,
+                                 _loaded_at is not null, _extra
+                          from raw.crm_accounts order by _line_number""")
+    assert [r[0] for r in rows] == ["A1", "A2"]
+    assert rows[0][1] == date(1980, 5, 17)
+    assert rows[0][2].isoformat() == "2024-01-01T09:00:00+00:00"
+    assert rows[0][3:8] == ("b1", "crm_accounts_2024-03-01_001.csv", 2, True, None)
+    pos = q(settings, "select transaction_id, amount::text, loyalty_id from raw.pos_transactions order by 1")
+    assert pos == [("T1", "12.50", "L-1"), ("T2", "0.99", None)]
+    manifest = q(settings, "select source, file_day, batch_id, rows_in_file, rows_loaded, rows_quarantined, status "
+                           "from ops.file_manifest order by source")
+    assert manifest == [("crm_accounts", DAY, "b1", 2, 2, 0, "loaded"), ("pos_transactions", DAY, "b1", 2, 2, 0, "loaded")]
+
+    again = load_interval(settings, DAY, NEXT_DAY, batch_id="b2")
+    assert again.files_loaded == 0 and again.duplicates_skipped == 2 and again.rows_loaded == 0
+    assert count(settings, "raw.crm_accounts") == 2
+    assert count(settings, "raw.pos_transactions") == 2
+    assert count(settings, "ops.file_manifest") == 2
+    log = q(settings, "select status, count(*) from ops.ingest_log group by 1 order by 1")
+    assert log == [("duplicate", 2), ("loaded", 2)]
+
+
+def test_interval_is_start_inclusive_end_exclusive(settings):
+    land(settings, "crm_accounts", date(2024, 2, 29), lines(CRM_HEADER, crm_row("A0")))
+    land(settings, "crm_accounts", DAY, lines(CRM_HEADER, crm_row("A1")))
+    land(settings, "crm_accounts", NEXT_DAY, lines(CRM_HEADER, crm_row("A2")))
+    report = load_interval(settings, DAY, NEXT_DAY, ["crm_accounts"], batch_id="b")
+    assert report.files_loaded == 1
+    assert q(settings, "select account_id from raw.crm_accounts") == [("A1",)]
+
+
+def test_same_bytes_under_new_name_is_duplicate(settings):
+    content = lines(CRM_HEADER, crm_row("A1"))
+    land(settings, "crm_accounts", DAY, content)
+    load_interval(settings, DAY, NEXT_DAY, ["crm_accounts"], batch_id="b1")
+    land(settings, "crm_accounts", NEXT_DAY, content, name="crm_accounts_2024-03-02_001.csv")
+    report = load_interval(settings, DAY, date(2024, 3, 3), ["crm_accounts"], batch_id="b2")
+    src = report.sources["crm_accounts"]
+    assert src.duplicates_skipped == 2 and src.files_loaded == 0
+    assert count(settings, "raw.crm_accounts") == 1
+    msg = q(settings, "select message from ops.ingest_log where status = 'duplicate' and file_name like '%03-02%'")
+    assert "crm_accounts/2024-03-01/crm_accounts_2024-03-01_001.csv" in msg[0][0]
+
+
+def test_bad_rows_quarantined_with_reasons(settings):
+    content = lines(
+        POS_HEADER,
+        pos_row("T1"),
+        pos_row("T2", "12,50"),  # bad_type (comma decimal)
+        pos_row("T3", at="yesterday"),  # bad_type
+        ";".join(["", "L-1", "S01", "2024-03-01T10:15:00Z", "1.00", "GBP", ""]),  # missing_required
+        "T5;L-1;S01",  # bad_field_count
+        pos_row("T6", "-3"),
+        "",  # blank line: not a data row
+        pos_row("T7", "1e5"),  # bad_type
+    )
+    land(settings, "pos_transactions", DAY, content)
+    report = load_interval(settings, DAY, NEXT_DAY, ["pos_transactions"], batch_id="b")
+    src = report.sources["pos_transactions"]
+    assert (src.rows_loaded, src.rows_quarantined) == (2, 5)
+    qrows = q(settings, "select _line_number, reason_code, reason, raw_record, _batch_id, _file_name "
+                        "from quarantine.pos_transactions order by _line_number")
+    assert [(r[0], r[1]) for r in qrows] == [
+        (3, "bad_type"), (4, "bad_type"), (5, "missing_required"), (6, "bad_field_count"), (9, "bad_type"),
+    ]
+    assert "amount" in qrows[0][2] and "12,50" in qrows[0][2]
+    assert "transaction_at" in qrows[1][2]
+    assert "transaction_id" in qrows[2][2]
+    assert "expected 7 fields" in qrows[3][2] and "found 3" in qrows[3][2]
+    assert qrows[3][3] == "T5;L-1;S01"
+    assert qrows[0][3] == pos_row("T2", "12,50")
+    assert all(r[4] == "b" and r[5] == "pos_transactions_2024-03-01_001.csv" for r in qrows)
+    m = q(settings, "select rows_in_file, rows_loaded, rows_quarantined from ops.file_manifest")[0]
+    assert m == (7, 2, 5) and m[1] + m[2] == m[0]
+    assert q(settings, "select amount::text from raw.pos_transactions order by 1") == [("-3.00",), ("12.50",)]
+
+
+def test_personal_values_stay_out_of_reasons(settings):
+    land(settings, "crm_accounts", DAY, lines(CRM_HEADER, crm_row("A1", dob="17/05/1980")))
+    load_interval(settings, DAY, NEXT_DAY, ["crm_accounts"], batch_id="b")
+    code, reason, raw = q(settings, "select reason_code, reason, raw_record from quarantine.crm_accounts")[0]
+    assert code == "bad_type" and "date_of_birth" in reason and "17/05/1980" not in reason
+    assert "17/05/1980" in raw
+
+
+def test_invalid_utf8_line_is_quarantined_as_undecodable(settings):
+    content = (lines(CRM_HEADER, crm_row("A1")).encode()
+               + crm_row("A2").replace("Leeds", "Le").encode() + b"\xff\xfeds\n"
+               + lines(crm_row("A3"), crm_row("A4 \u00e9")).encode())
+    land(settings, "crm_accounts", DAY, content)
+    report = load_interval(settings, DAY, NEXT_DAY, ["crm_accounts"], batch_id="b")
+    src = report.sources["crm_accounts"]
+    assert (src.rows_loaded, src.rows_quarantined) == (3, 1)
+    assert q(settings, "select account_id from raw.crm_accounts order by _line_number") == [("A1",), ("A3",), ("A4 \u00e9",)]
+    line_no, code, raw = q(settings, "select _line_number, reason_code, raw_record from quarantine.crm_accounts")[0]
+    assert (line_no, code) == (3, "undecodable")
+    assert "\\xff\\xfe" in raw and raw.startswith("A2,")
+
+
+def test_missing_required_column_rejects_file_other_source_loads(settings, caplog):
+    header = ",".join(c for c in SOURCES["crm_accounts"].column_names if c != "updated_at")
+    row = crm_row("A1").rsplit(",", 1)[0]
+    bad = land(settings, "crm_accounts", DAY, lines(header, row))
+    land(settings, "pos_transactions", DAY, lines(POS_HEADER, pos_row("T1")))
+    report = load_interval(settings, DAY, NEXT_DAY, batch_id="b")
+    assert count(settings, "raw.crm_accounts") == 0
+    assert count(settings, "quarantine.crm_accounts") == 0
+    assert count(settings, "raw.pos_transactions") == 1
+    assert [r.file_name for r in report.rejected_files] == [f"crm_accounts/2024-03-01/{bad.name}"]
+    assert "updated_at" in report.rejected_files[0].message
+    status, message, checksum = q(settings, "select status, message, checksum from ops.ingest_log where source = 'crm_accounts'")[0]
+    assert status == "rejected" and bad.name in message and "updated_at" in message and checksum
+    assert q(settings, "select count(*) from ops.file_manifest where source = 'crm_accounts'") == [(0,)]
+    with pytest.raises(FileRejected) as exc:
+        report.raise_if_rejected()
+    assert bad.name in str(exc.value) and "REJECTED" in report.summary()
+    # a rejected file is tried again on the next run (it is not in the manifest)
+    again = load_interval(settings, DAY, NEXT_DAY, batch_id="b2")
+    assert len(again.rejected_files) == 1 and again.sources["pos_transactions"].duplicates_skipped == 1
+
+
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        (b"", "empty"),
+        (b"\n\n", "empty"),
+    ],
+)
+def test_empty_csv_is_rejected(settings, content, expected):
+    land(settings, "surveys", DAY, content)
+    report = load_interval(settings, DAY, NEXT_DAY, ["surveys"], batch_id="b")
+    assert len(report.rejected_files) == 1 and expected in report.rejected_files[0].message
+
+
+def test_header_only_file_loads_zero_rows(settings):
+    land(settings, "surveys", DAY, lines(",".join(SOURCES["surveys"].column_names)))
+    report = load_interval(settings, DAY, NEXT_DAY, ["surveys"], batch_id="b")
+    assert report.files_loaded == 1 and report.rows_loaded == 0
+    assert q(settings, "select rows_in_file, status from ops.file_manifest") == [(0, "loaded")]
+
+
+def test_wrong_extension_is_rejected(settings):
+    land(settings, "surveys", DAY, b"whatever", name="surveys_2024-03-01_001.xlsx")
+    report = load_interval(settings, DAY, NEXT_DAY, ["surveys"], batch_id="b")
+    assert "unexpected file type" in report.rejected_files[0].message
+
+
+def test_extra_column_kept_in_extra(settings):
+    header = POS_HEADER + ";channel;promo"
+    land(settings, "pos_transactions", DAY, lines(header, pos_row("T1") + ";app;SPRING", pos_row("T2") + ";till;"))
+    report = load_interval(settings, DAY, NEXT_DAY, ["pos_transactions"], batch_id="b")
+    src = report.sources["pos_transactions"]
+    assert src.rows_loaded == 2 and src.extra_columns == {"channel", "promo"}
+    assert "channel" in report.summary()
+    extras = q(settings, "select _extra from raw.pos_transactions order by transaction_id")
+    assert extras == [({"channel": "app", "promo": "SPRING"},), ({"channel": "till", "promo": None},)]
+    assert "channel" in q(settings, "select message from ops.ingest_log")[0][0]
+
+
+def test_optional_column_missing_from_header_loads_as_null(settings):
+    cols = [c for c in SOURCES["pos_transactions"].column_names if c != "items"]
+    land(settings, "pos_transactions", DAY, lines(";".join(cols), "T1;L-1;S01;2024-03-01T10:15:00Z;5.00;GBP"))
+    report = load_interval(settings, DAY, NEXT_DAY, ["pos_transactions"], batch_id="b")
+    assert report.sources["pos_transactions"].missing_columns == {"items"}
+    assert q(settings, "select transaction_id, items from raw.pos_transactions") == [("T1", None)]
+
+
+def test_failure_mid_file_leaves_no_rows(settings, monkeypatch):
+    land(settings, "pos_transactions", DAY, lines(POS_HEADER, *[pos_row(f"T{i}") for i in range(10)], pos_row("Tx", "bad")))
+    land(settings, "crm_accounts", DAY, lines(CRM_HEADER, crm_row("A1")))
+    from ingestion.validation import RowValidator
+
+    real_convert = RowValidator.convert
+    calls = {"n": 0}
+
+    def failing_convert(self, values):
+        if self.contract.name == "pos_transactions":
+            calls["n"] += 1
+            if calls["n"] == 8:
+                raise RuntimeError("disk on fire")
+        return real_convert(self, values)
+
+    monkeypatch.setattr(RowValidator, "convert", failing_convert)
+    report = load_interval(settings, DAY, NEXT_DAY, batch_id="b")
+    assert calls["n"] == 8
+    assert count(settings, "raw.pos_transactions") == 0
+    assert count(settings, "quarantine.pos_transactions") == 0
+    assert q(settings, "select count(*) from ops.file_manifest where source = 'pos_transactions'") == [(0,)]
+    assert "disk on fire" in report.rejected_files[0].message
+    assert count(settings, "raw.crm_accounts") == 1
+
+    monkeypatch.undo()
+    report = load_interval(settings, DAY, NEXT_DAY, batch_id="b2")
+    assert report.sources["pos_transactions"].rows_loaded == 10
+    assert report.sources["pos_transactions"].rows_quarantined == 1
+
+
+def test_quarantine_flush_interleaves_with_raw_copy(settings, monkeypatch):
+    monkeypatch.setattr(loader_module, "QUARANTINE_FLUSH_ROWS", 3)
+    rows = [pos_row(f"T{i}", "x" if i % 2 else "1.00") for i in range(20)]
+    land(settings, "pos_transactions", DAY, lines(POS_HEADER, *rows))
+    report = load_interval(settings, DAY, NEXT_DAY, ["pos_transactions"], batch_id="b")
+    src = report.sources["pos_transactions"]
+    assert (src.rows_loaded, src.rows_quarantined) == (10, 10)
+    assert count(settings, "quarantine.pos_transactions") == 10
+
+
+def test_truncated_parquet_is_rejected(settings):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    contract = SOURCES["web_events"]
+    table = pa.table({c: [f"{c}-{i}" if c != "occurred_at" else "2024-03-01T10:15:00Z" for i in range(100)]
+                      for c in contract.column_names})
+    path = settings.landing_dir / "web_events" / DAY.isoformat() / landing_file_name(contract, DAY.isoformat())
+    path.parent.mkdir(parents=True)
+    pq.write_table(table, path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 20])
+    report = load_interval(settings, DAY, NEXT_DAY, ["web_events"], batch_id="b")
+    assert "unreadable parquet" in report.rejected_files[0].message
+    assert count(settings, "raw.web_events") == 0
+
+
+def test_jsonl_loads(settings):
+    good = {"order_id": "O1", "web_account_id": "W1", "email": "a@example.com", "first_name": "Ann",
+            "ordered_at": "2024-03-01T10:15:00Z", "amount": "12.50", "currency": "GBP", "items": "SKU1*1",
+            "coupon": {"code": "X", "pct": 10}}
+    numeric_amount = {k: v for k, v in dict(good, order_id="O2", amount=7.5).items() if k != "coupon"}
+    missing = dict(good, order_id="O3")
+    del missing["email"]
+    content = (json.dumps(good) + "\n" + json.dumps(numeric_amount) + "\n" + json.dumps(missing) + "\n"
+               + "{not json\n" + "[1, 2]\n" + "\n").encode() + b'{"order_id": "O6\xff"}\n'
+    land(settings, "web_orders", DAY, content)
+    report = load_interval(settings, DAY, NEXT_DAY, ["web_orders"], batch_id="b")
+    src = report.sources["web_orders"]
+    assert (src.rows_loaded, src.rows_quarantined) == (2, 4)
+    assert src.extra_columns == {"coupon"}
+    rows = q(settings, "select order_id, amount::text, _extra, _line_number from raw.web_orders order by 1")
+    assert rows == [("O1", "12.50", {"coupon": {"code": "X", "pct": 10}}, 1), ("O2", "7.50", None, 2)]
+    codes = q(settings, "select _line_number, reason_code from quarantine.web_orders order by 1")
+    assert codes == [(3, "missing_required"), (4, "malformed"), (5, "malformed"), (7, "undecodable")]
+
+
+def test_parquet_loads(settings):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    contract = SOURCES["web_events"]
+    n = 20_000  # several row batches
+    cols = {c: [f"{c}-{i}" for i in range(n)] for c in contract.column_names}
+    cols["occurred_at"] = ["2024-03-01T10:15:00Z"] * n
+    cols["web_account_id"] = [None if i % 3 else f"W{i}" for i in range(n)]
+    cols["occurred_at"][5] = "not a time"
+    path = settings.landing_dir / "web_events" / DAY.isoformat() / landing_file_name(contract, DAY.isoformat())
+    path.parent.mkdir(parents=True)
+    pq.write_table(pa.table(cols), path, row_group_size=5000)
+    report = load_interval(settings, DAY, NEXT_DAY, ["web_events"], batch_id="b")
+    src = report.sources["web_events"]
+    assert (src.rows_loaded, src.rows_quarantined) == (n - 1, 1)
+    assert q(settings, "select count(web_account_id) from raw.web_events") == [(sum(1 for i in range(n) if i % 3 == 0),)]
+    line, code, raw = q(settings, "select _line_number, reason_code, raw_record from quarantine.web_events")[0]
+    assert (line, code) == (6, "bad_type") and json.loads(raw)["event_id"] == "event_id-5"
+
+
+def test_cli_prints_counts(settings, monkeypatch, capsys):
+    from ingestion.__main__ import main
+
+    land(settings, "crm_accounts", DAY, lines(CRM_HEADER, crm_row("A1")))
+    monkeypatch.setenv("WAREHOUSE_URL", settings.warehouse_url)
+    monkeypatch.setenv("C360_DATA_DIR", str(settings.data_dir))
+    rc = main(["--start", "2024-03-01", "--end", "2024-03-02", "--source", "crm_accounts", "--batch-id", "cli"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "crm_accounts" in out and "TOTAL" in out
+    assert q(settings, "select distinct _batch_id from raw.crm_accounts") == [("cli",)]

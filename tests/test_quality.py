@@ -1,0 +1,251 @@
+"""The data-quality gate against a real PostgreSQL (its own throw-away database)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from expectations.gate import QualityGateFailed, enforce, run_checks
+from expectations.suites import RAW_SUITE_NAMES, raw_suite, resolve_suite_names
+from ingestion.contracts import SOURCES, SourceContract
+from warehouse.bootstrap import prepare_warehouse
+from warehouse.db import connect, qualified
+from warehouse.settings import Settings, with_database
+
+BASE_URL = os.environ.get("WAREHOUSE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+AS_OF = datetime(2025, 12, 31, tzinfo=timezone.utc)
+PG_TYPES = {"text": "text", "integer": "bigint", "numeric": "numeric(14,2)", "boolean": "boolean",
+            "date": "date", "timestamp": "timestamptz"}
+
+
+@pytest.fixture()
+def settings():
+    dbname = f"c360_dev_dq_{uuid.uuid4().hex[:10]}"
+    admin_url = with_database(BASE_URL, "postgres")
+    try:
+        admin = psycopg.connect(admin_url, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:  # pragma: no cover
+        pytest.skip(f"PostgreSQL not reachable: {exc}")
+    with admin:
+        admin.execute(sql.SQL("create database {}").format(sql.Identifier(dbname)))
+    s = Settings(warehouse_url=with_database(BASE_URL, dbname))
+    prepare_warehouse(s)
+    try:
+        yield s
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(dbname)))
+
+
+def create_raw_table(settings: Settings, contract: SourceContract) -> None:
+    cols = [sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(PG_TYPES[c.type])) for c in contract.columns]
+    cols += [sql.SQL(x) for x in ("_batch_id text not null", "_file_name text not null",
+                                  "_line_number bigint not null", "_loaded_at timestamptz not null", "_extra jsonb")]
+    with connect(settings, autocommit=True) as conn:
+        conn.execute(sql.SQL("create table {} ({})").format(qualified("raw", contract.name), sql.SQL(", ").join(cols)))
+
+
+def valid_row(contract: SourceContract, i: int) -> dict:
+    row = {}
+    for c in contract.columns:
+        row[c.name] = {
+            "text": f"{c.name}-{i}",
+            "integer": 3,
+            "numeric": Decimal("10.50"),
+            "boolean": True,
+            "date": date(2025, 6, 1),
+            "timestamp": datetime(2025, 6, 1, tzinfo=timezone.utc) + timedelta(minutes=i),
+        }[c.type]
+    if contract.name == "email_campaign_events":
+        row["event_type"] = "open"
+    if "email" in row:
+        row["email"] = f"person{i}@example.com"
+    return row
+
+
+def insert_rows(settings: Settings, contract: SourceContract, rows: list[dict], batch: str = "b1",
+                file_name: str | None = None, loaded_at: datetime | None = None) -> None:
+    file_name = file_name or f"{contract.name}_2025-06-01_001.csv"
+    loaded_at = loaded_at or datetime(2025, 6, 2, tzinfo=timezone.utc)
+    names = contract.column_names + ["_batch_id", "_file_name", "_line_number", "_loaded_at"]
+    stmt = sql.SQL("insert into {} ({}) values ({})").format(
+        qualified("raw", contract.name),
+        sql.SQL(", ").join(map(sql.Identifier, names)),
+        sql.SQL(", ").join(sql.Placeholder() * len(names)),
+    )
+    with connect(settings, autocommit=True) as conn, conn.cursor() as cur:
+        cur.executemany(stmt, [[r[n] for n in contract.column_names] + [batch, file_name, i + 2, loaded_at]
+                               for i, r in enumerate(rows)])
+
+
+def by_check(results):
+    return {(r.suite, r.check_name): r for r in results}
+
+
+# --- suites --------------------------------------------------------------------------
+
+def test_suites_are_built_from_contracts_with_severity_and_owner():
+    for name, contract in SOURCES.items():
+        spec = raw_suite(contract, AS_OF, latest_batch_id="b1")
+        checks = {e.meta["check"]: e.meta for e in spec.suite.expectations}
+        for col in contract.required_columns:
+            assert checks[f"not_null:{col}"]["severity"] == "error"
+        assert f"not_in_future:{contract.event_time}" in checks
+        assert any(c.startswith("unique_in_latest_batch:") for c in checks)
+        assert all(m["severity"] in ("error", "warn") and m["owner"] in ("source", "identity", "marts", "ml")
+                   for m in checks.values())
+    assert resolve_suite_names("raw") == list(RAW_SUITE_NAMES)
+    with pytest.raises(ValueError):
+        resolve_suite_names(["nope"])
+
+
+# --- gate ----------------------------------------------------------------------------
+
+def test_clean_raw_table_passes(settings):
+    contract = SOURCES["email_campaign_events"]
+    create_raw_table(settings, contract)
+    insert_rows(settings, contract, [valid_row(contract, i) for i in range(5)])
+    results = run_checks(settings, ["raw.email_campaign_events"], AS_OF, "t-clean")
+    assert results and all(r.passed for r in results), [r.describe() for r in results if not r.passed]
+    enforce(results)  # does not raise
+
+
+def test_null_in_required_column_fails_and_gate_raises(settings):
+    contract = SOURCES["web_orders"]
+    create_raw_table(settings, contract)
+    rows = [valid_row(contract, i) for i in range(4)]
+    rows[1]["email"] = None
+    rows[2]["email"] = None
+    insert_rows(settings, contract, rows)
+    results = run_checks(settings, ["raw.web_orders"], AS_OF, "t-null")
+    failed = by_check(results)[("raw.web_orders", "not_null:email")]
+    assert not failed.passed and failed.severity == "error" and failed.failing_count == 2
+    assert failed.failing_examples == ["web_orders_2025-06-01_001.csv:3", "web_orders_2025-06-01_001.csv:4"]
+    with pytest.raises(QualityGateFailed) as info:
+        enforce(results)
+    message = str(info.value)
+    assert "not_null:email" in message and "raw.web_orders" in message and "2 row(s)" in message
+    assert [f.check_name for f in info.value.failures] == ["not_null:email"]
+
+
+def test_value_rules_future_events_and_duplicates_in_latest_batch(settings):
+    contract = SOURCES["surveys"]
+    create_raw_table(settings, contract)
+    old = [valid_row(contract, i) for i in range(3)]
+    insert_rows(settings, contract, old, batch="b1", loaded_at=datetime(2025, 6, 2, tzinfo=timezone.utc))
+    new = [valid_row(contract, i) for i in range(3)]  # same keys as b1: fine across batches
+    new[0]["satisfaction_score"] = 7
+    new[1]["responded_at"] = AS_OF + timedelta(hours=1)
+    new.append(valid_row(contract, 2))  # duplicate key within the latest batch
+    insert_rows(settings, contract, new, batch="b2", file_name="surveys_2025-06-02_001.csv",
+                loaded_at=datetime(2025, 6, 3, tzinfo=timezone.utc))
+    r = by_check(run_checks(settings, "raw", AS_OF, "t-rules"))
+    assert r[("raw.surveys", "range_1_5:satisfaction_score")].failing_count == 1
+    assert r[("raw.surveys", "not_in_future:responded_at")].failing_count == 1
+    assert r[("raw.surveys", "not_in_future:responded_at")].failing_examples == ["surveys_2025-06-02_001.csv:3"]
+    dup = r[("raw.surveys", "unique_in_latest_batch:response_id")]
+    assert not dup.passed and dup.failing_count == 2
+    assert set(dup.failing_examples) == {"surveys_2025-06-02_001.csv:4", "surveys_2025-06-02_001.csv:5"}
+    # sources without a raw table yet are reported as a warning, not an error
+    missing = r[("raw.pos_transactions", "table_exists")]
+    assert not missing.passed and missing.severity == "warn"
+
+
+def test_versioned_source_allows_several_versions_per_batch(settings):
+    contract = SOURCES["crm_accounts"]
+    create_raw_table(settings, contract)
+    v1, v2 = valid_row(contract, 1), valid_row(contract, 2)
+    v2["account_id"] = v1["account_id"]  # a second version of the same account, later updated_at
+    insert_rows(settings, contract, [v1, v2])
+    r = by_check(run_checks(settings, ["raw.crm_accounts"], AS_OF, "t-versions"))
+    assert r[("raw.crm_accounts", "unique_in_latest_batch:account_id+updated_at")].passed
+    insert_rows(settings, contract, [v1], file_name="crm_accounts_2025-06-01_002.csv")  # exact duplicate version
+    r = by_check(run_checks(settings, ["raw.crm_accounts"], AS_OF, "t-versions"))
+    assert not r[("raw.crm_accounts", "unique_in_latest_batch:account_id+updated_at")].passed
+
+
+def test_warn_level_failure_does_not_raise(settings):
+    contract = SOURCES["pos_transactions"]
+    create_raw_table(settings, contract)
+    rows = [valid_row(contract, i) for i in range(3)]
+    rows[0]["amount"] = Decimal("-5.00")
+    insert_rows(settings, contract, rows)
+    results = run_checks(settings, ["raw.pos_transactions"], AS_OF, "t-warn")
+    warn = by_check(results)[("raw.pos_transactions", "non_negative:amount")]
+    assert not warn.passed and warn.severity == "warn" and warn.failing_count == 1
+    enforce(results)  # only logs
+
+
+def test_results_stored_and_rerun_replaces(settings):
+    contract = SOURCES["web_orders"]
+    create_raw_table(settings, contract)
+    rows = [valid_row(contract, i) for i in range(3)]
+    rows[0]["email"] = None
+    insert_rows(settings, contract, rows)
+    first = run_checks(settings, ["raw.web_orders"], AS_OF, "t-store")
+    run_checks(settings, ["raw.web_orders"], AS_OF, "t-store")
+    with connect(settings) as conn:
+        stored = conn.execute(
+            "select check_name, passed, failing_count, failing_examples, checked_at, severity, owner, table_name"
+            " from ops.dq_results where run_id = 't-store'"
+        ).fetchall()
+    assert len(stored) == len(first)
+    failing = [s for s in stored if not s[1]]
+    assert [(s[0], s[2], s[5], s[6], s[7]) for s in failing] == [
+        ("not_null:email", 1, "error", "source", "raw.web_orders")]
+    assert all(s[4] == AS_OF for s in stored)
+
+
+def test_failing_examples_hold_keys_not_personal_values(settings):
+    contract = SOURCES["email_campaign_events"]
+    create_raw_table(settings, contract)
+    rows = [valid_row(contract, i) for i in range(4)]
+    rows[0]["event_type"] = "forwarded"
+    rows[1]["occurred_at"] = AS_OF + timedelta(days=2)
+    rows[2]["event_id"] = rows[3]["event_id"]
+    insert_rows(settings, contract, rows)
+    results = run_checks(settings, ["raw.email_campaign_events"], AS_OF, "t-pii")
+    assert sum(not r.passed for r in results) == 3
+    with connect(settings) as conn:
+        dump = conn.execute("select string_agg(coalesce(array_to_string(failing_examples, ' '), '') || ' ' ||"
+                            " coalesce(details, ''), ' ') from ops.dq_results").fetchone()[0]
+    for r in results:
+        for example in r.failing_examples:
+            assert example.startswith("email_campaign_events_2025-06-01_001.csv:")
+    assert "@" not in dump and "forwarded" not in dump and "event_id-" not in dump
+
+
+def test_marts_suite(settings):
+    with connect(settings, autocommit=True) as conn:
+        conn.execute("create table marts.customer_360 (customer_id text unique, churn_probability double precision,"
+                     " clv numeric, total_revenue numeric)")
+        conn.execute("insert into marts.customer_360 values ('C1', 0.2, 10, 100), ('C2', 1.4, -1, 5),"
+                     " (null, 0.5, 1, 1)")
+    results = run_checks(settings, "marts", AS_OF, "t-marts")
+    r = by_check(results)
+    assert r[("marts.customer_360", "range_0_1:churn_probability")].failing_examples == ["C2"]
+    assert r[("marts.customer_360", "range_0_1:churn_probability")].owner == "ml"
+    assert r[("marts.customer_360", "not_null:customer_id")].failing_count == 1
+    assert r[("marts.customer_360", "row_count_positive")].passed
+    assert r[("marts.fct_orders", "table_exists")].severity == "error"
+    with pytest.raises(QualityGateFailed) as info:
+        enforce(results)
+    assert "marts.fct_orders" in str(info.value) and "non_negative:clv" in str(info.value)
+
+
+def test_cli(settings, monkeypatch, capsys):
+    from expectations.__main__ import main
+
+    contract = SOURCES["surveys"]
+    create_raw_table(settings, contract)
+    insert_rows(settings, contract, [valid_row(contract, i) for i in range(2)])
+    monkeypatch.setenv("WAREHOUSE_URL", settings.warehouse_url)
+    assert main(["--suite", "raw.surveys", "--as-of", "2025-12-31T00:00:00Z", "--run-id", "manual"]) == 0
+    assert main(["--suite", "marts", "--as-of", "2025-12-31T00:00:00Z", "--run-id", "manual"]) == 1
+    assert "table_exists" in capsys.readouterr().out
