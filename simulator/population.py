@@ -116,7 +116,7 @@ def _emails(rng: np.random.Generator, first: np.ndarray, last: np.ndarray, taken
     domain = rng.choice(EMAIL_DOMAINS, size=n, p=EMAIL_DOMAIN_WEIGHTS).astype(object)
     email = pd.Series(local + "@" + domain, dtype=object)
     # e-mail addresses are unique per person: disambiguate clashes with a number
-    dup = email.duplicated(keep="first").to_numpy()
+    dup = email.duplicated(keep="first").to_numpy().copy()
     if taken:
         dup |= email.isin(taken).to_numpy()
     if dup.any():

@@ -1,0 +1,28 @@
+# The two commands a new user needs: `make demo` and `make test`.
+# Both create the virtual environment and install the pinned packages first.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench dbt-docs clean
+
+$(STAMP): requirements.lock pyproject.toml
+	@echo "setting up $(VENV) with the pinned packages (first time: a few minutes)"
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m pipeline.demo
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+clean:
+	rm -rf .local data reports dbt_project/target dbt_project/logs
