@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     results = run_checks(Settings.from_env(), suites, args.as_of, args.run_id)
     for r in sorted(results, key=lambda r: (r.passed, r.severity != "error", r.suite, r.check_name)):
         status = "PASS" if r.passed else ("FAIL" if r.severity == "error" else "WARN")
-        count = "" if r.failing_count is None else f" failing={r.failing_count}"
+        count = "" if r.passed or r.failing_count is None else f" failing={r.failing_count}"
         print(f"{status:4} {r.suite:32} {r.check_name:45}{count}")
     if args.no_enforce:
         return 0

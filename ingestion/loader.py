@@ -184,24 +184,16 @@ class _FileLoader:
         except OSError as e:
             self._reject(contract, day, path, rel, None, src, f"cannot read file: {e.strerror or e}")
             return
+        prior = self._manifest_entry(checksum)
+        if prior is not None:
+            self._duplicate(contract, day, path, rel, checksum, src, prior)
+            return
         try:
             with self.conn.transaction():
-                earlier_same_name = self._claim(contract, day, path, checksum)
                 outcome = self._copy_rows(contract, path)
-                self.conn.execute(
-                    """
-                    update ops.file_manifest
-                       set rows_in_file = %s, rows_loaded = %s, rows_quarantined = %s, status = 'loaded'
-                     where checksum = %s
-                    """,
-                    (outcome.rows_in_file, outcome.rows_loaded, outcome.rows_quarantined, checksum),
-                )
-                message = outcome.message()
-                if earlier_same_name:
-                    message += f"; a file of this name with other content was loaded before ({earlier_same_name} time(s))"
-                self._log(contract, day, path, checksum, "loaded", message, outcome)
-        except _Duplicate:
-            self._duplicate(contract, day, path, rel, checksum, src)
+                self._record_loaded(contract, day, path, checksum, outcome)
+        except _Duplicate:  # loaded by a concurrent run since the check above
+            self._duplicate(contract, day, path, rel, checksum, src, self._manifest_entry(checksum))
             return
         except FileProblem as e:
             self._reject(contract, day, path, rel, checksum, src, str(e))
@@ -222,30 +214,46 @@ class _FileLoader:
         level = logging.WARNING if outcome.rows_quarantined or outcome.extra_columns else logging.INFO
         log.log(level, "%s: %s", rel, outcome.message())
 
-    def _claim(self, contract: SourceContract, day: date, path: Path, checksum: str) -> int:
-        """Insert the manifest row (status 'loading'); raise _Duplicate if the checksum is known.
+    def _record_loaded(self, contract: SourceContract, day: date, path: Path, checksum: str,
+                       outcome: FileOutcome) -> None:
+        """Write the manifest row and the log row in one statement; raise _Duplicate if the checksum is known.
 
-        A concurrent loader holding the same checksum makes this wait for its
-        commit and then see the duplicate. Returns how many earlier deliveries
-        had the same file name with other content.
+        Runs at the end of the file's transaction. A concurrent run loading
+        the same bytes makes the insert wait for its commit and then see the
+        conflict: this file's rows roll back and it counts as a duplicate.
         """
         row = self.conn.execute(
             """
             with claimed as (
-                insert into ops.file_manifest (checksum, source, file_name, file_day, batch_id, status)
-                values (%(checksum)s, %(source)s, %(file_name)s, %(day)s, %(batch_id)s, 'loading')
+                insert into ops.file_manifest
+                    (checksum, source, file_name, file_day, batch_id,
+                     rows_in_file, rows_loaded, rows_quarantined, status)
+                values (%(checksum)s, %(source)s, %(file_name)s, %(day)s, %(batch_id)s,
+                        %(rows_in)s, %(loaded)s, %(quarantined)s, 'loaded')
                 on conflict (checksum) do nothing
                 returning checksum
+            ), logged as (
+                insert into ops.ingest_log
+                    (batch_id, source, file_name, file_day, checksum, status, message,
+                     rows_in_file, rows_loaded, rows_quarantined)
+                select %(batch_id)s, %(source)s, %(file_name)s, %(day)s, checksum, 'loaded',
+                       %(message)s || case
+                           when exists (select 1 from ops.file_manifest
+                                        where source = %(source)s and file_name = %(file_name)s)
+                           then '; a file of this name with other content was loaded before'
+                           else '' end,
+                       %(rows_in)s, %(loaded)s, %(quarantined)s
+                from claimed
+                returning 1
             )
-            select (select count(*) from claimed),
-                   (select count(*) from ops.file_manifest where source = %(source)s and file_name = %(file_name)s)
+            select count(*) from logged
             """,
             {"checksum": checksum, "source": contract.name, "file_name": path.name, "day": day,
-             "batch_id": self.batch_id},
+             "batch_id": self.batch_id, "rows_in": outcome.rows_in_file, "loaded": outcome.rows_loaded,
+             "quarantined": outcome.rows_quarantined, "message": outcome.message()},
         ).fetchone()
         if not row or row[0] == 0:
             raise _Duplicate()
-        return int(row[1])
 
     def _copy_rows(self, contract: SourceContract, path: Path) -> FileOutcome:
         copy_raw, copy_quarantine = self._statements(contract)
@@ -314,11 +322,13 @@ class _FileLoader:
              outcome.rows_quarantined if outcome else None),
         )
 
-    def _duplicate(self, contract: SourceContract, day: date, path: Path, rel: str, checksum: str,
-                   src: SourceReport) -> None:
-        prior = self.conn.execute(
+    def _manifest_entry(self, checksum: str) -> tuple | None:
+        return self.conn.execute(
             "select source, file_day, file_name, batch_id from ops.file_manifest where checksum = %s", (checksum,)
         ).fetchone()
+
+    def _duplicate(self, contract: SourceContract, day: date, path: Path, rel: str, checksum: str,
+                   src: SourceReport, prior: tuple | None) -> None:
         if prior:
             where = f"{prior[0]}/{prior[1]:%Y-%m-%d}/{prior[2]}"
             message = ("already loaded" if where == rel else f"same content as {where}, already loaded") + \

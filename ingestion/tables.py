@@ -60,7 +60,7 @@ OPS_DDL = (
         rows_in_file integer not null default 0,
         rows_loaded integer not null default 0,
         rows_quarantined integer not null default 0,
-        status text not null,                 -- 'loading' inside the load transaction, then 'loaded'
+        status text not null,                 -- 'loaded' (rejected files are only in ops.ingest_log)
         loaded_at timestamptz not null default now(),
         constraint file_manifest_rows_add_up check (rows_loaded + rows_quarantined = rows_in_file)
     )

@@ -117,7 +117,7 @@ class _SourceWriter:
                 if lines is None:
                     write_parquet(path, contract, cols, int(s), int(e))
                 else:
-                    write_text(path, csv_header(contract) if contract.header else None, lines[s:e])
+                    write_text(path, csv_header(contract) if (contract.format == "csv" and contract.header) else None, lines[s:e])
                 files += 1
                 rows += int(e - s)
                 first_line = 2 if (contract.format == "csv" and contract.header) else 1

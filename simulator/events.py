@@ -19,6 +19,12 @@ def _sorted(df: pd.DataFrame) -> pd.DataFrame:
     return df.sort_values(["t", "person"], kind="stable").reset_index(drop=True)
 
 
+def _time_of_day(rng: np.random.Generator, size: int) -> np.ndarray:
+    """Shopping hours: mostly 08:00-21:00, peaking around lunch and early evening."""
+    hour = np.clip(rng.normal(np.where(rng.random(size) < 0.5, 12.5, 17.5), 2.2), 7.0, 22.9)
+    return (hour * 3600).astype(np.int64)
+
+
 def purchases(people: People, pools: Pools, rng: np.random.Generator) -> pd.DataFrame:
     """Buy-till-you-die (BG/NBD style): Poisson purchases, lapse with prob p after each purchase."""
     n = people.n
@@ -39,6 +45,8 @@ def purchases(people: People, pools: Pools, rng: np.random.Generator) -> pd.Data
     rt = people.t0[rp] + (u[keep] * span[rp]).astype(np.int64)
     person = np.concatenate([np.arange(n), rp])
     t = np.concatenate([people.t0, rt])
+    t = (t // DAY) * DAY + _time_of_day(rng, t.size)
+    people.t0 = t[:n].copy()  # acquisition = first purchase
 
     m = person.size
     web = rng.random(m) < people.web_share[person]

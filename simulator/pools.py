@@ -130,9 +130,9 @@ def build_pools(seed: int, people: int) -> Pools:
     fake.seed_instance(seed)
     rng = np.random.default_rng([seed, 1])
 
-    male = _unique([fake.first_name_male() for _ in range(3000)])
-    female = _unique([fake.first_name_female() for _ in range(3000)])
-    last = _unique([fake.last_name() for _ in range(6000)])
+    male = _unique([fake.first_name_male() for _ in range(1200)])
+    female = _unique([fake.first_name_female() for _ in range(1200)])
+    last = _unique([fake.last_name() for _ in range(2500)])
     # Formal names with nicknames are common in the UK population; give them a solid share.
     male = _unique(MALE_FORMAL + [m for m in male if m not in MALE_FORMAL])
     female = _unique(FEMALE_FORMAL + [f for f in female if f not in FEMALE_FORMAL])
@@ -144,7 +144,7 @@ def build_pools(seed: int, people: int) -> Pools:
     female_w /= female_w.sum()
     last_w = _zipf_weights(len(last), 1.0, rng)
 
-    n_addr = int(min(max(2000, people // 4), 60_000))
+    n_addr = int(min(max(1000, people // 8), 40_000))
     streets = _unique([fake.street_address().replace("\n", ", ") for _ in range(n_addr)])
     cities = _unique([fake.city() for _ in range(400)])
     postcodes = _unique([fake.postcode() for _ in range(n_addr)])

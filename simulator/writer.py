@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -13,22 +14,21 @@ from ingestion.contracts import SourceContract
 from simulator.defects import BROKEN_UTF8, INVALID_BYTES
 
 
-def _str(values: np.ndarray) -> pd.Series:
-    return pd.Series(values, dtype=object).fillna("").astype(str)
-
-
-def csv_lines(contract: SourceContract, cols: dict[str, np.ndarray], extra: set[int]) -> np.ndarray:
+def csv_lines(contract: SourceContract, cols: dict[str, np.ndarray], extra: set[int]) -> list[str]:
+    """One csv line per row (no line break); quotes values holding the delimiter, quotes or breaks."""
     d = contract.delimiter
-    needs = f'[{"".join(sorted(set(d + chr(34) + chr(10) + chr(13))))}]'
-    parts = []
-    for name in contract.column_names:
-        s = _str(cols[name])
-        q = s.str.contains(needs, regex=True)
-        if q.any():
-            s = s.where(~q, '"' + s.str.replace('"', '""', regex=False) + '"')
-        parts.append(s)
-    line = parts[0].str.cat(parts[1:], sep=d) if len(parts) > 1 else parts[0]
-    out = line.to_numpy(dtype=object)
+    needs = re.compile("[" + re.escape(d) + '"\r\n]')
+
+    def field(v: object) -> str:
+        if v is None:
+            return ""
+        v = str(v)
+        if needs.search(v):
+            return '"' + v.replace('"', '""') + '"'
+        return v
+
+    parts = [[field(v) for v in cols[name]] for name in contract.column_names]
+    out = [d.join(t) for t in zip(*parts)]
     for row in extra:
         out[row] = out[row] + d + "EXTRA"
     return out
@@ -38,22 +38,26 @@ def csv_header(contract: SourceContract) -> str:
     return contract.delimiter.join(contract.column_names)
 
 
-def jsonl_lines(contract: SourceContract, cols: dict[str, np.ndarray]) -> np.ndarray:
-    parts = []
-    for name in contract.column_names:
-        raw = pd.Series(cols[name], dtype=object)
-        isnull = raw.isna()
-        s = raw.fillna("").astype(str)
-        s = s.str.replace("\\", "\\\\", regex=False).str.replace('"', '\\"', regex=False)
-        s = s.str.replace(r"[\x00-\x1f]", " ", regex=True)
-        val = ('"' + s + '"').where(~isnull, "null")
-        parts.append(f'"{name}": ' + val)
-    line = parts[0].str.cat(parts[1:], sep=", ")
-    return ("{" + line + "}").to_numpy(dtype=object)
+_JSON_ESCAPE = re.compile(r'[\\"\x00-\x1f]')
 
 
-def write_text(path: Path, header: str | None, lines: np.ndarray) -> bytes:
-    body = "\n".join(lines.tolist()) + "\n"
+def _json_value(v: object) -> str:
+    if v is None:
+        return "null"
+    v = str(v)
+    if _JSON_ESCAPE.search(v):
+        return json.dumps(v, ensure_ascii=False)
+    return '"' + v + '"'
+
+
+def jsonl_lines(contract: SourceContract, cols: dict[str, np.ndarray]) -> list[str]:
+    """One JSON object per row, all values as strings (or null), keys in contract order."""
+    parts = [[f'"{name}": ' + _json_value(v) for v in cols[name]] for name in contract.column_names]
+    return ["{" + ", ".join(t) + "}" for t in zip(*parts)]
+
+
+def write_text(path: Path, header: str | None, lines: list[str]) -> bytes:
+    body = "\n".join(lines) + "\n"
     if header is not None:
         body = header + "\n" + body
     data = body.encode("utf-8")

@@ -10,12 +10,18 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from pipeline.airflow_env import airflow_env
 from warehouse.bootstrap import prepare_warehouse
 from warehouse.server import drop_database, ensure_database, resolve_warehouse_url
-from warehouse.settings import Settings, with_database
+from warehouse.settings import PROJECT_ROOT, Settings, with_database
+
+# Airflow reads its configuration once, at first import: point it at a test home first.
+TEST_AIRFLOW_HOME = PROJECT_ROOT / ".local" / "test-airflow"
+os.environ.update(airflow_env(TEST_AIRFLOW_HOME))
 
 
 @pytest.fixture(scope="session")
@@ -47,3 +53,19 @@ def warehouse_settings(warehouse_url: str, tmp_path) -> Settings:
     )
     prepare_warehouse(settings)
     return settings
+
+
+@pytest.fixture(scope="session")
+def dbt_manifest() -> Path:
+    """The manifest Cosmos renders dbt tasks from, compiled once per test session."""
+    from pipeline.dbt import compile_manifest
+
+    return compile_manifest()
+
+
+@pytest.fixture(scope="session")
+def airflow_home(dbt_manifest) -> Path:
+    from pipeline.airflow_env import ensure_metadata_db
+
+    ensure_metadata_db(TEST_AIRFLOW_HOME)
+    return TEST_AIRFLOW_HOME

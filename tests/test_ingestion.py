@@ -376,3 +376,30 @@ def test_cli_prints_counts(settings, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert rc == 0 and "crm_accounts" in out and "TOTAL" in out
     assert q(settings, "select distinct _batch_id from raw.crm_accounts") == [("cli",)]
+
+
+def test_new_content_under_known_name_loads_and_is_noted(settings):
+    path = land(settings, "crm_accounts", DAY, lines(CRM_HEADER, crm_row("A1")))
+    load_interval(settings, DAY, NEXT_DAY, ["crm_accounts"], batch_id="b1")
+    path.write_text(lines(CRM_HEADER, crm_row("A1"), crm_row("A2")))
+    report = load_interval(settings, DAY, NEXT_DAY, ["crm_accounts"], batch_id="b2")
+    assert report.files_loaded == 1 and report.rows_loaded == 2
+    msg = q(settings, "select message from ops.ingest_log where batch_id = 'b2'")[0][0]
+    assert "other content was loaded before" in msg
+
+
+def test_concurrent_runs_load_each_file_once(settings):
+    import threading
+
+    for i in range(30):
+        land(settings, "pos_transactions", DAY, lines(POS_HEADER, pos_row(f"T{i}")), name=f"pos_{i:03d}.csv")
+    reports = []
+    threads = [threading.Thread(target=lambda b=b: reports.append(load_interval(settings, DAY, NEXT_DAY, batch_id=b)))
+               for b in ("t1", "t2")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(r.files_loaded for r in reports) == 30
+    assert sum(r.duplicates_skipped for r in reports) == 30
+    assert count(settings, "raw.pos_transactions") == 30

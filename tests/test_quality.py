@@ -2,53 +2,32 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
-import psycopg
 import pytest
 from psycopg import sql
 
 from expectations.gate import QualityGateFailed, enforce, run_checks
 from expectations.suites import RAW_SUITE_NAMES, raw_suite, resolve_suite_names
 from ingestion.contracts import SOURCES, SourceContract
-from warehouse.bootstrap import prepare_warehouse
+from ingestion.tables import ensure_tables
 from warehouse.db import connect, qualified
-from warehouse.settings import Settings, with_database
+from warehouse.settings import Settings
 
-BASE_URL = os.environ.get("WAREHOUSE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 AS_OF = datetime(2025, 12, 31, tzinfo=timezone.utc)
-PG_TYPES = {"text": "text", "integer": "bigint", "numeric": "numeric(14,2)", "boolean": "boolean",
-            "date": "date", "timestamp": "timestamptz"}
 
 
 @pytest.fixture()
-def settings():
-    dbname = f"c360_dev_dq_{uuid.uuid4().hex[:10]}"
-    admin_url = with_database(BASE_URL, "postgres")
-    try:
-        admin = psycopg.connect(admin_url, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:  # pragma: no cover
-        pytest.skip(f"PostgreSQL not reachable: {exc}")
-    with admin:
-        admin.execute(sql.SQL("create database {}").format(sql.Identifier(dbname)))
-    s = Settings(warehouse_url=with_database(BASE_URL, dbname))
-    prepare_warehouse(s)
-    try:
-        yield s
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(dbname)))
+def settings(warehouse_settings: Settings) -> Settings:
+    """A throw-away database (tests/conftest.py) with the warehouse schemas."""
+    return warehouse_settings
 
 
 def create_raw_table(settings: Settings, contract: SourceContract) -> None:
-    cols = [sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(PG_TYPES[c.type])) for c in contract.columns]
-    cols += [sql.SQL(x) for x in ("_batch_id text not null", "_file_name text not null",
-                                  "_line_number bigint not null", "_loaded_at timestamptz not null", "_extra jsonb")]
-    with connect(settings, autocommit=True) as conn:
-        conn.execute(sql.SQL("create table {} ({})").format(qualified("raw", contract.name), sql.SQL(", ").join(cols)))
+    """The loader's own DDL for raw.<source> and quarantine.<source>."""
+    with connect(settings) as conn:
+        ensure_tables(conn, [contract])
 
 
 def valid_row(contract: SourceContract, i: int) -> dict:

@@ -1,0 +1,30 @@
+# The project's own image: Airflow 3 + dbt + the pipeline code, used by every
+# Airflow service in docker-compose.yml.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    AIRFLOW_HOME=/opt/airflow \
+    AIRFLOW__CORE__DAGS_FOLDER=/opt/customer360/dags \
+    AIRFLOW__CORE__LOAD_EXAMPLES=False \
+    DBT_SEND_ANONYMOUS_USAGE_STATS=false \
+    DO_NOT_TRACK=1
+
+WORKDIR /opt/customer360
+COPY requirements.lock pyproject.toml ./
+RUN pip install --no-cache-dir -r requirements.lock
+
+COPY warehouse/ warehouse/
+COPY ingestion/ ingestion/
+COPY simulator/ simulator/
+COPY identity/ identity/
+COPY ml/ ml/
+COPY expectations/ expectations/
+COPY reporting/ reporting/
+COPY pipeline/ pipeline/
+COPY dags/ dags/
+COPY dbt_project/ dbt_project/
+RUN pip install --no-cache-dir --no-deps -e . \
+    && python -c "from pipeline.dbt import compile_manifest; compile_manifest()"
+
+USER 1000

@@ -1,0 +1,144 @@
+"""`make bench`: run the whole pipeline on simulated companies of several sizes and time each stage.
+
+Each size gets a fresh database and its own simulated company; the DAG runs
+through Airflow (dag.test) and the stage times come from Airflow's own task
+records. Figures go to bench/results/bench-<sizes>.json and a table on screen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sqlite3
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from warehouse.settings import PROJECT_ROOT, Settings, with_database
+
+RESULTS_DIR = PROJECT_ROOT / "bench" / "results"
+BENCH_DIR = PROJECT_ROOT / ".local" / "bench"
+
+# Airflow task id prefix -> benchmark stage
+STAGES = (
+    ("data_interval", "prepare"),
+    ("prepare_warehouse", "prepare"),
+    ("ingest_", "ingest"),
+    ("check_raw", "quality_raw"),
+    ("dbt_staging", "dbt_staging"),
+    ("resolve_identities", "identity"),
+    ("dbt_marts", "dbt_marts"),
+    ("score_customers", "ml_scoring"),
+    ("dbt_scored_marts", "dbt_scored_marts"),
+    ("check_marts", "quality_marts"),
+    ("write_report", "report"),
+)
+
+
+def stage_of(task_id: str) -> str:
+    for prefix, stage in STAGES:
+        if task_id.startswith(prefix):
+            return stage
+    return "other"
+
+
+def task_seconds_by_stage(airflow_db: Path) -> dict[str, float]:
+    """Seconds per stage for the latest run of the DAG, from Airflow's task_instance table."""
+    with sqlite3.connect(airflow_db) as db:
+        run_id = db.execute(
+            "select run_id from dag_run where dag_id = 'customer360' order by id desc limit 1"
+        ).fetchone()[0]
+        rows = db.execute(
+            "select task_id, start_date, end_date from task_instance where dag_id = 'customer360' and run_id = ?",
+            (run_id,),
+        ).fetchall()
+    totals: dict[str, float] = {}
+    for task_id, started, ended in rows:
+        if started and ended:
+            seconds = (datetime.fromisoformat(str(ended)) - datetime.fromisoformat(str(started))).total_seconds()
+            totals[stage_of(task_id)] = totals.get(stage_of(task_id), 0.0) + seconds
+    return {stage: round(totals.get(stage, 0.0), 2) for stage in dict.fromkeys(s for _, s in STAGES)}
+
+
+def bench_size(people: int, days: int, server_url: str) -> dict:
+    from pipeline.demo import layer_counts
+    from pipeline.run_dag import run_dag_subprocess
+    from simulator import simulate
+    from simulator.config import SimulationConfig
+    from warehouse.server import drop_database, ensure_database
+
+    work = BENCH_DIR / f"{people}"
+    url = with_database(server_url, f"c360_bench_{people}")
+    drop_database(url)
+    ensure_database(url)
+    env = {"WAREHOUSE_URL": url, "C360_DATA_DIR": str(work / "data"), "C360_REPORTS_DIR": str(work / "reports")}
+    settings = Settings.from_env({**os.environ, **env})
+
+    print(f"\n== {people:,} people ==")
+    t0 = time.monotonic()
+    config = SimulationConfig(people=people, days=days)
+    simulate(config, settings.data_dir)
+    simulate_s = time.monotonic() - t0
+
+    airflow_home = work / "airflow"
+    if airflow_home.exists():
+        for f in airflow_home.glob("airflow.db*"):
+            f.unlink()
+    t1 = time.monotonic()
+    ok = run_dag_subprocess(
+        config.start, config.start + timedelta(days=days), work / "dag.log", env=env, airflow_home=airflow_home
+    )
+    pipeline_s = time.monotonic() - t1
+    if not ok:
+        raise SystemExit(f"the pipeline failed at {people} people; see {work / 'dag.log'}")
+    stages = task_seconds_by_stage(airflow_home / "airflow.db")
+    counts = {schema: dict(tables) for schema, tables in layer_counts(settings).items()}
+    return {
+        "people": people,
+        "days": days,
+        "seconds": {"simulate": round(simulate_s, 2), **stages, "pipeline_wall": round(pipeline_s, 2)},
+        "rows": {
+            "raw": sum(counts.get("raw", {}).values()),
+            "quarantine": sum(counts.get("quarantine", {}).values()),
+            "customers": counts.get("marts", {}).get("customer_360", 0),
+            "orders": counts.get("marts", {}).get("fct_orders", 0),
+        },
+    }
+
+
+def print_table(runs: list[dict]) -> None:
+    stages = list(runs[0]["seconds"])
+    print("\nseconds per stage")
+    print(f"{'stage':<18}" + "".join(f"{r['people']:>12,}" for r in runs))
+    for stage in stages:
+        print(f"{stage:<18}" + "".join(f"{r['seconds'][stage]:>12.1f}" for r in runs))
+    for key in runs[0]["rows"]:
+        print(f"{key + ' rows':<18}" + "".join(f"{r['rows'][key]:>12,}" for r in runs))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--sizes", default="1000,10000,100000", help="comma-separated numbers of people")
+    parser.add_argument("--days", type=int, default=730)
+    args = parser.parse_args(argv)
+
+    from pipeline.dbt import compile_manifest
+    from warehouse.server import resolve_warehouse_url
+
+    server_url = resolve_warehouse_url()
+    compile_manifest()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    runs = [bench_size(people, args.days, server_url) for people in sizes]
+    result = {
+        "measured_at": datetime.now().isoformat(timespec="seconds"),
+        "machine": {"cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "runs": runs,
+    }
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    out = RESULTS_DIR / f"bench-{'-'.join(map(str, sizes))}.json"
+    out.write_text(json.dumps(result, indent=2))
+    print_table(runs)
+    print(f"\nfigures written to {out}")
+    return 0

@@ -1,0 +1,69 @@
+"""DAG integrity: every DAG imports, has an interval schedule, tags, retries and the stage order."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from pipeline.interval import DataInterval, IntervalError, resolve_interval
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def dagbag(airflow_home):
+    from airflow.models.dagbag import DagBag
+
+    return DagBag(dag_folder=str(ROOT / "dags"), include_examples=False)
+
+
+def test_dags_import_without_errors(dagbag):
+    assert dagbag.import_errors == {}
+    assert "customer360" in dagbag.dags
+
+
+def test_dags_have_tags_retries_and_an_interval_timetable(dagbag):
+    from airflow.timetables.interval import CronDataIntervalTimetable, DeltaDataIntervalTimetable
+
+    for dag_id, dag in dagbag.dags.items():
+        assert dag.tags, f"{dag_id} has no tags"
+        assert isinstance(dag.timetable, (CronDataIntervalTimetable, DeltaDataIntervalTimetable)), dag_id
+        for t in dag.tasks:
+            assert t.retries >= 1, f"{dag_id}.{t.task_id} has no retries"
+
+
+def test_stages_run_in_pipeline_order(dagbag):
+    dag = dagbag.dags["customer360"]
+    ids = {t.task_id for t in dag.tasks}
+    assert {f"ingest_{s}" for s in ("crm_accounts", "pos_transactions", "web_events")} <= ids
+    assert any(i.startswith("dbt_staging.") for i in ids) and any(i.startswith("dbt_marts.") for i in ids)
+
+    def upstream_closure(task_id: str) -> set[str]:
+        return {t.task_id for t in dag.get_task(task_id).get_flat_relatives(upstream=True)}
+
+    before_report = upstream_closure("write_report")
+    for stage in ("ingest_crm_accounts", "check_raw", "resolve_identities", "score_customers", "check_marts"):
+        assert stage in before_report
+    assert "check_raw" in upstream_closure("resolve_identities")
+    assert "resolve_identities" in upstream_closure("score_customers")
+    assert "score_customers" not in upstream_closure("resolve_identities")
+    staging_tasks = [i for i in ids if i.startswith("dbt_staging.")]
+    assert all("check_raw" in upstream_closure(t) for t in staging_tasks)
+
+
+def test_the_interval_comes_from_airflow_or_explicit_params():
+    start = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    end = datetime(2025, 1, 2, tzinfo=timezone.utc)
+    assert resolve_interval({}, start, end) == DataInterval(start, end)
+    explicit = resolve_interval({"interval_start": "2024-01-01", "interval_end": "2026-01-01"}, start, end)
+    assert explicit.run_key == "20240101-20260101"
+    with pytest.raises(IntervalError, match="no data interval"):
+        resolve_interval({}, None, None)
+    with pytest.raises(IntervalError, match="both"):
+        resolve_interval({"interval_start": "2024-01-01"}, start, end)
+    with pytest.raises(IntervalError, match="not a date"):
+        resolve_interval({"interval_start": "yesterday", "interval_end": "2024-01-02"}, start, end)
+    with pytest.raises(IntervalError, match="end must be after"):
+        resolve_interval({"interval_start": "2024-01-02", "interval_end": "2024-01-01"}, start, end)

@@ -1,0 +1,426 @@
+"""The dbt project against a real PostgreSQL and a real dbt.
+
+A throw-away database gets the raw tables of the source contracts, a handful of
+handmade rows, and the identity cross-reference and ML scores the Python steps
+would write. dbt then runs the three steps of the pipeline, in order:
+staging+intermediate, core marts, scored marts (dbt_project/selectors.yml).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from types import SimpleNamespace
+
+import psycopg
+import pytest
+import yaml
+from dbt.cli.main import dbtRunner, dbtRunnerResult
+from psycopg import sql
+
+from ingestion.contracts import SOURCES
+from warehouse.bootstrap import prepare_warehouse
+from warehouse.settings import Settings, with_database
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
+RAW_SOURCES_YML = PROJECT_DIR / "models" / "staging" / "_raw__sources.yml"
+
+PG_TYPES = {
+    "text": "text",
+    "integer": "bigint",
+    "numeric": "numeric(14,2)",
+    "boolean": "boolean",
+    "date": "date",
+    "timestamp": "timestamptz",
+}
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+@contextmanager
+def patched_environ(values: dict[str, str]):
+    saved = dict(os.environ)
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def run_dbt(settings: Settings, target_path: Path, *args: str, manifest=None) -> dbtRunnerResult:
+    """dbt in-process (a dbt subprocess spends ~10 s importing); a parsed manifest skips parsing."""
+    env = {**settings.dbt_env(), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    cli_args = [
+        *args,
+        "--project-dir", str(PROJECT_DIR),
+        "--profiles-dir", str(PROJECT_DIR),
+        "--target-path", str(target_path),
+        "--log-path", str(target_path / "logs"),
+    ]
+    with patched_environ(env):
+        result = dbtRunner(manifest=manifest).invoke(cli_args)
+    if not result.success:
+        failures = []
+        for r in getattr(result.result, "results", None) or []:
+            if str(r.status) in ("error", "fail", "runtime error"):
+                failures.append(f"{r.node.name}: {r.status}: {r.message}")
+        raise AssertionError(f"dbt {' '.join(args)} failed: {result.exception or failures}")
+    return result
+
+
+def raw_table_ddl(source_name: str) -> sql.Composed:
+    contract = SOURCES[source_name]
+    columns = [
+        sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(PG_TYPES[c.type])) for c in contract.columns
+    ]
+    columns += [
+        sql.SQL(x)
+        for x in (
+            "_batch_id text",
+            "_file_name text",
+            "_line_number integer",
+            "_loaded_at timestamptz",
+            "_extra jsonb",
+        )
+    ]
+    return sql.SQL("create table raw.{} ({})").format(sql.Identifier(source_name), sql.SQL(", ").join(columns))
+
+
+def insert(conn: psycopg.Connection, schema: str, table: str, rows: list[dict]) -> None:
+    for row in rows:
+        conn.execute(
+            sql.SQL("insert into {}.{} ({}) values ({})").format(
+                sql.Identifier(schema),
+                sql.Identifier(table),
+                sql.SQL(", ").join(map(sql.Identifier, row)),
+                sql.SQL(", ").join(sql.Placeholder() * len(row)),
+            ),
+            list(row.values()),
+        )
+
+
+def raw(file: str, line: int, loaded_at: str = "2024-06-02 06:00:00+00", **values) -> dict:
+    return {
+        **values,
+        "_batch_id": file.split(".")[0],
+        "_file_name": file,
+        "_line_number": line,
+        "_loaded_at": loaded_at,
+    }
+
+
+def query(settings: Settings, statement: str, params=None) -> list[tuple]:
+    with psycopg.connect(settings.warehouse_url) as conn:
+        return conn.execute(statement, params).fetchall()
+
+
+# --------------------------------------------------------------------------- data
+
+# Jane Smith: CRM account A1 (two versions, the latest re-delivered), loyalty card L1,
+# web account WA1 (same e-mail), a call, campaign e-mails and two surveys -> CUST1.
+# Bob Jones: web account WA2 and a product registration -> CUST2.
+# One anonymous store sale (no loyalty card) and one anonymous web event.
+RAW_ROWS: dict[str, list[dict]] = {
+    "crm_accounts": [
+        raw("crm_1.csv", 1, "2024-01-02 06:00:00+00", account_id="A1", title="Ms", first_name="Jane",
+            last_name="Smith", email="jane.old@example.com", phone="07700 900123", date_of_birth="1980-05-17",
+            street_address="1 High St", city="Leeds", postcode="ls1 1aa", country="GB", loyalty_id="L1",
+            created_at="2024-01-01 09:00:00+00", updated_at="2024-01-01 09:00:00+00"),
+        raw("crm_2.csv", 1, "2024-03-02 06:00:00+00", account_id="A1", title="Ms", first_name="Jane",
+            last_name="Smith", email=" Jane.Smith@Example.com ", phone="07700 900123", date_of_birth="1980-05-17",
+            street_address="2 Park Rd", city="York", postcode="yo1 7hh", country="GB", loyalty_id="L1",
+            created_at="2024-01-01 09:00:00+00", updated_at="2024-03-01 10:00:00+00"),
+        # the latest version re-delivered
+        raw("crm_3.csv", 4, "2024-03-03 06:00:00+00", account_id="A1", title="Ms", first_name="Jane",
+            last_name="Smith", email=" Jane.Smith@Example.com ", phone="07700 900123", date_of_birth="1980-05-17",
+            street_address="2 Park Rd", city="York", postcode="yo1 7hh", country="GB", loyalty_id="L1",
+            created_at="2024-01-01 09:00:00+00", updated_at="2024-03-01 10:00:00+00"),
+    ],
+    "pos_transactions": [
+        raw("pos_1.csv", 1, "2024-04-02 06:00:00+00", transaction_id="T1", loyalty_id="L1", store_id="S1",
+            transaction_at="2024-04-01 12:00:00+00", amount="30.00", currency="gbp", items="SKU1*2|SKU2*1"),
+        raw("pos_1.csv", 2, "2024-04-02 06:00:00+00", transaction_id="T2", loyalty_id=None, store_id="S1",
+            transaction_at="2024-04-01 13:00:00+00", amount="5.50", currency="GBP", items="SKU3"),
+        # a refund slipped through: kept, and flagged by a warning test
+        raw("pos_1.csv", 3, "2024-04-02 06:00:00+00", transaction_id="T3", loyalty_id=None, store_id="S2",
+            transaction_at="2024-04-01 14:00:00+00", amount="-2.00", currency="GBP", items=None),
+        # T1 re-delivered in a later file, with a different amount: the first load wins
+        raw("pos_2.csv", 7, "2024-04-03 06:00:00+00", transaction_id="T1", loyalty_id="L1", store_id="S1",
+            transaction_at="2024-04-01 12:00:00+00", amount="999.00", currency="GBP", items="SKU1*2|SKU2*1"),
+    ],
+    "web_orders": [
+        raw("web_1.jsonl", 1, order_id="W1", web_account_id="WA1",
+            email="JANE.SMITH@example.com ", first_name="Jane", last_name="Smith", phone="+44 7700 900123",
+            shipping_street="2 Park Rd", shipping_city="York", shipping_postcode="YO1 7HH", country="GB",
+            ordered_at="2024-05-01 20:00:00+00", amount="70.00", currency="GBP", items="SKU9*1"),
+        raw("web_1.jsonl", 2, order_id="W2", web_account_id="WA2", email="bob@example.com", first_name="Bob",
+            last_name="Jones", phone="07700 900999", shipping_street="3 Mill Ln", shipping_city="Hull",
+            shipping_postcode="HU1 1AA", country="GB", ordered_at="2024-05-02 20:00:00+00", amount="15.00",
+            currency="GBP", items="SKU4*3"),
+    ],
+    "web_events": [
+        raw("ev_1.parquet", 1, event_id="E1", session_id="S-1", web_account_id="WA1", event_type="page_view",
+            page_url="/", product_sku=None, occurred_at="2024-05-01 19:55:00+00"),
+        raw("ev_1.parquet", 2, event_id="E2", session_id="S-2", web_account_id=None, event_type="page_view",
+            page_url="/", product_sku=None, occurred_at="2024-05-01 19:56:00+00"),
+    ],
+    "call_center_contacts": [
+        raw("cc_1.csv", 1, contact_id="C1", account_id="A1", caller_name="SMITH, Jane", phone="(07700) 900-123",
+            postcode="YO1 7HH", contact_reason="Delivery", is_complaint=True, is_resolved_first_time=False,
+            handling_seconds=300, contacted_at="2024-05-05 10:00:00+00"),
+    ],
+    "email_campaign_events": [
+        raw("em_1.jsonl", 1, event_id="M1", campaign_id="CMP1", campaign_name="Spring", email="jane.smith@example.com",
+            event_type="sent", occurred_at="2024-05-10 08:00:00+00"),
+        raw("em_1.jsonl", 2, event_id="M2", campaign_id="CMP1", campaign_name="Spring", email="Jane.Smith@example.com",
+            event_type="click", occurred_at="2024-05-10 09:00:00+00"),
+        raw("em_1.jsonl", 3, event_id="M3", campaign_id="CMP2", campaign_name="Summer", email="jane.smith@example.com",
+            event_type="sent", occurred_at="2024-05-20 08:00:00+00"),
+    ],
+    "surveys": [
+        raw("sv_1.csv", 1, response_id="R1", email="jane.smith@example.com", respondent_name="Jane Smith",
+            satisfaction_score=4, recommend_score=8, comment=None, responded_at="2024-05-06 10:00:00+00"),
+        raw("sv_1.csv", 2, response_id="R2", email="jane.smith@example.com", respondent_name="Mrs J Smith",
+            satisfaction_score=2, recommend_score=3, comment="late", responded_at="2024-05-21 10:00:00+00"),
+    ],
+    "product_registrations": [
+        raw("pr_1.jsonl", 1, registration_id="P1", product_sku="SKU4", serial_number="X1", first_name="Bob",
+            last_name="Jones", email="bob@example.com", phone=None, postcode="hu1 1aa", purchase_date="2024-05-02",
+            registered_at="2024-05-04 10:00:00+00"),
+    ],
+}
+
+XREF = [
+    ("crm_accounts", "A1", "CUST1", "account_id"),
+    ("pos_transactions", "L1", "CUST1", "loyalty_id"),
+    ("web_orders", "WA1", "CUST1", "email"),
+    ("web_events", "WA1", "CUST1", "web_account_id"),
+    ("call_center_contacts", "C1", "CUST1", "account_id"),
+    ("email_campaign_events", "jane.smith@example.com", "CUST1", "email"),
+    ("surveys", "R1", "CUST1", "email"),
+    ("surveys", "R2", "CUST1", "email"),
+    ("web_orders", "WA2", "CUST2", "new"),
+    ("product_registrations", "P1", "CUST2", "email"),
+]
+
+SCORES = [
+    # customer, cutoff, model version, churn, scored_at
+    ("CUST1", "2024-03-01", "v1", 0.90, "2024-03-02 00:00:00+00"),
+    ("CUST1", "2024-06-01", "v1", 0.50, "2024-06-02 00:00:00+00"),
+    ("CUST1", "2024-06-01", "v2", 0.20, "2024-06-02 01:00:00+00"),  # rescored: the latest scored_at wins
+    ("CUST2", "2024-06-01", "v2", 0.40, "2024-06-02 01:00:00+00"),
+]
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def settings(server_url) -> Settings:
+    """Settings for a scratch database (created by `built`; the manifest names the database)."""
+    return Settings(warehouse_url=with_database(server_url, f"c360_dev_dbt_test_{uuid.uuid4().hex[:8]}"))
+
+
+@pytest.fixture(scope="module")
+def parsed(settings, tmp_path_factory):
+    """`dbt parse`, which needs no database: the target path holding manifest.json, and the manifest."""
+    target_path = tmp_path_factory.mktemp("dbt_target")
+    result = run_dbt(settings, target_path, "parse")
+    return target_path, result.result
+
+
+@pytest.fixture(scope="module")
+def built(server_url, settings, parsed):
+    """A fresh database taken through the three dbt steps."""
+    target_path, manifest = parsed
+    dbname = settings.connection.dbname
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("create database {}").format(sql.Identifier(dbname)))
+    try:
+        prepare_warehouse(settings)
+        with psycopg.connect(settings.warehouse_url, autocommit=True) as conn:
+            for source_name in SOURCES:
+                conn.execute(raw_table_ddl(source_name))
+                insert(conn, "raw", source_name, RAW_ROWS.get(source_name, []))
+            conn.execute(
+                "create table identity.customer_source_xref (source text, source_record_key text, "
+                "customer_id text not null, matched_by text, primary key (source, source_record_key))"
+            )
+            conn.execute(
+                "create table ml.customer_scores (customer_id text, cutoff_date date, model_version text, "
+                "churn_probability double precision, expected_purchases double precision, expected_revenue numeric, "
+                "p_alive double precision, clv numeric, segment text, scored_at timestamptz)"
+            )
+
+        timings, warned = {}, set()
+        started = time.monotonic()
+        result = run_dbt(settings, target_path, "build", "--selector", "staging_intermediate", manifest=manifest)
+        timings["staging_intermediate"] = time.monotonic() - started
+        warned |= {r.node.name for r in result.result.results if str(r.status) == "warn"}
+
+        # the identity step: every record of int_source_records gets a customer
+        with psycopg.connect(settings.warehouse_url, autocommit=True) as conn:
+            insert(conn, "identity", "customer_source_xref", [
+                dict(zip(("source", "source_record_key", "customer_id", "matched_by"), r)) for r in XREF
+            ])
+
+        started = time.monotonic()
+        result = run_dbt(settings, target_path, "build", "--selector", "core_marts", manifest=manifest)
+        timings["core_marts"] = time.monotonic() - started
+        warned |= {r.node.name for r in result.result.results if str(r.status) == "warn"}
+
+        # the ML step
+        with psycopg.connect(settings.warehouse_url, autocommit=True) as conn:
+            insert(conn, "ml", "customer_scores", [
+                dict(customer_id=c, cutoff_date=d, model_version=v, churn_probability=p, expected_purchases=2.0,
+                     expected_revenue=100, p_alive=0.8, clv=90, segment="loyal", scored_at=t)
+                for c, d, v, p, t in SCORES
+            ])
+
+        started = time.monotonic()
+        run_dbt(settings, target_path, "build", "--selector", "scored_marts", manifest=manifest)
+        timings["scored_marts"] = time.monotonic() - started
+        print("dbt step runtimes (s):", {k: round(v, 1) for k, v in timings.items()})
+
+        yield SimpleNamespace(settings=settings, target_path=target_path, manifest=manifest, warned=warned)
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(dbname)))
+
+
+# --------------------------------------------------------------------------- static checks
+
+
+def test_raw_sources_yml_lists_exactly_the_contract_columns():
+    declared = yaml.safe_load(RAW_SOURCES_YML.read_text())
+    (raw_source,) = [s for s in declared["sources"] if s["name"] == "raw"]
+    tables = {t["name"]: t for t in raw_source["tables"]}
+    assert set(tables) == set(SOURCES), "the raw sources differ from ingestion/contracts.py"
+    for name, contract in SOURCES.items():
+        columns = [c["name"] for c in tables[name]["columns"]]
+        assert columns == contract.column_names, f"raw.{name}: sources yml columns differ from the contract"
+        types = {c["name"]: c.get("data_type") for c in tables[name]["columns"]}
+        for column in contract.columns:
+            expected = PG_TYPES[column.type].replace("timestamptz", "timestamp with time zone")
+            assert types[column.name] == expected, f"raw.{name}.{column.name}: data_type differs from the contract"
+    assert raw_source["config"]["loaded_at_field"] == "_loaded_at"
+
+
+def test_every_staging_source_has_a_staging_model():
+    for name in SOURCES:
+        folder = PROJECT_DIR / "models" / "staging" / name
+        models = list(folder.glob("stg_*.sql"))
+        assert len(models) == 1, f"expected one staging model in {folder}"
+        assert f"source('raw', '{name}')" in models[0].read_text()
+        assert models[0].with_suffix(".yml").exists(), f"{models[0].name} has no YAML beside it"
+
+
+def test_dbt_parse_writes_a_manifest_with_the_models_and_selectors(parsed):
+    target_path, _ = parsed
+    manifest = json.loads((target_path / "manifest.json").read_text())
+    models = {n["name"]: n for n in manifest["nodes"].values() if n["resource_type"] == "model"}
+    assert {"int_source_records", "dim_customer", "fct_orders", "fct_touchpoints", "customer_360"} <= set(models)
+    assert {m["schema"] for name, m in models.items() if name.startswith("stg_")} == {"staging"}
+    assert models["int_source_records"]["schema"] == "intermediate"
+    assert models["dim_customer"]["schema"] == "marts"
+    assert "core" in models["fct_orders"]["tags"] and "scored" not in models["fct_orders"]["tags"]
+    assert "scored" in models["customer_360"]["tags"] and "core" not in models["customer_360"]["tags"]
+    assert set(manifest["selectors"]) >= {"staging_intermediate", "core_marts", "scored_marts"}
+
+
+# --------------------------------------------------------------------------- built warehouse
+
+
+def test_unit_tests_pass(built):
+    result = run_dbt(built.settings, built.target_path, "test", "--select", "test_type:unit", manifest=built.manifest)
+    passed = [r.node.name for r in result.result.results if str(r.status) == "pass"]
+    assert len(passed) == 2, passed
+
+
+def test_staging_deduplicates_redeliveries(built):
+    settings = built.settings
+    assert query(settings, "select transaction_id, amount from staging.stg_pos__transactions order by 1") == [
+        ("T1", 30), ("T2", 5.5), ("T3", -2)
+    ]
+    # the CRM account keeps its latest version only
+    assert query(settings, "select account_id, city, email_normalised from staging.stg_crm__accounts") == [
+        ("A1", "York", "jane.smith@example.com")
+    ]
+
+
+def test_int_source_records_is_unique_per_source_record(built):
+    settings = built.settings
+    rows = query(settings, "select source, source_record_key from intermediate.int_source_records")
+    assert len(rows) == len(set(rows))
+    # exactly the records the identity step must resolve (anonymous ones left out)
+    assert set(rows) == {(s, k) for s, k, _, _ in XREF}
+    (web,) = query(
+        settings,
+        "select email_normalised, phone_normalised from intermediate.int_source_records where source_record_key = 'WA1'"
+        " and source = 'web_orders'",
+    )
+    assert web == ("jane.smith@example.com", "+447700900123")
+
+
+def test_dim_customer_has_one_golden_row_per_customer(built):
+    settings = built.settings
+    rows = query(
+        settings,
+        "select customer_id, first_name, email, phone, city, postcode, golden_source, source_record_count,"
+        " source_systems from marts.dim_customer order by customer_id",
+    )
+    assert [r[0] for r in rows] == ["CUST1", "CUST2"]
+    jane, bob = rows
+    assert jane[1:7] == ("Jane", "jane.smith@example.com", "+447700900123", "York", "YO17HH", "crm_accounts")
+    assert jane[7] == 8
+    assert bob[6] == "product_registrations"  # no CRM account: the most recently seen record
+    assert bob[8] == "product_registrations,web_orders"
+
+
+def test_fct_orders_keeps_the_anonymous_sale(built):
+    settings = built.settings
+    rows = query(
+        settings,
+        "select source_order_id, customer_id, channel, amount, item_count from marts.fct_orders order by 1",
+    )
+    assert rows == [
+        ("T1", "CUST1", "store", 30, 3),
+        ("T2", None, "store", 5.5, 1),
+        ("T3", None, "store", -2, 0),
+        ("W1", "CUST1", "web", 70, 1),
+        ("W2", "CUST2", "web", 15, 3),
+    ]
+
+
+def test_fct_touchpoints_covers_every_interaction(built):
+    settings = built.settings
+    (count,) = query(settings, "select count(*) from marts.fct_touchpoints")[0]
+    assert count == 5 + 2 + 1 + 3 + 2 + 1  # orders, web events, calls, e-mails, surveys, registrations
+
+
+def test_customer_360_summarises_and_takes_the_latest_scores(built):
+    settings = built.settings
+    rows = query(
+        settings,
+        "select customer_id, order_count, total_revenue, channels_used, service_contact_count, complaint_count,"
+        " latest_satisfaction_score, campaign_emails_sent, campaign_response_rate, churn_probability,"
+        " scores_cutoff_date::text, scores_model_version from marts.customer_360 order by customer_id",
+    )
+    assert len(rows) == 2
+    jane, bob = rows
+    assert jane == ("CUST1", 2, 100, "store,web", 1, 1, 2, 2, 0.5, 0.2, "2024-06-01", "v2")
+    assert bob[:4] == ("CUST2", 1, 15, "web")
+    assert bob[9:] == (0.4, "2024-06-01", "v2")
+
+
+def test_negative_amounts_warn_but_do_not_stop_the_build(built):
+    assert "accepted_range_stg_pos__transactions_amount__0" in built.warned
+    assert "accepted_range_fct_orders_amount__0" in built.warned
+    assert "accepted_range_stg_web__orders_amount__0" not in built.warned

@@ -1,0 +1,100 @@
+"""The HTML run report against a real PostgreSQL (its own throw-away database)."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timezone
+
+import pytest
+
+from expectations.gate import CheckResult, store_results
+from reporting.run_report import write_run_report
+from ingestion.contracts import SOURCES
+from ingestion.tables import ensure_tables
+from warehouse.db import connect
+from warehouse.settings import Settings
+
+AS_OF = datetime(2025, 12, 31, tzinfo=timezone.utc)
+HEADINGS = ("Overall status", "Row counts per layer", "Data-quality results", "Quarantined rows", "Plots")
+
+
+@pytest.fixture()
+def settings(warehouse_settings: Settings) -> Settings:
+    """A throw-away database (tests/conftest.py) with the warehouse schemas."""
+    return warehouse_settings
+
+
+def _result(check: str, passed: bool, severity: str = "error", count: int | None = 0, examples=()):
+    return CheckResult(run_id="r1", checked_at=AS_OF, suite="raw.web_orders", check_name=check,
+                       table_name="raw.web_orders", column_name=check.split(":")[-1], severity=severity,
+                       owner="source", passed=passed, failing_count=count, failing_examples=list(examples))
+
+
+def _populate(settings: Settings) -> None:
+    with connect(settings) as conn:
+        ensure_tables(conn, [SOURCES["web_orders"]])
+    with connect(settings, autocommit=True) as conn:
+        conn.execute("insert into raw.web_orders (order_id, email, amount, _batch_id, _file_name, _line_number)"
+                     " values ('o1', 'secret.person@example.com', 10, 'b1', 'f.jsonl', 1),"
+                     " ('o2', null, 5, 'b1', 'f.jsonl', 2)")
+        conn.execute("""insert into quarantine.web_orders (_batch_id, _file_name, _line_number, reason_code, reason,
+                        raw_record) values
+                        ('b1', 'f.jsonl', 3, 'missing_required', 'email is empty', '{"email": "other@example.com"}'),
+                        ('b1', 'f.jsonl', 4, 'missing_required', 'email is empty', null),
+                        ('b1', 'f.jsonl', 5, 'bad_timestamp', 'ordered_at is not a timestamp', null)""")
+        conn.execute("create table marts.customer_360 (customer_id text unique, churn_probability double precision,"
+                     " clv numeric, total_revenue numeric)")
+        conn.execute("""insert into marts.customer_360
+                        select 'C' || g, (g % 10) / 10.0, g * 3.5, case when g <= 10 then 1000 else 10 end
+                        from generate_series(1, 50) g""")
+        conn.execute("create view marts.v_customers as select customer_id from marts.customer_360")
+    store_results(settings, "r1", ["raw.web_orders"], [
+        _result("not_null:email", False, count=1, examples=["web_orders_2025-06-01_001.csv:3"]),
+        _result("non_negative:amount", False, severity="warn", count=2, examples=["web_orders_2025-06-01_001.csv:4"]),
+        _result("not_null:order_id", True),
+    ])
+
+
+def test_report_with_data(settings, tmp_path):
+    _populate(settings)
+    path = write_run_report(settings, "r1", tmp_path)
+    assert path == tmp_path / "run_report.html"
+    text = path.read_text(encoding="utf-8")
+    for heading in HEADINGS:
+        assert heading in text
+    assert text.count('<img alt="') == 3 and '<img alt="Revenue concentration (80/20 curve)" src="data:image/png;base64,' in text
+    # failing checks first, error before warn
+    assert text.index("not_null:email") < text.index("non_negative:amount") < text.index("not_null:order_id")
+    assert "web_orders_2025-06-01_001.csv:3" in text
+    assert "missing_required" in text and "bad_timestamp" in text
+    assert "secret.person" not in text and "@" not in text  # no personal data
+    assert not re.search(r"<(link|script)\b|https?://|@import|url\(", text)  # self-contained
+    assert "marts.v_customers" in text  # views are counted too
+    summary = json.loads((tmp_path / "run_summary.json").read_text())
+    assert summary["status"] == "failed"
+    assert summary["row_counts"]["marts"]["customer_360"] == 50
+    assert summary["row_counts"]["marts"]["v_customers"] == 50
+    assert summary["layer_totals"]["raw"] == 2
+    assert summary["quarantine"] == {"web_orders": {"missing_required": 2, "bad_timestamp": 1}}
+    assert summary["dq"] == {"checks": 3, "passed": 1, "failed_error": 1, "failed_warn": 1}
+
+
+def test_report_renders_when_optional_tables_are_missing(settings, tmp_path):
+    path = write_run_report(settings, "nothing-yet", tmp_path / "out")
+    text = path.read_text(encoding="utf-8")
+    for heading in HEADINGS:
+        assert heading in text
+    assert "not available" in text
+    assert "data:image/png;base64," not in text
+    summary = json.loads((tmp_path / "out" / "run_summary.json").read_text())
+    assert summary["status"] == "unknown" and summary["dq"] is None and summary["quarantine"] is None
+
+
+def test_report_without_customer_360_columns(settings, tmp_path):
+    with connect(settings, autocommit=True) as conn:
+        conn.execute("create table marts.customer_360 (customer_id text, total_revenue numeric)")
+        conn.execute("insert into marts.customer_360 values ('C1', 5), ('C2', 0)")
+    text = write_run_report(settings, "partial", tmp_path).read_text()
+    assert text.count("data:image/png;base64,") == 1  # revenue curve only
+    assert text.count("not available") >= 2
