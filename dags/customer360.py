@@ -6,6 +6,7 @@ render as tasks through Cosmos from the precompiled manifest.
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 import pendulum
@@ -33,7 +34,12 @@ def run_stage(stage, interval: dict, *args) -> dict:
     start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=1), "owner": "data-engineering"},
+    # Retries ride out a restarted warehouse or a killed connection; tests set C360_TASK_RETRIES=0.
+    default_args={
+        "retries": int(os.environ.get("C360_TASK_RETRIES", "2")),
+        "retry_delay": timedelta(seconds=30),
+        "owner": "data-engineering",
+    },
     tags=["customer360", "warehouse"],
     params={
         "interval_start": Param(None, type=["null", "string"], format="date",

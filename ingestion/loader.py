@@ -40,6 +40,7 @@ from warehouse.settings import Settings
 log = logging.getLogger(__name__)
 
 QUARANTINE_FLUSH_ROWS = 5000  # bad rows buffered before the raw COPY pauses to write them
+LOG_FLUSH_ROWS = 500  # queued duplicate/rejected log rows written in one go
 HASH_CHUNK = 1 << 20
 SKIPPED_NAME_PREFIXES = (".", "_")  # hidden files, _SUCCESS markers
 SKIPPED_NAME_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload")  # files still being written
@@ -125,15 +126,21 @@ def load_interval(
     with connect(settings, autocommit=True) as conn:
         ensure_tables(conn)
         loader = _FileLoader(conn, batch_id)
-        for contract in contracts:
-            src = report.source(contract.name)
-            for day, path in landing_files(landing, contract, start, end):
-                loader.load_file(contract, day, path, src)
-            log.info(
-                "%s: %d file(s) loaded, %d duplicate(s) skipped, %d rejected; %d row(s) loaded, %d quarantined",
-                contract.name, src.files_loaded, src.duplicates_skipped, src.files_rejected,
-                src.rows_loaded, src.rows_quarantined,
-            )
+        try:
+            for contract in contracts:
+                src = report.source(contract.name)
+                loader.prefetch_manifest(contract, start, end)
+                for day, path in landing_files(landing, contract, start, end):
+                    loader.load_file(contract, day, path, src)
+                loader.flush_log()
+                log.info(
+                    "%s: %d file(s) loaded, %d duplicate(s) skipped, %d rejected; %d row(s) loaded, %d quarantined",
+                    contract.name, src.files_loaded, src.duplicates_skipped, src.files_rejected,
+                    src.rows_loaded, src.rows_quarantined,
+                )
+        finally:
+            if not conn.broken and not conn.closed:
+                loader.flush_log()
     report.seconds = time.perf_counter() - t0
     log.info(
         "ingest batch %s done in %.1fs: %d file(s) loaded, %d duplicate(s), %d rejected, %d row(s), %d quarantined",
@@ -157,6 +164,8 @@ class _FileLoader:
         self.conn = conn
         self.batch_id = batch_id
         self._copy_sql: dict[str, tuple[sql.Composed, sql.Composed]] = {}
+        self._pending_log: list[tuple] = []
+        self._known: dict[str, tuple] = {}
 
     def _statements(self, contract: SourceContract) -> tuple[sql.Composed, sql.Composed]:
         if contract.name not in self._copy_sql:
@@ -184,7 +193,7 @@ class _FileLoader:
         except OSError as e:
             self._reject(contract, day, path, rel, None, src, f"cannot read file: {e.strerror or e}")
             return
-        prior = self._manifest_entry(checksum)
+        prior = self._known.get(checksum)
         if prior is not None:
             self._duplicate(contract, day, path, rel, checksum, src, prior)
             return
@@ -206,6 +215,7 @@ class _FileLoader:
         except Exception as e:  # noqa: BLE001 - any failure rejects this file only; the run goes on
             self._reject(contract, day, path, rel, checksum, src, f"load failed: {type(e).__name__}: {e}")
             return
+        self._known[checksum] = (contract.name, day, path.name, self.batch_id)
         src.files_loaded += 1
         src.rows_loaded += outcome.rows_loaded
         src.rows_quarantined += outcome.rows_quarantined
@@ -308,19 +318,41 @@ class _FileLoader:
             reader.close()
 
     def _log(self, contract: SourceContract, day: date, path: Path, checksum: str | None, status: str,
-             message: str, outcome: FileOutcome | None = None) -> None:
-        self.conn.execute(
-            """
-            insert into ops.ingest_log
-                (batch_id, source, file_name, file_day, checksum, status, message,
-                 rows_in_file, rows_loaded, rows_quarantined)
-            values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-            """,
-            (self.batch_id, contract.name, path.name, day, checksum, status, message,
-             outcome.rows_in_file if outcome else None,
-             outcome.rows_loaded if outcome else None,
-             outcome.rows_quarantined if outcome else None),
-        )
+             message: str) -> None:
+        """Queue an ops.ingest_log row for a file that loaded nothing (duplicate or rejected).
+
+        Queued rows are written together by `flush_log` (one commit instead of
+        one per file: a rerun over thousands of known files stays cheap).
+        """
+        self._pending_log.append((self.batch_id, contract.name, path.name, day, checksum, status, message))
+        if len(self._pending_log) >= LOG_FLUSH_ROWS:
+            self.flush_log()
+
+    def flush_log(self) -> None:
+        if not self._pending_log:
+            return
+        with self.conn.transaction(), self.conn.cursor() as cur:
+            with cur.copy(
+                "copy ops.ingest_log (batch_id, source, file_name, file_day, checksum, status, message) from stdin"
+            ) as copy:
+                for row in self._pending_log:
+                    copy.write_row(row)
+        self._pending_log.clear()
+
+    def prefetch_manifest(self, contract: SourceContract, start: date, end: date) -> None:
+        """Known checksums of this source's files in [start, end), so known files cost no query.
+
+        The same bytes landed under another source or day are caught when the
+        manifest row is inserted (the file's transaction then rolls back).
+        """
+        self._known = {
+            r[0]: r[1:]
+            for r in self.conn.execute(
+                """select checksum, source, file_day, file_name, batch_id from ops.file_manifest
+                   where source = %s and file_day >= %s and file_day < %s""",
+                (contract.name, start, end),
+            )
+        }
 
     def _manifest_entry(self, checksum: str) -> tuple | None:
         return self.conn.execute(

@@ -54,13 +54,18 @@ class ColumnPlan:
         seen: set[str] = set()
         dupes = sorted({n for n in names if n in seen or seen.add(n)})  # type: ignore[func-returns-value]
         if dupes:
-            raise FileProblem(f"header repeats column(s): {', '.join(dupes)}")
+            declared = set(contract.column_names)
+            shown = [d if d in declared else "(an undeclared name)" for d in dupes]
+            raise FileProblem(f"header repeats column(s): {', '.join(shown)}")
         position = {n: i for i, n in enumerate(names)}
         missing_required = [c for c in contract.required_columns if c not in position]
         if missing_required:
+            known = sum(1 for n in names if n in set(contract.column_names))
+            # The header's own names are not echoed: a file without a header row
+            # would put its first data row (maybe personal values) into the logs.
             raise FileProblem(
                 f"required column(s) missing from the header: {', '.join(missing_required)}"
-                f" (header has: {', '.join(names)})"
+                f" (the header has {len(names)} column(s), {known} of them declared by the contract)"
             )
         self.width = len(names)
         self.index: list[int | None] = [position.get(c) for c in contract.column_names]

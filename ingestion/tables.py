@@ -9,6 +9,7 @@ that other loaders are writing to.
 from __future__ import annotations
 
 import logging
+import textwrap
 from collections.abc import Iterable
 
 import psycopg
@@ -66,6 +67,7 @@ OPS_DDL = (
     )
     """,
     "create index if not exists file_manifest_source_file_idx on ops.file_manifest (source, file_name)",
+    "create index if not exists file_manifest_source_day_idx on ops.file_manifest (source, file_day)",
     """
     create table if not exists ops.ingest_log (
         id bigint generated always as identity primary key,
@@ -103,7 +105,7 @@ def ddl_statements(contracts: Iterable[SourceContract] | None = None) -> list[st
     for c in contracts or SOURCES.values():
         out.append(_create_table("raw", c.name, raw_column_defs(c)).as_string(None))
         out.append(_create_table("quarantine", c.name, QUARANTINE_COLUMNS).as_string(None))
-    out.extend(" ".join(s.split()) for s in OPS_DDL)
+    out.extend(textwrap.dedent(s).strip() for s in OPS_DDL)
     return out
 
 

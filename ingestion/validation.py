@@ -151,27 +151,33 @@ class RowValidator:
     def __init__(self, contract: SourceContract):
         self.contract = contract
         self.columns = contract.columns
-        self._plan = [(c, CONVERTERS[c.type], c.required) for c in contract.columns]
+        # text columns need no conversion: None marks them for the fast path
+        self._plan = [(c, None if c.type == "text" else CONVERTERS[c.type], c.required) for c in contract.columns]
 
     def convert(self, values: list[str | None]) -> tuple[list[Any] | None, list[Problem]]:
-        """Typed values ready for COPY, or None with the row's problems."""
+        """Typed values ready for COPY, or None with the row's problems.
+
+        Missing means None or an empty string; for typed columns also blanks.
+        A required text column must have a non-blank value.
+        """
         out: list[Any] = []
+        append = out.append
         problems: list[Problem] = []
         for (column, conv, required), value in zip(self._plan, values):
-            if value is None or value == "" or (column.type != "text" and value.strip() == ""):
+            if not value or (conv is not None and value.isspace()):
                 if required:
                     problems.append(Problem(MISSING_REQUIRED, f"column {column.name}: required value is missing"))
-                out.append(None)
-                continue
-            if required and column.type == "text" and value.strip() == "":
-                problems.append(Problem(MISSING_REQUIRED, f"column {column.name}: required value is blank"))
-                out.append(None)
-                continue
-            try:
-                out.append(conv(column, value))
-            except BadValue as e:
-                problems.append(Problem(BAD_TYPE, str(e)))
-                out.append(None)
+                append(None)
+            elif conv is None:
+                if required and value.isspace():
+                    problems.append(Problem(MISSING_REQUIRED, f"column {column.name}: required value is blank"))
+                append(value)
+            else:
+                try:
+                    append(conv(column, value))
+                except BadValue as e:
+                    problems.append(Problem(BAD_TYPE, str(e)))
+                    append(None)
         if problems:
             return None, problems
         return out, problems

@@ -28,6 +28,7 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+from threadpoolctl import threadpool_limits
 
 from ml.features import FEATURE_COLUMNS, build_features, churn_labels, prepare_transactions, to_utc_timestamp
 
@@ -49,6 +50,10 @@ class ChurnConfig:
     l2_regularization: float = 1.0
     calibration_folds: int = 3
     isotonic_min_rows: int = 5000
+    # OpenMP threads for the booster. 1 by default: on a shared machine
+    # (Airflow worker, CI) multi-threaded HGB slows down by 5-10x under CPU
+    # contention, while one thread is already fast enough here.
+    n_threads: int = 1
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -63,12 +68,14 @@ class ChurnModel:
     estimator: Any = None
     feature_columns: tuple[str, ...] = FEATURE_COLUMNS
     notes: list[str] = field(default_factory=list)
+    n_threads: int = 1
 
     def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
         if features.empty:
             return np.empty(0)
         if self.kind == HGB_KIND:
-            p = self.estimator.predict_proba(features.loc[:, list(self.feature_columns)].to_numpy())[:, 1]
+            with threadpool_limits(limits=self.n_threads, user_api="openmp"):
+                p = self.estimator.predict_proba(features.loc[:, list(self.feature_columns)].to_numpy())[:, 1]
         elif self.kind == RECENCY_KIND:
             p = self.estimator.predict_proba(_recency_design(features))[:, 1]
         elif self.kind == HEURISTIC_KIND:
@@ -148,8 +155,11 @@ def fit_churn_model(features: pd.DataFrame, labels: pd.Series, config: ChurnConf
     )
     method = "isotonic" if len(labels) >= config.isotonic_min_rows else "sigmoid"
     calibrated = CalibratedClassifierCV(hgb, method=method, cv=config.calibration_folds)
-    calibrated.fit(features.loc[:, list(FEATURE_COLUMNS)].to_numpy(), labels.to_numpy())
-    return ChurnModel(HGB_KIND, config.horizon_days, estimator=calibrated, notes=[f"calibration: {method}"])
+    with threadpool_limits(limits=config.n_threads, user_api="openmp"):
+        calibrated.fit(features.loc[:, list(FEATURE_COLUMNS)].to_numpy(), labels.to_numpy())
+    return ChurnModel(
+        HGB_KIND, config.horizon_days, estimator=calibrated, notes=[f"calibration: {method}"], n_threads=config.n_threads
+    )
 
 
 def classification_metrics(labels: np.ndarray, probability: np.ndarray) -> dict[str, Any]:

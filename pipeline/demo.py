@@ -47,8 +47,8 @@ def simulate_if_needed(people: int, seed: int, days: int, defect_rate: float, da
             return config
     print(f"simulator: simulating {people:,} people over {days} days (seed {seed}) into {data_dir}")
     summary = simulate(config, data_dir)
-    print(f"simulator: wrote {sum(summary.rows_per_source.values()):,} rows in "
-          f"{sum(summary.files_per_source.values()):,} files")
+    print(f"simulator: wrote {sum(summary.rows.values()):,} rows in "
+          f"{sum(summary.files.values()):,} files")
     return config
 
 

@@ -18,14 +18,17 @@ from pathlib import Path
 from pipeline.airflow_env import DEFAULT_AIRFLOW_HOME, airflow_env, ensure_metadata_db
 
 DAG_ID = "customer360"
+_TASK_END = re.compile(r"\[DAG TEST\] end task task_id=(\S+)")
+_NEW_STATE = re.compile(r"new_state=(\w+)")
+_EXCEPTION = re.compile(r"^[A-Za-z_.]*(Error|Exception|Failed|Unavailable)\b.*: ")
 
 
 def run_in_process(start: date, end: date) -> int:
-    from airflow.models.dagbag import DagBag  # import after the environment is set
+    from airflow.dag_processing.dagbag import DagBag  # import after the environment is set
 
     from pipeline.airflow_env import PROJECT_ROOT
 
-    bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags"), include_examples=False)
+    bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags"))
     if bag.import_errors:
         for path, error in bag.import_errors.items():
             print(f"DAG import error in {path}:\n{error}", file=sys.stderr)
@@ -55,6 +58,7 @@ def run_dag_subprocess(
     child_env = {**airflow_env(airflow_home), **env}
     command = [sys.executable, "-m", "pipeline.run_dag", "--start", start.isoformat(), "--end", end.isoformat()]
     result_line = ""
+    last_state = ""
     with open(log_path, "w") as log, subprocess.Popen(
         command, env=child_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     ) as child:
@@ -63,11 +67,13 @@ def run_dag_subprocess(
             log.write(line)
             if line.startswith("RUN-RESULT"):
                 result_line = line.strip()
-            elif "[DAG TEST] end task" in line:
-                match = re.search(r"task_id=(\S+)", line)
-                on_progress(f"  done: {match.group(1) if match else line.strip()}")
-            elif "Task failed with exception" in line or "ERROR -" in line:
-                on_progress(f"  {line.strip()[:300]}")
+            elif (state := _NEW_STATE.search(line)) is not None:
+                last_state = state.group(1)
+            elif (ended := _TASK_END.search(line)) is not None:
+                on_progress(f"  {last_state or 'ended':<13} {ended.group(1)}")
+                last_state = ""
+            elif _EXCEPTION.match(line):
+                on_progress(f"    {line.strip()[:400]}")
         child.wait()
     on_progress(result_line or f"DAG run ended with exit code {child.returncode}; see {log_path}")
     return child.returncode == 0

@@ -37,7 +37,7 @@ def ingest(settings: Settings, interval: DataInterval, source: str) -> dict[str,
     )
     log.info(report.summary())
     report.raise_if_rejected()
-    return report.counts(source)
+    return report.sources[source].to_dict()
 
 
 def check_raw(settings: Settings, interval: DataInterval) -> dict[str, Any]:

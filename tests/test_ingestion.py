@@ -403,3 +403,12 @@ def test_concurrent_runs_load_each_file_once(settings):
     assert sum(r.files_loaded for r in reports) == 30
     assert sum(r.duplicates_skipped for r in reports) == 30
     assert count(settings, "raw.pos_transactions") == 30
+
+
+def test_headerless_file_rejection_does_not_echo_values(settings, caplog):
+    land(settings, "crm_accounts", DAY, lines(crm_row("A1", email="secret.person@example.com")))
+    report = load_interval(settings, DAY, NEXT_DAY, ["crm_accounts"], batch_id="b")
+    assert len(report.rejected_files) == 1
+    assert "secret.person" not in report.rejected_files[0].message
+    assert "secret.person" not in caplog.text
+    assert "secret.person" not in q(settings, "select message from ops.ingest_log")[0][0]

@@ -1,0 +1,131 @@
+"""The real DAG, run by Airflow's dag.test(), on a small simulated company and the real Postgres."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipeline.dbt import compile_manifest
+from pipeline.run_dag import run_dag_subprocess
+from simulator import simulate
+from simulator.config import SimulationConfig
+from warehouse.db import connect
+from warehouse.server import drop_database
+from warehouse.settings import Settings
+
+from conftest import make_test_database
+
+PEOPLE, DAYS = 400, 240
+
+
+@pytest.fixture(scope="module")
+def pipeline_run(server_url, tmp_path_factory, airflow_home):
+    work = tmp_path_factory.mktemp("e2e")
+    url = make_test_database(server_url, "e2e")
+    env = {"WAREHOUSE_URL": url, "C360_DATA_DIR": str(work / "data"), "C360_REPORTS_DIR": str(work / "reports"),
+           "C360_TASK_RETRIES": "0"}
+    settings = Settings.from_env({**os.environ, **env})
+    config = SimulationConfig(people=PEOPLE, days=DAYS, defect_rate=0.02)
+    simulate(config, settings.data_dir)
+    compile_manifest(settings)
+    end = config.start + timedelta(days=DAYS)
+
+    def run(label: str) -> bool:
+        return run_dag_subprocess(config.start, end, work / f"{label}.log", env=env,
+                                  airflow_home=work / "airflow", on_progress=lambda _: None)
+
+    first_ok = run("first")
+    first = snapshot(settings)
+    second_ok = run("second")
+    yield {"settings": settings, "ok": (first_ok, second_ok), "first": first, "second": snapshot(settings),
+           "truth": settings.truth_dir, "work": work}
+    drop_database(url)
+
+
+def query(settings: Settings, sql: str) -> pd.DataFrame:
+    with connect(settings) as conn:
+        cur = conn.execute(sql)
+        return pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
+
+
+def snapshot(settings: Settings) -> dict[str, pd.DataFrame]:
+    return {
+        "xref": query(settings, "select source, source_record_key, customer_id from identity.customer_source_xref "
+                                "order by 1, 2"),
+        "customer_360": query(settings, "select customer_id, order_count, total_revenue from marts.customer_360 "
+                                        "order by 1"),
+        "raw_rows": query(settings, "select (select count(*) from raw.pos_transactions) as pos, "
+                                    "(select count(*) from raw.crm_accounts) as crm"),
+    }
+
+
+def test_the_dag_run_succeeds_twice(pipeline_run):
+    assert pipeline_run["ok"] == (True, True), f"see the logs in {pipeline_run['work']}"
+
+
+def test_customer_360_has_one_row_per_resolved_customer(pipeline_run):
+    s = pipeline_run["settings"]
+    counts = query(s, """select (select count(*) from marts.customer_360) as c360,
+                                (select count(distinct customer_id) from marts.customer_360) as distinct_ids,
+                                (select count(distinct customer_id) from identity.customer_source_xref) as resolved,
+                                (select count(*) from marts.dim_customer) as dim""").iloc[0]
+    assert counts.c360 == counts.distinct_ids == counts.resolved == counts.dim
+    assert 0.5 * PEOPLE < counts.c360 < 2 * PEOPLE
+
+
+def test_the_same_person_across_sources_becomes_one_customer(pipeline_run):
+    s = pipeline_run["settings"]
+    truth = pd.read_csv(pipeline_run["truth"] / "source_records.csv", dtype=str)
+    truth["source_record_key"] = truth.apply(
+        lambda r: r.source_record_key.strip().lower() if r.source == "email_campaign_events" else r.source_record_key,
+        axis=1,
+    )
+    xref = pipeline_run["first"]["xref"]
+    joined = xref.merge(truth, on=["source", "source_record_key"], how="inner")
+    assert len(joined) > 0.9 * len(xref)
+    # Precision: a resolved customer is one person.
+    persons_per_customer = joined.groupby("customer_id")["person_id"].nunique()
+    assert (persons_per_customer == 1).mean() > 0.97
+    # Recall on the strong keys: people seen in CRM and the web shop are merged.
+    crm_web = joined[joined.source.isin(["crm_accounts", "web_orders"])]
+    both = crm_web.groupby("person_id").filter(lambda g: g.source.nunique() == 2)
+    merged = both.groupby("person_id")["customer_id"].nunique() == 1
+    assert len(merged) > 10 and merged.mean() > 0.9
+    sources_per_customer = joined.groupby("customer_id")["source"].nunique()
+    assert (sources_per_customer >= 3).sum() > 0.2 * len(sources_per_customer)
+
+
+def test_scores_are_in_range_for_every_buying_customer(pipeline_run):
+    s = pipeline_run["settings"]
+    scores = query(s, "select order_count, churn_probability, clv, p_alive, expected_purchases "
+                      "from marts.customer_360")
+    buyers = scores[scores.order_count > 0]
+    assert len(buyers) > 0.3 * len(scores)
+    assert buyers.churn_probability.notna().all() and buyers.clv.notna().all()
+    assert buyers.churn_probability.between(0, 1).all()
+    assert (buyers.clv.astype(float) >= 0).all()
+    assert buyers.churn_probability.std() > 0.01, "churn scores do not vary"
+
+
+def test_bad_rows_are_quarantined_not_lost(pipeline_run):
+    s = pipeline_run["settings"]
+    manifest = query(s, "select sum(rows_in_file) as total, sum(rows_loaded) as loaded, "
+                        "sum(rows_quarantined) as quarantined from ops.file_manifest").iloc[0]
+    assert manifest.quarantined > 0
+    assert manifest.loaded + manifest.quarantined == manifest.total
+
+
+def test_rerunning_the_interval_changes_nothing(pipeline_run):
+    first, second = pipeline_run["first"], pipeline_run["second"]
+    for name in first:
+        pd.testing.assert_frame_equal(first[name], second[name], obj=name)
+
+
+def test_the_run_report_is_written_with_a_plot(pipeline_run):
+    reports = Path(pipeline_run["settings"].reports_dir)
+    html = (reports / "run_report.html").read_text()
+    assert "data:image/png;base64," in html

@@ -1,0 +1,321 @@
+"""Tests for the ml package: features, churn, BG/NBD + Gamma-Gamma, segments, scoring."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import psycopg
+import pytest
+
+from ml import clv
+from ml.artifacts import ArtifactChecksumError, load_artifact, save_artifact
+from ml.churn import HEURISTIC_KIND, HGB_KIND, RECENCY_KIND, ChurnConfig, train_churn
+from ml.features import FEATURE_COLUMNS, build_features, churn_labels, prepare_transactions
+from ml.segments import SEGMENTS, assign_segments, quintile_score
+from ml.synthetic import simulate_bgnbd_rfm, simulate_transactions
+from warehouse.settings import Settings, with_database
+
+CUTOFF = pd.Timestamp("2025-06-01", tz="UTC")
+
+
+def _tx(rows: list[tuple]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["customer_id", "ordered_at", "amount", "channel"])
+
+
+@pytest.fixture(scope="module")
+def synthetic_history() -> pd.DataFrame:
+    return simulate_transactions(3000, "2023-01-01", "2026-01-01", seed=42, anonymous_share=0.01)
+
+
+# --------------------------------------------------------------------------- features
+
+
+def test_features_use_nothing_after_cutoff(synthetic_history: pd.DataFrame) -> None:
+    before = build_features(synthetic_history, CUTOFF)
+    some_customer = before.index[0]
+    later = _tx(
+        [
+            (some_customer, CUTOFF, 500.0, "web"),  # exactly at the cutoff: not history
+            (some_customer, CUTOFF + pd.Timedelta(days=3), 20.0, "store"),
+            ("brand-new", CUTOFF + pd.Timedelta(hours=1), 10.0, "web"),
+        ]
+    )
+    after = build_features(pd.concat([synthetic_history, later], ignore_index=True), CUTOFF)
+    pd.testing.assert_frame_equal(before, after)
+    assert "brand-new" not in after.index
+
+
+def test_features_on_hand_made_history() -> None:
+    tx = _tx(
+        [
+            ("a", "2025-01-01 10:00", 10.0, "web"),
+            ("a", "2025-03-02 10:00", 30.0, "store"),
+            ("a", "2025-05-01 10:00", 20.0, "web"),
+            ("b", "2025-05-22 00:00", 50.0, "store"),
+            ("b", "2025-05-23 00:00", -5.0, "store"),  # refund-like row: ignored
+            (None, "2025-05-01 00:00", 99.0, "store"),  # anonymous: ignored
+            ("c", "2025-06-01 00:00", 10.0, "web"),  # at the cutoff: not history
+        ]
+    )
+    f = build_features(tx, "2025-06-01")
+    assert list(f.columns) == list(FEATURE_COLUMNS)
+    assert list(f.index) == ["a", "b"]
+    a, b = f.loc["a"], f.loc["b"]
+    assert a["frequency"] == 3 and a["monetary_total"] == 60 and a["monetary_mean"] == 20
+    assert a["recency_days"] == pytest.approx(30 + 14 / 24)
+    assert a["tenure_days"] == pytest.approx(150 + 14 / 24)
+    assert a["mean_interpurchase_days"] == pytest.approx(60.0)
+    assert a["web_share"] == pytest.approx(2 / 3)
+    assert a["orders_last_90d"] == 2 and a["revenue_last_90d"] == 50
+    assert b["frequency"] == 1 and np.isnan(b["mean_interpurchase_days"]) and b["recency_days"] == 10
+
+
+def test_churn_labels_on_hand_made_history() -> None:
+    tx = _tx(
+        [
+            ("stays", "2025-01-10", 10.0, "web"),
+            ("stays", "2025-06-15", 10.0, "web"),  # inside [cutoff, cutoff + 30d)
+            ("leaves", "2025-02-01", 10.0, "web"),
+            ("leaves", "2025-07-01", 10.0, "web"),  # == cutoff + 30d: outside the window
+            ("edge", "2025-05-31 23:59", 10.0, "web"),
+            ("edge", "2025-06-01 00:00", 10.0, "web"),  # at the cutoff: inside the window
+            ("refund", "2025-03-01", 10.0, "web"),
+            ("refund", "2025-06-10", -10.0, "web"),  # non-positive: not a purchase
+            ("newcomer", "2025-06-05", 10.0, "web"),  # no history before cutoff: unlabelled
+        ]
+    )
+    y = churn_labels(tx, "2025-06-01", 30)
+    assert y.to_dict() == {"edge": 0, "leaves": 1, "refund": 1, "stays": 0}
+
+
+def test_prepare_transactions_cleans_rows() -> None:
+    tx = _tx([("a", "2025-01-01", 0.0, "web"), ("a", "2025-01-02", 5.0, "web"), (None, "2025-01-02", 5.0, "web")])
+    out = prepare_transactions(tx.drop(columns="channel"))
+    assert len(out) == 1 and str(out["ordered_at"].dt.tz) == "UTC"
+    with pytest.raises(ValueError):
+        prepare_transactions(tx.drop(columns="amount"))
+
+
+# --------------------------------------------------------------------------- BG/NBD and Gamma-Gamma
+
+
+def test_bgnbd_matches_published_cdnow_example() -> None:
+    # Fader, Hardie & Lee (2005): with the CDNOW estimates, a customer with
+    # x = 2, t_x = 30.43, T = 38.86 (weeks) is expected to make 1.226
+    # purchases in the next 39 weeks.
+    cdnow = clv.BGNBDParams(r=0.243, alpha=4.414, a=0.793, b=2.426)
+    expected = clv.bgnbd_expected_purchases(cdnow, 39.0, [2.0], [30.43], [38.86])
+    assert expected[0] == pytest.approx(1.226, abs=2e-3)
+    p_alive = clv.bgnbd_p_alive(cdnow, [0.0, 2.0, 2.0], [0.0, 38.0, 5.0], [38.86, 38.86, 38.86])
+    assert p_alive[0] == 1.0 and 0 < p_alive[2] < p_alive[1] < 1
+
+
+def test_bgnbd_recovers_simulated_parameters() -> None:
+    rng = np.random.default_rng(2024)
+    true = clv.BGNBDParams(r=0.6, alpha=20.0, a=0.8, b=3.0)
+    data = simulate_bgnbd_rfm(true, rng.uniform(150, 400, 6000), rng)
+    fit = clv.fit_bgnbd(data["frequency"], data["recency"], data["T"])
+    assert fit.converged
+    got = fit.params
+    assert got.r == pytest.approx(true.r, rel=0.2)
+    assert got.alpha == pytest.approx(true.alpha, rel=0.25)
+    assert got.a == pytest.approx(true.a, rel=0.3)
+    assert got.b == pytest.approx(true.b, rel=0.35)
+    # the MLE is at least as likely as the truth
+    truth_ll = clv.bgnbd_log_likelihood(true, data["frequency"], data["recency"], data["T"]).sum()
+    assert fit.log_likelihood >= truth_ll - 1e-6
+    # and its predictions for a fresh cohort match the simulated mean
+    horizon = 200.0
+    predicted = clv.bgnbd_unconditional_expected_purchases(got, horizon)
+    fresh = simulate_bgnbd_rfm(true, np.full(20000, horizon), rng)
+    assert float(predicted) == pytest.approx(fresh["frequency"].mean(), rel=0.1)
+
+
+def test_gamma_gamma_recovers_and_shrinks() -> None:
+    rng = np.random.default_rng(7)
+    p, q, gamma = 4.0, 5.0, 60.0
+    n = 4000
+    x = rng.integers(1, 12, size=n).astype(float)
+    nu = rng.gamma(q, 1 / gamma, size=n)
+    m = np.array([rng.gamma(p, 1 / v, size=int(k)).mean() for v, k in zip(nu, x)])
+    fit = clv.fit_gamma_gamma(x, m)
+    assert fit.params.p == pytest.approx(p, rel=0.2)
+    assert fit.params.q == pytest.approx(q, rel=0.3)
+    population = fit.params.population_mean_spend
+    assert population == pytest.approx(p * gamma / (q - 1), rel=0.1)
+    # expected spend lies between the customer's own mean and the population mean,
+    # and moves toward the customer's mean with more transactions
+    few, many = clv.gamma_gamma_expected_spend(fit.params, [1.0, 20.0], [200.0, 200.0])
+    assert population < few < many < 200.0
+    assert clv.gamma_gamma_expected_spend(fit.params, [0.0], [0.0])[0] == pytest.approx(population)
+
+
+def test_discounted_clv_behaves() -> None:
+    params = clv.BGNBDParams(r=0.8, alpha=40.0, a=0.9, b=4.0)
+    x, t_x, T, spend = np.array([0.0, 5.0, 5.0]), np.array([0.0, 300.0, 30.0]), np.array([365.0] * 3), np.full(3, 50.0)
+    v10 = clv.discounted_clv(params, x, t_x, T, spend, months=12, annual_discount_rate=0.10)
+    v0 = clv.discounted_clv(params, x, t_x, T, spend, months=12, annual_discount_rate=0.0)
+    v24 = clv.discounted_clv(params, x, t_x, T, spend, months=24, annual_discount_rate=0.10)
+    undiscounted = clv.bgnbd_expected_purchases(params, 12 * clv.DAYS_PER_MONTH, x, t_x, T) * spend
+    assert np.all(v10 > 0) and np.all(v10 < v0) and np.all(v24 > v10)
+    np.testing.assert_allclose(v0, undiscounted, rtol=1e-9)
+    assert v10[1] > v10[2]  # recently active repeat buyer is worth more than a lapsed one
+    assert clv.monthly_discount_rate(0.10) == pytest.approx(1.1 ** (1 / 12) - 1)
+
+
+# --------------------------------------------------------------------------- segments
+
+
+def test_segments_rule_table() -> None:
+    assert list(quintile_score(pd.Series([1, 1, 1, 2, 9]))) == [1, 1, 1, 4, 5]
+    features = pd.DataFrame(
+        {
+            "recency_days": [1, 2, 3, 400, 500, 600, 5, 300, 10, 20],
+            "frequency": [20, 15, 1, 18, 1, 1, 1, 2, 9, 1],
+            "monetary_total": [900, 800, 20, 700, 10, 15, 30, 40, 300, 25],
+            "tenure_days": [700, 600, 10, 800, 900, 950, 500, 600, 400, 300],
+        },
+        index=[f"c{i}" for i in range(10)],
+    )
+    seg = assign_segments(features)
+    assert set(seg) <= set(SEGMENTS)
+    assert seg["c0"] == "champions" and seg["c2"] == "new"
+    assert seg["c3"] == "at risk" and seg["c5"] == "lost"
+
+
+# --------------------------------------------------------------------------- churn
+
+
+def test_churn_model_beats_random(synthetic_history: pd.DataFrame) -> None:
+    result = train_churn(synthetic_history, pd.Timestamp("2025-12-31", tz="UTC"), ChurnConfig(max_iter=100))
+    backtest = result.metrics["backtest"]
+    assert result.model.kind == HGB_KIND and backtest["model_kind"] == HGB_KIND
+    assert backtest["model"]["roc_auc"] > 0.6
+    assert backtest["model"]["brier"] < 0.25
+    # gradient boosting is at least roughly as good as the recency rule
+    assert backtest["model"]["roc_auc"] >= backtest["recency_baseline"]["roc_auc"] - 0.02
+    features = build_features(synthetic_history, pd.Timestamp("2025-12-31", tz="UTC"))
+    p = result.model.predict_proba(features)
+    assert p.shape == (len(features),) and np.all((p >= 0) & (p <= 1))
+
+
+def test_churn_falls_back_on_small_data() -> None:
+    small = simulate_transactions(40, "2025-01-01", "2026-01-01", seed=1)
+    result = train_churn(small, pd.Timestamp("2025-12-31", tz="UTC"), ChurnConfig())
+    assert result.model.kind in (RECENCY_KIND, HEURISTIC_KIND)
+    assert result.metrics["final"]["fallback"] is True
+    assert any("fallback" in note for note in result.metrics["final"]["notes"])
+    tiny = _tx([("a", "2025-12-01", 10.0, "web")])
+    result = train_churn(tiny, pd.Timestamp("2025-12-31", tz="UTC"), ChurnConfig())
+    assert result.model.kind == HEURISTIC_KIND
+    assert result.model.predict_proba(build_features(tiny, "2025-12-31"))[0] == pytest.approx(1 - np.exp(-30 / 90))
+
+
+# --------------------------------------------------------------------------- artifacts
+
+
+def test_checksum_mismatch_refuses_to_load(tmp_path: Path) -> None:
+    path = tmp_path / "m.joblib"
+    sha = save_artifact({"weights": [1, 2, 3]}, path)
+    assert load_artifact(path, sha) == {"weights": [1, 2, 3]}
+    path.write_bytes(path.read_bytes() + b"tampered")
+    with pytest.raises(ArtifactChecksumError):
+        load_artifact(path, sha)
+
+
+# --------------------------------------------------------------------------- scoring against PostgreSQL
+
+
+@pytest.fixture()
+def scratch_settings(tmp_path: Path):
+    base = os.environ.get("C360_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    name = f"c360_dev_ml_test_{uuid.uuid4().hex[:8]}"
+    try:
+        admin = psycopg.connect(base, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:  # pragma: no cover - depends on the machine
+        pytest.skip(f"PostgreSQL not reachable: {exc}")
+    with admin:
+        admin.execute(f'create database "{name}"')
+    try:
+        yield Settings(warehouse_url=with_database(base, name), data_dir=tmp_path)
+    finally:
+        with psycopg.connect(base, autocommit=True) as admin:
+            admin.execute(f'drop database if exists "{name}" with (force)')
+
+
+def _load_orders(settings: Settings, tx: pd.DataFrame) -> None:
+    from warehouse.bootstrap import prepare_warehouse
+
+    prepare_warehouse(settings)
+    with psycopg.connect(settings.warehouse_url) as conn:
+        conn.execute(
+            """
+            create table marts.fct_orders (
+                order_key text primary key, customer_id text, channel text,
+                ordered_at timestamptz not null, order_date date not null, amount numeric(12, 2),
+                store_id text
+            )
+            """
+        )
+        with conn.cursor().copy(
+            "copy marts.fct_orders (order_key, customer_id, channel, ordered_at, order_date, amount) from stdin"
+        ) as copy:
+            for i, row in enumerate(tx.itertuples(index=False)):
+                ts = row.ordered_at.to_pydatetime()
+                copy.write_row((f"o{i}", row.customer_id, row.channel, ts, ts.date(), row.amount))
+
+
+def test_score_customers_writes_idempotently(scratch_settings: Settings) -> None:
+    from ml.scoring import MODEL_NAMES, score_customers
+
+    tx = simulate_transactions(1500, "2023-06-01", "2026-03-01", seed=5, anonymous_share=0.02)
+    tx.loc[tx.index[:3], "amount"] = [0.0, -12.5, 0.0]  # non-positive rows are ignored
+    _load_orders(scratch_settings, tx)
+    cutoff = date(2025, 12, 31)
+    model_dir = scratch_settings.data_dir / "models"
+
+    clean = tx[tx["customer_id"].notna() & (tx["amount"] > 0)]
+    expected_customers = clean.loc[clean["ordered_at"] < pd.Timestamp(cutoff, tz="UTC"), "customer_id"].nunique()
+
+    first = score_customers(scratch_settings, cutoff, model_dir)
+    assert first.customers_scored == expected_customers
+    query = "select * from ml.customer_scores order by customer_id"
+    with psycopg.connect(scratch_settings.warehouse_url) as conn:
+        rows_first = conn.execute(query).fetchall()
+        stats = conn.execute(
+            """
+            select count(*), count(distinct customer_id), min(churn_probability), max(churn_probability),
+                   min(p_alive), max(p_alive), min(clv), min(expected_revenue), count(*) filter (where clv is null),
+                   min(scored_at), max(scored_at), count(distinct segment)
+            from ml.customer_scores
+            """
+        ).fetchone()
+        registry = conn.execute(
+            "select model_name, artifact_path, artifact_sha256, metrics from ml.model_registry order by model_name"
+        ).fetchall()
+        evaluation = conn.execute("select evaluated_model, roc_auc from ml.churn_evaluation").fetchall()
+    n, distinct, pmin, pmax, amin, amax, clv_min, rev_min, clv_nulls, s_min, s_max, n_segments = stats
+    assert n == distinct == expected_customers
+    assert 0 <= pmin <= pmax <= 1 and 0 <= amin <= amax <= 1
+    assert clv_min >= 0 and rev_min >= 0 and clv_nulls == 0
+    assert s_min == s_max == pd.Timestamp(cutoff, tz="UTC")
+    assert n_segments >= 3
+    assert sorted(r[0] for r in registry) == sorted(MODEL_NAMES)
+    for _, path, sha, _ in registry:
+        assert load_artifact(Path(path), sha) is not None
+    churn_metrics = next(r[3] for r in registry if r[0] == "churn")
+    assert churn_metrics["backtest"]["model"]["roc_auc"] > 0.6
+    assert {name for name, _ in evaluation} == {HGB_KIND, "recency_baseline"}
+
+    second = score_customers(scratch_settings, cutoff, model_dir)
+    assert second.model_version == first.model_version
+    with psycopg.connect(scratch_settings.warehouse_url) as conn:
+        rows_second = conn.execute(query).fetchall()
+        n_registry = conn.execute("select count(*) from ml.model_registry").fetchone()[0]
+    assert rows_second == rows_first
+    assert n_registry == len(MODEL_NAMES)
