@@ -97,6 +97,15 @@ def landing_files(landing_dir: Path, contract: SourceContract, start: date, end:
         day += timedelta(days=1)
 
 
+# A day's delivery may hold events up to the end of the next day (time zones, late closing);
+# anything later cannot have happened yet when the file was written.
+FUTURE_GRACE = timedelta(days=2)
+
+
+def latest_event_time(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=timezone.utc) + FUTURE_GRACE
+
+
 def default_batch_id() -> str:
     return "manual__" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "_" + uuid.uuid4().hex[:6]
 
@@ -199,7 +208,7 @@ class _FileLoader:
             return
         try:
             with self.conn.transaction():
-                outcome = self._copy_rows(contract, path)
+                outcome = self._copy_rows(contract, path, day)
                 self._record_loaded(contract, day, path, checksum, outcome)
         except _Duplicate:  # loaded by a concurrent run since the check above
             self._duplicate(contract, day, path, rel, checksum, src, self._manifest_entry(checksum))
@@ -265,11 +274,11 @@ class _FileLoader:
         if not row or row[0] == 0:
             raise _Duplicate()
 
-    def _copy_rows(self, contract: SourceContract, path: Path) -> FileOutcome:
+    def _copy_rows(self, contract: SourceContract, path: Path, day: date) -> FileOutcome:
         copy_raw, copy_quarantine = self._statements(contract)
         reader = open_reader(contract, path)
         try:
-            validator = RowValidator(contract)
+            validator = RowValidator(contract, latest_event_at=latest_event_time(day))
             convert = validator.convert
             batch_id, file_name = self.batch_id, path.name
             raw_text = reader.raw_text

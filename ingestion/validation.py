@@ -23,7 +23,8 @@ MISSING_REQUIRED = "missing_required"
 BAD_TYPE = "bad_type"
 UNDECODABLE = "undecodable"
 MALFORMED = "malformed"  # a jsonl line that is not a JSON object
-REASON_CODES = (BAD_FIELD_COUNT, MISSING_REQUIRED, BAD_TYPE, UNDECODABLE, MALFORMED)
+FUTURE_DATE = "future_date"  # event time after the delivery day (plus grace): impossible, not late
+REASON_CODES = (BAD_FIELD_COUNT, MISSING_REQUIRED, BAD_TYPE, UNDECODABLE, MALFORMED, FUTURE_DATE)
 
 BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
 NUMERIC_LIMIT = Decimal(10) ** 12  # numeric(14,2): 12 digits before the point
@@ -148,9 +149,12 @@ class Problem:
 class RowValidator:
     """Validates one row (the contract columns' string values, in contract order)."""
 
-    def __init__(self, contract: SourceContract):
+    def __init__(self, contract: SourceContract, latest_event_at: datetime | None = None):
+        """`latest_event_at`: the latest event time a file can hold (from its delivery day), or None."""
         self.contract = contract
         self.columns = contract.columns
+        self._latest_event_at = latest_event_at
+        self._event_index = contract.column_names.index(contract.event_time)
         # text columns need no conversion: None marks them for the fast path
         self._plan = [(c, None if c.type == "text" else CONVERTERS[c.type], c.required) for c in contract.columns]
 
@@ -178,6 +182,13 @@ class RowValidator:
                 except BadValue as e:
                     problems.append(Problem(BAD_TYPE, str(e)))
                     append(None)
+        latest, event_at = self._latest_event_at, out[self._event_index]
+        if latest is not None and event_at is not None and event_at > latest:
+            problems.append(Problem(
+                FUTURE_DATE,
+                f"column {self.contract.event_time}: event time is after {latest.isoformat()}, "
+                "later than the file's delivery day allows",
+            ))
         if problems:
             return None, problems
         return out, problems
@@ -185,6 +196,6 @@ class RowValidator:
 
 def summarize(problems: list[Problem]) -> Problem:
     """One quarantine reason for a row: the most serious code, every message."""
-    order = {code: i for i, code in enumerate((UNDECODABLE, MALFORMED, BAD_FIELD_COUNT, MISSING_REQUIRED, BAD_TYPE))}
+    order = {code: i for i, code in enumerate((UNDECODABLE, MALFORMED, BAD_FIELD_COUNT, MISSING_REQUIRED, BAD_TYPE, FUTURE_DATE))}
     code = min((p.code for p in problems), key=lambda c: order.get(c, 99))
     return Problem(code, "; ".join(p.reason for p in problems))

@@ -66,7 +66,11 @@ def prepare_transactions(transactions: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in REQUIRED_COLUMNS if c not in transactions.columns]
     if missing:
         raise ValueError(f"transactions lack required columns: {missing}")
-    ordered_at = pd.to_datetime(transactions["ordered_at"], utc=True)
+    raw_time = transactions["ordered_at"]
+    if pd.api.types.is_datetime64_any_dtype(raw_time):
+        ordered_at = pd.to_datetime(raw_time, utc=True)
+    else:
+        ordered_at = pd.to_datetime(raw_time, utc=True, format="ISO8601")
     amount = pd.to_numeric(transactions["amount"], errors="coerce").astype("float64")
     if "channel" in transactions.columns:
         channel = transactions["channel"].astype("object")

@@ -85,7 +85,7 @@ def simulate_transactions(
     frame = pd.DataFrame(
         {
             "customer_id": pd.Series(all_owner).map(lambda i: f"C{i:0{width}d}").to_numpy(),
-            "ordered_at": t0 + pd.to_timedelta(np.round(all_time * 86_400.0), unit="s"),
+            "ordered_at": t0 + pd.to_timedelta(np.round(all_time * 86_400.0).astype("int64"), unit="s"),
             "amount": np.maximum(np.round(amount, 2), 0.01),
             "channel": np.where(web, "web", "store"),
         }
@@ -95,7 +95,7 @@ def simulate_transactions(
         anon = pd.DataFrame(
             {
                 "customer_id": [None] * n_anon,
-                "ordered_at": t0 + pd.to_timedelta(rng.uniform(0, span_days, n_anon) * 86_400.0, unit="s"),
+                "ordered_at": t0 + pd.to_timedelta(np.round(rng.uniform(0, span_days, n_anon) * 86_400.0).astype("int64"), unit="s"),
                 "amount": np.round(rng.gamma(2.0, 20.0, n_anon), 2),
                 "channel": "store",
             }

@@ -38,8 +38,10 @@ def run_in_process(start: date, end: date) -> int:
         logical_date=datetime.combine(end, time(), tzinfo=timezone.utc),
         run_conf={"interval_start": start.isoformat(), "interval_end": end.isoformat()},
     )
-    failed = [ti.task_id for ti in run.get_task_instances() if ti.state not in ("success", "skipped")]
-    print(f"RUN-RESULT state={run.state} failed={','.join(failed) or '-'}")
+    states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+    failed = [t for t, s in states.items() if s.endswith("failed") and "upstream" not in s]
+    not_run = [t for t, s in states.items() if "upstream_failed" in s]
+    print(f"RUN-RESULT state={run.state} failed={','.join(failed) or '-'} not run (upstream failed): {len(not_run)}")
     return 0 if str(run.state) in ("success", "DagRunState.SUCCESS") else 1
 
 

@@ -412,3 +412,20 @@ def test_headerless_file_rejection_does_not_echo_values(settings, caplog):
     assert "secret.person" not in report.rejected_files[0].message
     assert "secret.person" not in caplog.text
     assert "secret.person" not in q(settings, "select message from ops.ingest_log")[0][0]
+
+
+def test_an_event_dated_after_its_delivery_day_is_quarantined_as_future_date():
+    from datetime import date, datetime, timezone
+
+    from ingestion.contracts import get_source
+    from ingestion.loader import latest_event_time
+    from ingestion.validation import FUTURE_DATE, RowValidator
+
+    validator = RowValidator(get_source("pos_transactions"), latest_event_at=latest_event_time(date(2024, 3, 1)))
+    row = ["T1", "", "S001", "2024-03-02T23:00:00Z", "10.00", "GBP", ""]
+    typed, problems = validator.convert(row)
+    assert typed is not None and problems == []  # late evening of the next day: still fine
+    typed, problems = validator.convert([*row[:3], "2031-03-01T10:00:00Z", *row[4:]])
+    assert typed is None and [p.code for p in problems] == [FUTURE_DATE]
+    assert "transaction_at" in problems[0].reason
+    assert latest_event_time(date(2024, 3, 1)) == datetime(2024, 3, 3, tzinfo=timezone.utc)

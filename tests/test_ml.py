@@ -54,7 +54,7 @@ def test_features_on_hand_made_history() -> None:
     tx = _tx(
         [
             ("a", "2025-01-01 10:00", 10.0, "web"),
-            ("a", "2025-03-02 10:00", 30.0, "store"),
+            ("a", "2025-03-05 10:00", 30.0, "store"),  # within 90 days (window starts 03-03)
             ("a", "2025-05-01 10:00", 20.0, "web"),
             ("b", "2025-05-22 00:00", 50.0, "store"),
             ("b", "2025-05-23 00:00", -5.0, "store"),  # refund-like row: ignored
