@@ -10,8 +10,10 @@ the same (cutoff_date, model_version).
 Column meanings in ml.customer_scores (H = churn horizon, 90 days by default):
 
 * churn_probability: P(no purchase in [cutoff, cutoff + H)) from the churn model;
-* expected_purchases: BG/NBD expected purchase days in the next H days;
-* expected_revenue: expected_purchases * Gamma-Gamma expected spend per purchase day;
+* expected_purchases: BG/NBD expected purchase days within the CLV horizon
+  (``clv_horizon_months``, 12 by default; months of 365.25/12 days);
+* expected_revenue: expected_purchases * Gamma-Gamma expected spend per
+  purchase day (undiscounted, same horizon);
 * p_alive: BG/NBD probability that the customer is still active at the cutoff;
 * clv: revenue over the next ``clv_horizon_months``, discounted monthly at the
   monthly equivalent of ``annual_discount_rate`` (no margin applied);
@@ -180,7 +182,7 @@ def _btyd(
 ) -> tuple[pd.DataFrame, list[RegistryEntry]]:
     """BG/NBD + Gamma-Gamma outputs per customer, with simple fallbacks on tiny data."""
     x, t_x, age, m = (rfm[c].to_numpy(dtype="float64") for c in ("frequency", "recency", "T", "monetary_value"))
-    h = config.churn.horizon_days
+    h = config.clv_horizon_months * clv.DAYS_PER_MONTH  # expected_* cover the CLV horizon
     window = f"purchase days before the cutoff ({len(rfm)} customers)"
     btyd_features = ["frequency", "recency", "T"]
 

@@ -41,7 +41,7 @@ def export_dbt_env() -> None:
 
 def dbt_task_group(group_id: str, select: list[str]):
     from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
-    from cosmos.constants import ExecutionMode, InvocationMode, LoadMode
+    from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestIndirectSelection
 
     return DbtTaskGroup(
         group_id=group_id,
@@ -49,8 +49,16 @@ def dbt_task_group(group_id: str, select: list[str]):
         profile_config=ProfileConfig(
             profile_name=PROFILE_NAME, target_name=TARGET_NAME, profiles_yml_filepath=DBT_PROJECT_DIR / "profiles.yml"
         ),
-        execution_config=ExecutionConfig(execution_mode=ExecutionMode.LOCAL, invocation_mode=InvocationMode.DBT_RUNNER),
-        render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, select=select),
+        execution_config=ExecutionConfig(
+            execution_mode=ExecutionMode.LOCAL,
+            invocation_mode=InvocationMode.DBT_RUNNER,
+            # A model's test task runs only the tests whose parents are all built; tests with
+            # several parents (relationships) get their own task after all of them.
+            test_indirect_selection=TestIndirectSelection.CAUTIOUS,
+        ),
+        render_config=RenderConfig(
+            load_method=LoadMode.DBT_MANIFEST, select=select, should_detach_multiple_parents_tests=True
+        ),
         operator_args={"install_deps": False},
     )
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from datetime import date
 from pathlib import Path
 
@@ -18,7 +16,7 @@ from ml.churn import HEURISTIC_KIND, HGB_KIND, RECENCY_KIND, ChurnConfig, train_
 from ml.features import FEATURE_COLUMNS, build_features, churn_labels, prepare_transactions
 from ml.segments import SEGMENTS, assign_segments, quintile_score
 from ml.synthetic import simulate_bgnbd_rfm, simulate_transactions
-from warehouse.settings import Settings, with_database
+from warehouse.settings import Settings
 
 CUTOFF = pd.Timestamp("2025-06-01", tz="UTC")
 
@@ -229,29 +227,10 @@ def test_checksum_mismatch_refuses_to_load(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- scoring against PostgreSQL
-
-
-@pytest.fixture()
-def scratch_settings(tmp_path: Path):
-    base = os.environ.get("C360_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-    name = f"c360_dev_ml_test_{uuid.uuid4().hex[:8]}"
-    try:
-        admin = psycopg.connect(base, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:  # pragma: no cover - depends on the machine
-        pytest.skip(f"PostgreSQL not reachable: {exc}")
-    with admin:
-        admin.execute(f'create database "{name}"')
-    try:
-        yield Settings(warehouse_url=with_database(base, name), data_dir=tmp_path)
-    finally:
-        with psycopg.connect(base, autocommit=True) as admin:
-            admin.execute(f'drop database if exists "{name}" with (force)')
+# `warehouse_settings` (tests/conftest.py) is a fresh database with the schemas prepared.
 
 
 def _load_orders(settings: Settings, tx: pd.DataFrame) -> None:
-    from warehouse.bootstrap import prepare_warehouse
-
-    prepare_warehouse(settings)
     with psycopg.connect(settings.warehouse_url) as conn:
         conn.execute(
             """
@@ -270,22 +249,22 @@ def _load_orders(settings: Settings, tx: pd.DataFrame) -> None:
                 copy.write_row((f"o{i}", row.customer_id, row.channel, ts, ts.date(), row.amount))
 
 
-def test_score_customers_writes_idempotently(scratch_settings: Settings) -> None:
+def test_score_customers_writes_idempotently(warehouse_settings: Settings) -> None:
     from ml.scoring import MODEL_NAMES, score_customers
 
     tx = simulate_transactions(1500, "2023-06-01", "2026-03-01", seed=5, anonymous_share=0.02)
     tx.loc[tx.index[:3], "amount"] = [0.0, -12.5, 0.0]  # non-positive rows are ignored
-    _load_orders(scratch_settings, tx)
+    _load_orders(warehouse_settings, tx)
     cutoff = date(2025, 12, 31)
-    model_dir = scratch_settings.data_dir / "models"
+    model_dir = warehouse_settings.data_dir / "models"
 
     clean = tx[tx["customer_id"].notna() & (tx["amount"] > 0)]
     expected_customers = clean.loc[clean["ordered_at"] < pd.Timestamp(cutoff, tz="UTC"), "customer_id"].nunique()
 
-    first = score_customers(scratch_settings, cutoff, model_dir)
+    first = score_customers(warehouse_settings, cutoff, model_dir)
     assert first.customers_scored == expected_customers
     query = "select * from ml.customer_scores order by customer_id"
-    with psycopg.connect(scratch_settings.warehouse_url) as conn:
+    with psycopg.connect(warehouse_settings.warehouse_url) as conn:
         rows_first = conn.execute(query).fetchall()
         stats = conn.execute(
             """
@@ -312,9 +291,9 @@ def test_score_customers_writes_idempotently(scratch_settings: Settings) -> None
     assert churn_metrics["backtest"]["model"]["roc_auc"] > 0.6
     assert {name for name, _ in evaluation} == {HGB_KIND, "recency_baseline"}
 
-    second = score_customers(scratch_settings, cutoff, model_dir)
+    second = score_customers(warehouse_settings, cutoff, model_dir)
     assert second.model_version == first.model_version
-    with psycopg.connect(scratch_settings.warehouse_url) as conn:
+    with psycopg.connect(warehouse_settings.warehouse_url) as conn:
         rows_second = conn.execute(query).fetchall()
         n_registry = conn.execute("select count(*) from ml.model_registry").fetchone()[0]
     assert rows_second == rows_first
