@@ -228,3 +228,13 @@ def test_cli(settings, monkeypatch, capsys):
     assert main(["--suite", "raw.surveys", "--as-of", "2025-12-31T00:00:00Z", "--run-id", "manual"]) == 0
     assert main(["--suite", "marts", "--as-of", "2025-12-31T00:00:00Z", "--run-id", "manual"]) == 1
     assert "table_exists" in capsys.readouterr().out
+
+
+def test_anonymous_till_sales_pass_but_a_web_order_without_a_customer_fails(settings):
+    with connect(settings, autocommit=True) as conn:
+        conn.execute("create table marts.fct_orders (order_key text, customer_id text, channel text, amount numeric)")
+        conn.execute("insert into marts.fct_orders values ('k1', 'C1', 'web', 10), ('k2', null, 'store', 5),"
+                     " ('k3', null, 'web', 7)")
+    r = by_check(run_checks(settings, "marts", AS_OF, "t-orders"))
+    check = r[("marts.fct_orders", "not_null_for_web_orders:customer_id")]
+    assert not check.passed and check.failing_count == 1 and check.failing_examples == ["k3"]
