@@ -1,8 +1,8 @@
 """Run the customer360 DAG once for an explicit interval with dag.test().
 
-`python -m pipeline.run_dag --start 2024-01-01 --end 2026-01-01` runs it in this
-process (Airflow's environment must already be set: see pipeline.airflow_env);
-`run_dag_subprocess` does that set-up and streams progress lines.
+`python -m pipeline.run_dag --start 2024-01-01 --end 2026-01-01` sets up the local
+Airflow (metadata database in .local/airflow), runs the DAG in a child process
+and prints one line per finished task; the full log goes to .local/logs/.
 """
 
 from __future__ import annotations
@@ -58,7 +58,8 @@ def run_dag_subprocess(
     ensure_metadata_db(airflow_home)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     child_env = {**airflow_env(airflow_home), **env}
-    command = [sys.executable, "-m", "pipeline.run_dag", "--start", start.isoformat(), "--end", end.isoformat()]
+    command = [sys.executable, "-m", "pipeline.run_dag", "--start", start.isoformat(), "--end", end.isoformat(),
+               "--in-process"]
     result_line = ""
     last_state = ""
     with open(log_path, "w") as log, subprocess.Popen(
@@ -85,8 +86,22 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline.run_dag", description=__doc__)
     parser.add_argument("--start", required=True, type=date.fromisoformat)
     parser.add_argument("--end", required=True, type=date.fromisoformat)
+    parser.add_argument("--in-process", action="store_true", help=argparse.SUPPRESS)  # the child of run_dag_subprocess
     args = parser.parse_args()
-    return run_in_process(args.start, args.end)
+    if args.in_process:
+        return run_in_process(args.start, args.end)
+
+    from warehouse.server import WarehouseUnavailable, resolve_warehouse_url
+    from warehouse.settings import PROJECT_ROOT
+
+    try:
+        url = resolve_warehouse_url()
+    except WarehouseUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    log_path = PROJECT_ROOT / ".local" / "logs" / f"run-{args.start:%Y%m%d}-{args.end:%Y%m%d}.log"
+    print(f"running DAG {DAG_ID} for {args.start} .. {args.end}; full log in {log_path}")
+    return 0 if run_dag_subprocess(args.start, args.end, log_path, env={"WAREHOUSE_URL": url}) else 1
 
 
 if __name__ == "__main__":
