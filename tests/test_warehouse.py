@@ -1,0 +1,78 @@
+"""Finding a warehouse: the URL setting, a local cluster when nothing answers, a clear stop otherwise."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import uuid
+
+import psycopg
+import pytest
+
+from warehouse import server
+from warehouse.settings import PROJECT_ROOT, Settings, parse_url, redact, with_database
+
+
+def test_the_url_is_the_one_setting_and_is_checked():
+    settings = Settings.from_env({"WAREHOUSE_URL": "postgresql://loader:s3cret@db.example:6543/c360"})
+    assert settings.dbt_env() == {
+        "C360_PGHOST": "db.example", "C360_PGPORT": "6543", "C360_PGUSER": "loader",
+        "C360_PGPASSWORD": "s3cret", "C360_PGDATABASE": "c360",
+    }
+    assert redact(settings.warehouse_url) == "postgresql://loader:***@db.example:6543/c360"
+    assert with_database(settings.warehouse_url, "other").endswith("@db.example:6543/other")
+    with pytest.raises(RuntimeError, match="WAREHOUSE_URL is not set"):
+        Settings.from_env({})
+    with pytest.raises(ValueError, match="PostgreSQL URL"):
+        parse_url("mysql://root@localhost/x")
+
+
+def test_a_url_that_does_not_answer_is_named_in_the_error():
+    with pytest.raises(server.WarehouseUnavailable, match="127.0.0.1:1/"):
+        server.resolve_warehouse_url({"WAREHOUSE_URL": "postgresql://postgres@127.0.0.1:1/c360"})
+
+
+def test_with_no_postgres_at_all_the_message_says_what_to_install(monkeypatch):
+    monkeypatch.setattr(server, "answers", lambda url, timeout=3: False)
+    monkeypatch.setattr(server, "_postgres_bin_dir", lambda: None)
+    with pytest.raises(server.WarehouseUnavailable, match="apt-get install postgresql"):
+        server.resolve_warehouse_url({}, say=lambda _: None)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.skipif(server._postgres_bin_dir() is None, reason="no PostgreSQL server binaries on this machine")
+def test_a_private_cluster_is_started_when_nothing_answers():
+    # Under the project, as `make demo` does: when run as root, the cluster's owner must reach it.
+    cluster_dir = PROJECT_ROOT / ".local" / f"test-postgres-{uuid.uuid4().hex[:8]}"
+    port = _free_port()
+    messages: list[str] = []
+    url = server.start_local_cluster(cluster_dir, port, say=messages.append)
+    try:
+        server.ensure_database(url)
+        with psycopg.connect(url) as conn:
+            assert conn.execute("select current_database()").fetchone()[0] == "customer360"
+        assert any("creating a local PostgreSQL cluster" in m for m in messages)
+        # A second call finds it running and starts nothing.
+        again: list[str] = []
+        assert server.start_local_cluster(cluster_dir, port, say=again.append) == url and again == []
+    finally:
+        server.stop_local_cluster(cluster_dir)
+        shutil.rmtree(cluster_dir, ignore_errors=True)
+
+
+def test_python_m_warehouse_url_prints_a_usable_url():
+    out = subprocess.run([sys.executable, "-m", "warehouse", "url"], capture_output=True, text=True, check=True)
+    with psycopg.connect(out.stdout.strip(), connect_timeout=5) as conn:
+        assert conn.execute("select 1").fetchone() == (1,)
+
+
+def test_one_environment_holds_every_pinned_package():
+    result = subprocess.run([sys.executable, "-m", "pip", "check"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
