@@ -70,7 +70,37 @@ def layer_counts(settings: Settings) -> dict[str, list[tuple[str, int]]]:
     return counts
 
 
+HIGHLIGHTS = (
+    ("source records resolved", "select count(*) from identity.customer_source_xref"),
+    ("customers (single customer view)", "select count(*) from marts.customer_360"),
+    ("customers found in 3 or more systems",
+     "select count(*) from (select customer_id from identity.customer_source_xref "
+     "group by 1 having count(distinct source) >= 3) c"),
+    ("rows quarantined, with a reason", "select coalesce(sum(rows_quarantined), 0) from ops.file_manifest"),
+    ("churn backtest ROC AUC: model / recency rule",
+     "select string_agg(round(roc_auc::numeric, 3)::text, ' / ' order by evaluated_model = 'recency_baseline') "
+     "from ml.churn_evaluation where model_version = (select max(model_version) from ml.customer_scores)"),
+    ("total 12-month CLV of the base",
+     "select to_char(sum(clv), 'FM999,999,999,990') from marts.customer_360"),
+)
+
+
+def print_highlights(settings: Settings) -> None:
+    from warehouse.db import connect
+
+    print("\nHighlights:")
+    with connect(settings) as conn:
+        for label, query in HIGHLIGHTS:
+            try:
+                value = conn.execute(query).fetchone()[0]
+            except Exception:  # noqa: BLE001 - a highlight is optional; the table may not exist yet
+                conn.rollback()
+                value = "n/a"
+            print(f"  {label:<48} {value if not isinstance(value, int) else f'{value:,}'}")
+
+
 def print_what_was_built(settings: Settings, log_path: Path) -> None:
+    print_highlights(settings)
     print("\nWhat the run built (rows per table, by layer):")
     for schema, tables in layer_counts(settings).items():
         print(f"  {schema}")
