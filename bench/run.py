@@ -118,6 +118,16 @@ def print_table(runs: list[dict]) -> None:
         print(f"{key + ' rows':<18}" + "".join(f"{r['rows'][key]:>12,}" for r in runs))
 
 
+def markdown_table(runs: list[dict]) -> str:
+    lines = ["| stage (seconds) | " + " | ".join(f"{r['people']:,} people" for r in runs) + " |",
+             "|---|" + "---:|" * len(runs)]
+    for stage in runs[0]["seconds"]:
+        lines.append(f"| {stage} | " + " | ".join(f"{r['seconds'][stage]:.1f}" for r in runs) + " |")
+    for key in runs[0]["rows"]:
+        lines.append(f"| {key} rows | " + " | ".join(f"{r['rows'][key]:,}" for r in runs) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--sizes", default="1000,10000,100000", help="comma-separated numbers of people")
@@ -139,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     out = RESULTS_DIR / f"bench-{'-'.join(map(str, sizes))}.json"
     out.write_text(json.dumps(result, indent=2))
+    out.with_suffix(".md").write_text(markdown_table(runs))
     print_table(runs)
-    print(f"\nfigures written to {out}")
+    print(f"\nfigures written to {out} (and a markdown table beside it)")
     return 0

@@ -67,3 +67,10 @@ def test_the_interval_comes_from_airflow_or_explicit_params():
         resolve_interval({"interval_start": "yesterday", "interval_end": "2024-01-02"}, start, end)
     with pytest.raises(IntervalError, match="end must be after"):
         resolve_interval({"interval_start": "2024-01-02", "interval_end": "2024-01-01"}, start, end)
+
+
+def test_the_benchmark_names_a_stage_for_every_task(dagbag):
+    from bench.run import stage_of
+
+    unmapped = [t.task_id for t in dagbag.dags["customer360"].tasks if stage_of(t.task_id) == "other"]
+    assert unmapped == []
