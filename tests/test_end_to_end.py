@@ -129,3 +129,37 @@ def test_the_run_report_is_written_with_a_plot(pipeline_run):
     reports = Path(pipeline_run["settings"].reports_dir)
     html = (reports / "run_report.html").read_text()
     assert "data:image/png;base64," in html
+
+
+def test_an_error_level_check_on_raw_data_stops_the_run_before_the_marts(server_url, tmp_path, airflow_home):
+    """Rows the loader accepts but a raw expectation rejects (an unknown e-mail event type)."""
+    url = make_test_database(server_url, "gate")
+    env = {"WAREHOUSE_URL": url, "C360_DATA_DIR": str(tmp_path / "data"),
+           "C360_REPORTS_DIR": str(tmp_path / "reports"), "C360_TASK_RETRIES": "0"}
+    settings = Settings.from_env({**os.environ, **env})
+    config = SimulationConfig(people=100, days=40, defect_rate=0.0)
+    simulate(config, settings.data_dir)
+    day = config.start + timedelta(days=20)
+    bad_file = (settings.landing_dir / "email_campaign_events" / f"{day}" /
+                f"email_campaign_events_{day}_009.jsonl")
+    bad_file.parent.mkdir(parents=True, exist_ok=True)
+    bad_file.write_text(
+        '{"event_id": "M9", "campaign_id": "C001", "campaign_name": "x", "email": "a@b.example",'
+        f' "event_type": "exploded", "occurred_at": "{day}T10:00:00Z"}}\n'
+    )
+    compile_manifest(settings)
+    progress: list[str] = []
+    try:
+        ok = run_dag_subprocess(config.start, config.start + timedelta(days=config.days), tmp_path / "gate.log",
+                                env=env, airflow_home=tmp_path / "airflow", on_progress=progress.append)
+        assert not ok
+        shown = "\n".join(progress)
+        assert "failed        check_raw" in shown
+        assert "accepted_values:event_type" in (tmp_path / "gate.log").read_text()
+        with connect(settings) as conn:
+            assert conn.execute("select to_regclass('marts.customer_360')").fetchone()[0] is None
+            failed = conn.execute("select check_name, failing_count from ops.dq_results "
+                                  "where not passed and severity = 'error'").fetchall()
+        assert failed == [("accepted_values:event_type", 1)]
+    finally:
+        drop_database(url)
