@@ -94,16 +94,16 @@ def bench_size(people: int, days: int, server_url: str) -> dict:
     if not ok:
         raise SystemExit(f"the pipeline failed at {people} people; see {work / 'dag.log'}")
     stages = task_seconds_by_stage(airflow_home / "airflow.db")
-    counts = {schema: dict(tables) for schema, tables in layer_counts(settings).items()}
+    counts = layer_counts(settings)
     return {
         "people": people,
         "days": days,
         "seconds": {"simulate": round(simulate_s, 2), **stages, "pipeline_wall": round(pipeline_s, 2)},
         "rows": {
-            "raw": sum(counts.get("raw", {}).values()),
-            "quarantine": sum(counts.get("quarantine", {}).values()),
-            "customers": counts.get("marts", {}).get("customer_360", 0),
-            "orders": counts.get("marts", {}).get("fct_orders", 0),
+            "raw": sum(n or 0 for n in counts["raw"].values()),
+            "quarantine": sum(n or 0 for n in counts["quarantine"].values()),
+            "customers": counts["marts"].get("customer_360") or 0,
+            "orders": counts["marts"].get("fct_orders") or 0,
         },
     }
 

@@ -17,8 +17,6 @@ from pathlib import Path
 
 from warehouse.settings import PROJECT_ROOT, Settings, redact
 
-LAYERS = ("raw", "quarantine", "ops", "staging", "intermediate", "identity", "marts", "ml")
-
 QUERIES_TO_TRY = """\
   -- the best customers, with their scores
   select customer_id, order_count, total_revenue, churn_probability, clv, segment
@@ -52,22 +50,13 @@ def simulate_if_needed(people: int, seed: int, days: int, defect_rate: float, da
     return config
 
 
-def layer_counts(settings: Settings) -> dict[str, list[tuple[str, int]]]:
-    from psycopg import sql
+def layer_counts(settings: Settings) -> dict[str, dict[str, int | None]]:
+    """Rows per table in every warehouse schema (the report's counts, plus ops)."""
+    from reporting.run_report import row_counts
+    from warehouse.db import SCHEMAS, connect
 
-    from warehouse.db import connect
-
-    counts: dict[str, list[tuple[str, int]]] = {}
     with connect(settings) as conn:
-        tables = conn.execute(
-            """select table_schema, table_name from information_schema.tables
-               where table_schema = any(%s) order by 1, 2""",
-            (list(LAYERS),),
-        ).fetchall()
-        for schema, table in tables:
-            query = sql.SQL("select count(*) from {}.{}").format(sql.Identifier(schema), sql.Identifier(table))
-            counts.setdefault(schema, []).append((table, conn.execute(query).fetchone()[0]))
-    return counts
+        return row_counts(conn, SCHEMAS)
 
 
 HIGHLIGHTS = (
@@ -104,8 +93,8 @@ def print_what_was_built(settings: Settings, log_path: Path) -> None:
     print("\nWhat the run built (rows per table, by layer):")
     for schema, tables in layer_counts(settings).items():
         print(f"  {schema}")
-        for table, n in tables:
-            print(f"    {table:<40} {n:>12,}")
+        for table, n in tables.items():
+            print(f"    {table:<40} {n if n is None else format(n, ','):>12}")
     print(f"\nReports:  {settings.reports_dir / 'run_report.html'}")
     print(f"Run log:  {log_path}")
     print(f"\nTry in psql:  psql '{redact(settings.warehouse_url)}'\n{QUERIES_TO_TRY}")

@@ -67,7 +67,7 @@ def write_run_report(settings: Settings, run_id: str, out_dir: Path) -> Path:
 def collect(settings: Settings, run_id: str) -> ReportData:
     data = ReportData(run_id=run_id)
     with connect(settings, autocommit=True) as conn:
-        data.row_counts = _row_counts(conn)
+        data.row_counts = row_counts(conn)
         data.dq = _dq_results(conn, run_id)
         data.quarantine = _quarantine(conn)
         revenue = _numeric_column(conn, "marts", "customer_360", "total_revenue")
@@ -104,16 +104,17 @@ def summary(data: ReportData) -> dict[str, Any]:
 
 # --- queries -------------------------------------------------------------------------
 
-def _row_counts(conn: psycopg.Connection) -> dict[str, dict[str, int | None]]:
+def row_counts(conn: psycopg.Connection, schemas: tuple[str, ...] = LAYERS) -> dict[str, dict[str, int | None]]:
+    """Rows of every table and view in `schemas`, by schema (None where a view cannot be read)."""
     rows = conn.execute(
         """
         select table_schema, table_name from information_schema.tables
         where table_schema = any(%s) and table_type in ('BASE TABLE', 'VIEW')
         order by table_schema, table_name
         """,
-        (list(LAYERS),),
+        (list(schemas),),
     ).fetchall()
-    counts: dict[str, dict[str, int | None]] = {layer: {} for layer in LAYERS}
+    counts: dict[str, dict[str, int | None]] = {schema: {} for schema in schemas}
     for schema, table in rows:
         try:
             (n,) = conn.execute(sql.SQL("select count(*) from {}").format(qualified(schema, table))).fetchone()

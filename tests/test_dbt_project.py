@@ -25,6 +25,7 @@ from psycopg import sql
 
 from ingestion.contracts import SOURCES
 from warehouse.bootstrap import prepare_warehouse
+from warehouse.server import drop_database, ensure_database
 from warehouse.settings import Settings, with_database
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
@@ -225,7 +226,7 @@ SCORES = [
 @pytest.fixture(scope="module")
 def settings(server_url) -> Settings:
     """Settings for a scratch database (created by `built`; the manifest names the database)."""
-    return Settings(warehouse_url=with_database(server_url, f"c360_dev_dbt_test_{uuid.uuid4().hex[:8]}"))
+    return Settings(warehouse_url=with_database(server_url, f"c360_test_dbt_{uuid.uuid4().hex[:8]}"))
 
 
 @pytest.fixture(scope="module")
@@ -237,12 +238,10 @@ def parsed(settings, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def built(server_url, settings, parsed):
+def built(settings, parsed):
     """A fresh database taken through the three dbt steps."""
     target_path, manifest = parsed
-    dbname = settings.connection.dbname
-    with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("create database {}").format(sql.Identifier(dbname)))
+    ensure_database(settings.warehouse_url)
     try:
         prepare_warehouse(settings)
         with psycopg.connect(settings.warehouse_url, autocommit=True) as conn:
@@ -291,8 +290,7 @@ def built(server_url, settings, parsed):
 
         yield SimpleNamespace(settings=settings, target_path=target_path, manifest=manifest, warned=warned)
     finally:
-        with psycopg.connect(server_url, autocommit=True) as admin:
-            admin.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(dbname)))
+        drop_database(settings.warehouse_url)
 
 
 # --------------------------------------------------------------------------- static checks

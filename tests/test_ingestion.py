@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
-import uuid
 from datetime import date
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from ingestion import loader as loader_module
@@ -18,9 +15,8 @@ from ingestion.report import FileRejected
 from ingestion.tables import ddl_statements, ensure_tables
 from warehouse.bootstrap import prepare_warehouse
 from warehouse.db import connect
-from warehouse.settings import Settings, with_database
+from warehouse.settings import Settings
 
-SERVER_URL = os.environ.get("C360_TEST_SERVER_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 DAY = date(2024, 3, 1)
 NEXT_DAY = date(2024, 3, 2)
 
@@ -39,17 +35,11 @@ def pos_row(tx: str, amount: str = "12.50", *, at: str = "2024-03-01T10:15:00Z",
 
 
 @pytest.fixture
-def settings(tmp_path: Path):
-    name = "c360_dev_ingest_" + uuid.uuid4().hex[:10]
-    with psycopg.connect(SERVER_URL, autocommit=True) as admin:
-        admin.execute(f'create database "{name}"')
-    s = Settings(warehouse_url=with_database(SERVER_URL, name), data_dir=tmp_path / "data")
-    try:
-        prepare_warehouse(s)
-        yield s
-    finally:
-        with psycopg.connect(SERVER_URL, autocommit=True) as admin:
-            admin.execute(f'drop database if exists "{name}" with (force)')
+def settings(warehouse_url: str, tmp_path: Path) -> Settings:
+    """A fresh database on the test server (conftest's `warehouse_url`), with the schemas."""
+    s = Settings(warehouse_url=warehouse_url, data_dir=tmp_path / "data")
+    prepare_warehouse(s)
+    return s
 
 
 def land(settings: Settings, source: str, day: date, content: str | bytes, name: str | None = None) -> Path:
