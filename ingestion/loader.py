@@ -7,7 +7,9 @@ Per file: sha256 (streamed); a checksum already in ops.file_manifest is a
 logged no-op. Otherwise the file is parsed as a stream, each row is checked
 against its contract, good rows are COPYed to raw.<source>, bad rows to
 quarantine.<source> with a reason, and the manifest row is written - all in
-one transaction. A file-level problem (no header, required column missing,
+one transaction. Files are read in Arrow batches and checked a column at a
+time (`ingestion.columnar`); a file that path cannot vouch for is rolled back
+to a savepoint and read row by row (`ingestion.readers`), with the same result. A file-level problem (no header, required column missing,
 unreadable file, any error while loading) rolls that file back, is recorded
 in ops.ingest_log as 'rejected', and the run goes on with the next file.
 """
@@ -26,9 +28,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
+import numpy as np
 import psycopg
+import pyarrow as pa
 from psycopg import sql
+from psycopg.copy import QueuedLibpqWriter
 
+from ingestion import columnar
 from ingestion.contracts import LANDING_DAY_FORMAT, SOURCES, SourceContract, get_source
 from ingestion.readers import FileProblem, open_reader
 from ingestion.report import IngestReport, RejectedFile, SourceReport
@@ -133,6 +139,7 @@ def load_interval(
     report = IngestReport(batch_id=batch_id, start=start, end=end)
     t0 = time.perf_counter()
     with connect(settings, autocommit=True) as conn:
+        conn.execute("set timezone = 'UTC'")  # a source time without an offset is UTC, on either path
         ensure_tables(conn)
         loader = _FileLoader(conn, batch_id)
         try:
@@ -208,7 +215,7 @@ class _FileLoader:
             return
         try:
             with self.conn.transaction():
-                outcome = self._copy_rows(contract, path, day)
+                outcome = self._load_rows(contract, path, day, rel)
                 self._record_loaded(contract, day, path, checksum, outcome)
         except _Duplicate:  # loaded by a concurrent run since the check above
             self._duplicate(contract, day, path, rel, checksum, src, self._manifest_entry(checksum))
@@ -273,6 +280,101 @@ class _FileLoader:
         ).fetchone()
         if not row or row[0] == 0:
             raise _Duplicate()
+
+    def _load_rows(self, contract: SourceContract, path: Path, day: date, rel: str) -> FileOutcome:
+        """The column-at-a-time path when it can vouch for the file, else row by row."""
+        if columnar.fast_path_supported(contract):
+            try:
+                with self.conn.transaction():  # a savepoint: a failed attempt leaves nothing behind
+                    return self._copy_columnar(contract, path, day)
+            except (columnar.FastPathUnavailable, pa.ArrowException, UnicodeDecodeError, psycopg.DataError) as e:
+                if self.conn.broken:
+                    raise
+                # No values in this message: Arrow and COPY errors quote the offending value.
+                why = str(e) if isinstance(e, columnar.FastPathUnavailable) else type(e).__name__
+                log.info("%s: reading row by row (%s)", rel, why)
+        return self._copy_rows(contract, path, day)
+
+    def _copy_columnar(self, contract: SourceContract, path: Path, day: date) -> FileOutcome:
+        """Check and COPY a file batch by batch; only rows the vectorised checks flag go row by row.
+
+        Good rows stream through one COPY (a writer thread sends while the next
+        batch is parsed). Quarantined rows, and flagged rows the row validator
+        accepts, wait in memory until QUARANTINE_FLUSH_ROWS, when the COPY
+        pauses to write them.
+        """
+        copy_raw, copy_quarantine = self._statements(contract)
+        copy_raw_csv = sql.SQL("{} (format csv)").format(copy_raw)
+        names = [*contract.column_names, *RAW_COPY_METADATA]
+        latest = latest_event_time(day)
+        validator = RowValidator(contract, latest_event_at=latest)
+        outcome = FileOutcome()
+        extra_columns: set[str] = set()
+        missing: tuple[str, ...] = ()
+        held: list[tuple] = []  # quarantine rows
+        accepted: list[list] = []  # flagged rows the row validator accepts (typed values)
+        batches = columnar.BATCH_READERS[contract.format](contract, path)
+        with self.conn.cursor() as cur:
+            finished = False
+            while not finished:
+                finished = True
+                with cur.copy(copy_raw_csv, writer=QueuedLibpqWriter(cur)) as copy:
+                    for plan, batch in batches:
+                        good = self._check_batch(contract, validator, latest, plan, batch, path.name, held, accepted)
+                        if good is not None:
+                            copy.write(columnar.csv_block(good, names))
+                            outcome.rows_loaded += len(good[0])
+                        outcome.rows_in_file += len(batch.lines) + len(batch.problems)
+                        extra_columns.update(plan.extra_columns)
+                        missing = tuple(plan.missing_columns)
+                        if len(held) + len(accepted) >= QUARANTINE_FLUSH_ROWS:
+                            finished = False
+                            break
+                if accepted:
+                    with cur.copy(copy_raw) as copy:
+                        for row in accepted:
+                            copy.write_row(row)
+                    outcome.rows_loaded += len(accepted)
+                    accepted.clear()
+                if held:
+                    with cur.copy(copy_quarantine) as qcopy:
+                        for q in held:
+                            qcopy.write_row(q)
+                    outcome.rows_quarantined += len(held)
+                    held.clear()
+        outcome.extra_columns = frozenset(extra_columns)
+        outcome.missing_columns = missing
+        return outcome
+
+    def _check_batch(self, contract: SourceContract, validator: RowValidator, latest: datetime,
+                     plan, batch: columnar.Batch, file_name: str, held: list[tuple],
+                     accepted: list[list]) -> list[pa.Array] | None:
+        """The batch's good rows as COPY columns (None if none); flagged rows go to `held` or `accepted`."""
+        n = len(batch.lines)
+        values = [batch.fields[i] if i is not None else pa.nulls(n, pa.string()) for i in plan.index]
+        checked = columnar.check_columns(contract, values, latest)
+        extra = columnar.extra_json(contract, plan, batch)
+        held.extend((self.batch_id, file_name, line, p.code, p.reason, raw) for line, p, raw in batch.problems)
+        for r in np.flatnonzero(checked.suspect).tolist():
+            line = int(batch.lines[r])
+            typed, problems = validator.convert([v[r].as_py() for v in values])
+            if typed is None:
+                raw = columnar.raw_record(contract, batch, r)
+                p = summarize(problems)
+                held.append((self.batch_id, file_name, line, p.code, p.reason, printable_raw(raw)))
+            else:
+                accepted.append([*typed, self.batch_id, file_name, line, extra[r].as_py() if extra is not None else None])
+        good = ~checked.suspect
+        kept = int(good.sum())
+        if not kept:
+            return None
+        mask = pa.array(good)
+        return [v.filter(mask) for v in checked.values] + [
+            pa.array([self.batch_id] * kept, pa.string()),
+            pa.array([file_name] * kept, pa.string()),
+            pa.array(batch.lines[good]),
+            extra.filter(mask) if extra is not None else pa.nulls(kept, pa.string()),
+        ]
 
     def _copy_rows(self, contract: SourceContract, path: Path, day: date) -> FileOutcome:
         copy_raw, copy_quarantine = self._statements(contract)

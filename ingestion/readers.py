@@ -205,22 +205,27 @@ def _json_storable(v: Any) -> bool:
 
 
 class JsonlReader:
-    def __init__(self, contract: SourceContract, path: Path):
+    def __init__(self, contract: SourceContract, path: Path | None):
+        """`path` None: no file, only `parse_lines` for lines read elsewhere."""
         _check_line_encoding(contract.encoding)
         self.contract = contract
-        self.f = open(path, "rb")
+        self.f = open(path, "rb") if path is not None else None
         self.names = contract.column_names
         self.declared = set(self.names)
         self.extra_columns: set[str] = set()
         self.missing_columns: list[str] = []
-        if path.stat().st_size == 0:
+        if path is not None and path.stat().st_size == 0:
             self.f.close()
             raise FileProblem("file is empty (0 bytes)")
 
     def records(self) -> Iterator[Record]:
+        return self.parse_lines(self.f, first_line=1)
+
+    def parse_lines(self, byte_lines, first_line: int) -> Iterator[Record]:
+        """Records from binary lines (numbered from `first_line`); also used for a chunk the columnar path cannot read."""
         enc, names, declared = self.contract.encoding, self.names, self.declared
-        line_no = 0
-        for b in self.f:
+        line_no = first_line - 1
+        for b in byte_lines:
             line_no += 1
             if not b.strip():
                 continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -32,6 +33,29 @@ def crm_row(account_id: str, *, created="2024-01-01T09:00:00Z", updated="2024-03
 
 def pos_row(tx: str, amount: str = "12.50", *, at: str = "2024-03-01T10:15:00Z", loyalty: str = "L-1") -> str:
     return ";".join([tx, loyalty, "S01", at, amount, "GBP", "SKU1*2|SKU2*1"])
+
+
+@pytest.fixture(params=["columnar", "row_by_row"], autouse=True)
+def read_path(request, monkeypatch) -> Iterator[str]:
+    """Every loader test runs on both paths, which must give the same result.
+
+    On the columnar path a file that falls back to row by row fails the test,
+    unless the test is marked `falls_back` (files the columnar path cannot vouch for).
+    """
+    fell_back: list[str] = []
+    if request.param == "row_by_row":
+        monkeypatch.setattr(loader_module.columnar, "fast_path_supported", lambda contract: False)
+    else:
+        real = loader_module._FileLoader._copy_rows
+
+        def row_by_row(self, contract, path, day):
+            fell_back.append(path.name)
+            return real(self, contract, path, day)
+
+        monkeypatch.setattr(loader_module._FileLoader, "_copy_rows", row_by_row)
+    yield request.param
+    if fell_back and not request.node.get_closest_marker("falls_back"):
+        pytest.fail(f"the columnar path fell back to row by row for {fell_back}")
 
 
 @pytest.fixture
@@ -221,6 +245,7 @@ def test_missing_required_column_rejects_file_other_source_loads(settings, caplo
         (b"\n\n", "empty"),
     ],
 )
+@pytest.mark.falls_back
 def test_empty_csv_is_rejected(settings, content, expected):
     land(settings, "surveys", DAY, content)
     report = load_interval(settings, DAY, NEXT_DAY, ["surveys"], batch_id="b")
@@ -260,24 +285,30 @@ def test_optional_column_missing_from_header_loads_as_null(settings):
     assert q(settings, "select transaction_id, items from raw.pos_transactions") == [("T1", None)]
 
 
-def test_failure_mid_file_leaves_no_rows(settings, monkeypatch):
+def test_failure_mid_file_leaves_no_rows(settings, monkeypatch, read_path):
     land(settings, "pos_transactions", DAY, lines(POS_HEADER, *[pos_row(f"T{i}") for i in range(10)], pos_row("Tx", "bad")))
     land(settings, "crm_accounts", DAY, lines(CRM_HEADER, crm_row("A1")))
+    from ingestion import columnar
     from ingestion.validation import RowValidator
 
-    real_convert = RowValidator.convert
     calls = {"n": 0}
+    if read_path == "columnar":  # small blocks: several batches, the third one fails
+        monkeypatch.setattr(columnar, "BLOCK_BYTES", 200)
+        target, method, fail_at = columnar, "check_columns", 3
+    else:
+        target, method, fail_at = RowValidator, "convert", 8
+    real = getattr(target, method)
 
-    def failing_convert(self, values):
-        if self.contract.name == "pos_transactions":
+    def failing(*args):
+        if "pos_transactions" in repr(args[0] if read_path == "columnar" else args[0].contract.name):
             calls["n"] += 1
-            if calls["n"] == 8:
+            if calls["n"] == fail_at:
                 raise RuntimeError("disk on fire")
-        return real_convert(self, values)
+        return real(*args)
 
-    monkeypatch.setattr(RowValidator, "convert", failing_convert)
+    monkeypatch.setattr(target, method, failing)
     report = load_interval(settings, DAY, NEXT_DAY, batch_id="b")
-    assert calls["n"] == 8
+    assert calls["n"] == fail_at
     assert count(settings, "raw.pos_transactions") == 0
     assert count(settings, "quarantine.pos_transactions") == 0
     assert q(settings, "select count(*) from ops.file_manifest where source = 'pos_transactions'") == [(0,)]
@@ -300,6 +331,7 @@ def test_quarantine_flush_interleaves_with_raw_copy(settings, monkeypatch):
     assert count(settings, "quarantine.pos_transactions") == 10
 
 
+@pytest.mark.falls_back
 def test_truncated_parquet_is_rejected(settings):
     pa = pytest.importorskip("pyarrow")
     pq = pytest.importorskip("pyarrow.parquet")
