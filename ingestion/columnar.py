@@ -34,7 +34,7 @@ import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
 from ingestion.contracts import SourceContract
-from ingestion.readers import ColumnPlan, FileProblem, JsonlReader
+from ingestion.readers import TRUNCATED, ColumnPlan, FileProblem, JsonlReader
 from ingestion.validation import BAD_FIELD_COUNT, UNDECODABLE, Problem, printable_raw
 
 BLOCK_BYTES = 4 << 20  # Arrow block / our read chunk: memory per file stays a few blocks whatever its size
@@ -148,6 +148,8 @@ class _CleanLines:
         while size < 0 or len(self.buffer) < size:
             chunk = self._chunk()
             if not chunk:
+                if self.quotes % 2:
+                    raise FileProblem(TRUNCATED)
                 break
             if self.first:
                 self.first = False
@@ -448,6 +450,13 @@ def _timestamps_utc(col: pa.Array) -> pa.Array:
     return pc.cast(text, pa.timestamp("us", tz="UTC"))
 
 
+def _real_dates(text: pa.Array) -> pa.Array:
+    """True where YYYY-MM-DD text names a real day (Arrow's strptime rolls 2023-02-30 over to March)."""
+    parsed = pc.strptime(text, format="%Y-%m-%d", unit="s", error_is_null=True)
+    back = pc.strftime(parsed, format="%Y-%m-%d")
+    return pc.fill_null(pc.equal(back, text), False)
+
+
 def _impossible_times(latest: datetime | None | bool, text: pa.Array, checked: pa.Array) -> np.ndarray:
     """Rows whose well-formed timestamp is not a real time (Feb 30) or, for the event time, after `latest`."""
     mask = checked.to_numpy(zero_copy_only=False)
@@ -497,8 +506,7 @@ def check_columns(contract: SourceContract, values: list[pa.Array], latest_event
         elif column.type == "boolean":
             ok = pc.is_in(pc.utf8_lower(safe), pa.array(["true", "false"]))
         elif column.type == "date":
-            ok = pc.and_(pc.match_substring_regex(safe, _DATE),
-                         pc.is_valid(pc.strptime(safe, format="%Y-%m-%d", unit="s", error_is_null=True)))
+            ok = pc.and_(pc.match_substring_regex(safe, _DATE), _real_dates(safe))
         else:  # timestamp; "," before the fraction and a lower-case "z" are left to the row validator
             ok = pc.match_substring_regex(safe, _TIMESTAMP)
         checked = pc.and_(present, ok)

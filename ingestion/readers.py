@@ -45,6 +45,9 @@ class FileProblem(Exception):
     """A problem with the whole file: nothing from it is loaded."""
 
 
+TRUNCATED = "the file ends inside a quoted value: it looks cut off (truncated); ask for it again"
+
+
 class ColumnPlan:
     """Where each contract column sits in a file's header, and what is extra or missing."""
 
@@ -84,6 +87,7 @@ class _LineSource:
         self.line_no = 0
         self.pending: list[str] = []
         self.bad = False
+        self.quotes = 0  # quote characters so far: odd at the end means the file was cut inside a value
 
     def __iter__(self) -> Iterator[str]:
         enc = self.encoding
@@ -93,6 +97,7 @@ class _LineSource:
             if self.line_no == 1 and s.startswith("\ufeff"):
                 s = s[1:]
             self.pending.append(s)
+            self.quotes += s.count('"')
             if not s.isascii() or "\x00" in s:
                 if has_unstorable_chars(s):
                     self.bad = True
@@ -150,6 +155,8 @@ class CsvReader:
             try:
                 row = next(it)
             except StopIteration:
+                if lines.quotes % 2:
+                    raise FileProblem(TRUNCATED) from None
                 return
             except csv.Error as e:
                 raise FileProblem(f"csv cannot be parsed at line {lines.line_no}: {e}") from None

@@ -451,3 +451,108 @@ def test_an_event_dated_after_its_delivery_day_is_quarantined_as_future_date():
     assert typed is None and [p.code for p in problems] == [FUTURE_DATE]
     assert "transaction_at" in problems[0].reason
     assert latest_event_time(date(2024, 3, 1)) == datetime(2024, 3, 3, tzinfo=timezone.utc)
+
+
+
+HOSTILE = [
+    'say "hi"',  # quotes
+    "two\nlines",  # embedded newline
+    "crlf\r\nline",  # embedded CRLF
+    "x" * 100_000,  # very long text
+    "'); drop table raw.crm_accounts; --",  # an SQL fragment
+    "\U0001F600 emoji",
+    "Zoë Ærøskøbing Łódź Ψ 北京 مرحبا",  # mixed scripts
+    "back\\slash \\. \\N",  # COPY escapes
+    "semi;colon, comma\ttab",
+    "  padded  ",
+]
+
+
+def test_hostile_values_load_byte_for_byte(settings):
+    import csv
+    import io
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(SOURCES["crm_accounts"].column_names)
+    for i, value in enumerate(HOSTILE):
+        row = crm_row(f"A{i}").split(",")
+        row[1] = value  # title
+        row[7] = value  # street_address
+        writer.writerow(row)
+    land(settings, "crm_accounts", DAY, buf.getvalue())
+    report = load_interval(settings, DAY, NEXT_DAY, ["crm_accounts"], batch_id="b")
+    assert (report.rows_loaded, report.rows_quarantined) == (len(HOSTILE), 0)
+    rows = q(settings, "select title, street_address from raw.crm_accounts order by _line_number")
+    assert rows == [(v, v) for v in HOSTILE]
+    assert count(settings, "raw.crm_accounts") == len(HOSTILE)  # the SQL fragment stayed a value
+
+
+def test_unparseable_dates_and_times_are_quarantined(settings):
+    rows = [
+        crm_row("A1"),
+        crm_row("A2", dob="2023-02-30"),  # no such day
+        crm_row("A3", dob="17/05/1980"),
+        crm_row("A4", updated="2024-13-01T10:00:00Z"),  # no such month
+        crm_row("A5", updated="2024-02-30T10:00:00Z"),
+        crm_row("A6", created="yesterday"),
+        crm_row("A7", dob="1980-05-17 "),  # blanks around a good value are fine
+    ]
+    land(settings, "crm_accounts", DAY, lines(CRM_HEADER, *rows))
+    load_interval(settings, DAY, NEXT_DAY, ["crm_accounts"], batch_id="b")
+    assert q(settings, "select account_id from raw.crm_accounts order by 1") == [("A1",), ("A7",)]
+    got = q(settings, "select _line_number, reason_code, reason from quarantine.crm_accounts order by 1")
+    assert [(r[0], r[1]) for r in got] == [(3, "bad_type"), (4, "bad_type"), (5, "bad_type"), (6, "bad_type"),
+                                           (7, "bad_type")]
+    assert "date_of_birth" in got[0][2] and "updated_at" in got[2][2] and "created_at" in got[4][2]
+
+
+def test_csv_cut_off_inside_a_quoted_value_is_rejected(settings):
+    content = lines(POS_HEADER, pos_row("T1")) + 'T2;L-1;S01;2024-03-01T10:15:00Z;1.00;GBP;"SKU1*1|SKU'
+    path = land(settings, "pos_transactions", DAY, content)
+    report = load_interval(settings, DAY, NEXT_DAY, ["pos_transactions"], batch_id="b")
+    assert len(report.rejected_files) == 1
+    assert path.name in report.rejected_files[0].file_name and "truncated" in report.rejected_files[0].message
+    assert count(settings, "raw.pos_transactions") == 0
+
+
+def test_killed_mid_file_leaves_nothing_and_the_rerun_loads_it_all(settings, read_path):
+    """A real SIGKILL of the loading process while its COPY runs: no partial file, then a full load."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    n = 300_000
+    land(settings, "pos_transactions", DAY, lines(POS_HEADER, *[pos_row(f"T{i:07d}") for i in range(n)]))
+    code = (
+        "import sys; from datetime import date; from pathlib import Path\n"
+        "from warehouse.settings import Settings; from ingestion import columnar; from ingestion.loader import load_interval\n"
+        "if sys.argv[3] == 'row_by_row': columnar.fast_path_supported = lambda c: False\n"
+        "load_interval(Settings(warehouse_url=sys.argv[1], data_dir=Path(sys.argv[2])), date(2024, 3, 1), "
+        "date(2024, 3, 2), ['pos_transactions'], batch_id='killed')\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code, settings.warehouse_url, str(settings.data_dir), read_path])
+    database = settings.warehouse_url.rsplit("/", 1)[1]
+    copying = False
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        rows = q(settings, "select count(*) from pg_stat_activity where datname = %s and query ilike 'copy %%pos_transactions%%'",
+                 (database,))
+        if rows[0][0]:
+            copying = True
+            time.sleep(0.3)  # let some rows reach the table
+            break
+        time.sleep(0.02)
+    assert copying, "the loader never started its COPY"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    time.sleep(0.5)  # the server notices the closed socket and rolls back
+    assert count(settings, "raw.pos_transactions") == 0
+    assert count(settings, "ops.file_manifest") == 0
+
+    report = load_interval(settings, DAY, NEXT_DAY, ["pos_transactions"], batch_id="rerun")
+    assert report.rows_loaded == n and count(settings, "raw.pos_transactions") == n
+    assert q(settings, "select count(distinct transaction_id) from raw.pos_transactions") == [(n,)]
