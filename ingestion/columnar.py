@@ -41,12 +41,11 @@ BLOCK_BYTES = 4 << 20  # Arrow block / our read chunk: memory per file stays a f
 MARKER = "\x01c360:"  # a stand-in line for a blank or undecodable line, parsed by Arrow as a 1-field row
 FAST_ENCODINGS = {"utf-8", "utf8", "ascii", "us-ascii"}
 
-_BLANK = r"^\s*$"
-_INTEGER = r"^\s*[+-]?\d{1,18}\s*$"  # 19 digits may overflow bigint: left to the row validator
-_NUMERIC = r"^\s*[+-]?(\d{1,12}(\.\d*)?|\.\d+)\s*$"
-_DATE = r"^\s*\d{4}-\d{2}-\d{2}\s*$"
-_TIMESTAMP = r"^\s*\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}(:?\d{2})?)?\s*$"
-_HAS_OFFSET = r"(Z|[+-]\d{2}(:?\d{2})?)\s*$"
+_INTEGER = r"^[+-]?\d{1,18}$"  # 19 digits may overflow bigint: left to the row validator
+_NUMERIC = r"^[+-]?(\d{1,12}(\.\d*)?|\.\d+)$"
+_DATE = r"^\d{4}-\d{2}-\d{2}$"
+_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}(:?\d{2})?)?$"
+_HAS_OFFSET = r"(Z|[+-]\d{2}(:?\d{2})?)$"
 
 
 class FastPathUnavailable(Exception):
@@ -60,7 +59,8 @@ class Batch:
     names: list[str]  # the file's column names, in order (jsonl: the contract's, then undeclared keys)
     fields: list[pa.Array]  # one string array per name
     lines: np.ndarray  # physical line (or parquet row) where each record starts
-    raw_text: list[str] | None = None  # jsonl: the original lines, for quarantined rows
+    raw_text: list[str] | str | None = None  # jsonl: the original lines (or the chunk, split when first needed)
+    may_hold_nul: bool = False  # values may hold NUL, which PostgreSQL cannot store (csv and jsonl are screened)
     problems: list[tuple[int, Problem, str]] = field(default_factory=list)  # rows Arrow could not split
 
 
@@ -334,8 +334,10 @@ def _arrow_jsonl_chunk(chunk: bytes, first_line: int, n_lines: int, contract: So
                        read: pa_json.ReadOptions, parse: pa_json.ParseOptions, declared: set[str]) -> Batch:
     if first_line == 1 and chunk.startswith(b"\xef\xbb\xbf"):
         chunk = b" " * 3 + chunk[3:]  # keep offsets; JSON allows leading spaces
-    if b"\x00" in chunk or b"\\u0000" in chunk or b"\n\n" in chunk or b"\n\r\n" in chunk or chunk[:1] in (b"\n", b"\r"):
-        raise FastPathUnavailable("blank lines or NUL")
+    # Blank lines make rows and lines disagree (checked below) and a raw NUL is not valid JSON;
+    # an escaped one would reach a value.
+    if b"\\u0000" in chunk:
+        raise FastPathUnavailable("an escaped NUL")
     text = chunk.decode("utf-8")
     table = pa_json.read_json(io.BytesIO(chunk), read_options=read, parse_options=parse)
     n = table.num_rows
@@ -354,9 +356,8 @@ def _arrow_jsonl_chunk(chunk: bytes, first_line: int, n_lines: int, contract: So
         fields.append(pc.cast(col, pa.string()))
     extras = [c for c in table.column_names if c not in declared]
     fields += [_json_text(table.column(name).combine_chunks()) for name in extras]
-    raw = text.split("\n")[:n]
     return Batch(names=contract.column_names + extras, fields=fields,
-                 lines=np.arange(first_line, first_line + n, dtype=np.int64), raw_text=raw)
+                 lines=np.arange(first_line, first_line + n, dtype=np.int64), raw_text=text)
 
 
 def _parsed_jsonl_chunk(chunk: bytes, first_line: int, parser: JsonlReader) -> Batch:
@@ -425,7 +426,8 @@ def parquet_batches(contract: SourceContract, path: Path) -> Iterator[tuple[Colu
                 else:
                     raise FastPathUnavailable(f"parquet column type {t}")
             n = rb.num_rows
-            yield plan, Batch(names=header, fields=fields, lines=np.arange(first, first + n, dtype=np.int64))
+            yield plan, Batch(names=header, fields=fields, lines=np.arange(first, first + n, dtype=np.int64),
+                              may_hold_nul=True)
             first += n
     finally:
         pf.close()
@@ -439,7 +441,8 @@ BATCH_READERS = {"csv": csv_batches, "jsonl": jsonl_batches, "parquet": parquet_
 
 
 def _blank(col: pa.Array) -> pa.Array:
-    return pc.or_kleene(pc.is_null(col), pc.match_substring_regex(pc.fill_null(col, ""), _BLANK))
+    """Null, empty or only whitespace."""
+    return pc.fill_null(pc.or_(pc.equal(col, ""), pc.utf8_is_space(col)), True)
 
 
 def _timestamps_utc(col: pa.Array) -> pa.Array:
@@ -479,25 +482,26 @@ class Checked:
     suspect: np.ndarray  # bool per row: send through RowValidator
 
 
-def check_columns(contract: SourceContract, values: list[pa.Array], latest_event_at: datetime | None) -> Checked:
+def check_columns(contract: SourceContract, values: list[pa.Array], latest_event_at: datetime | None,
+                  may_hold_nul: bool = False) -> Checked:
     """Vectorised checks; `values` are the contract columns' strings (null where absent)."""
     n = len(values[0]) if values else 0
     suspect = np.zeros(n, dtype=bool)
     out: list[pa.Array] = []
     for column, col in zip(contract.columns, values):
-        has_nul = pc.fill_null(pc.match_substring(col, "\x00"), False)
-        suspect |= has_nul.to_numpy(zero_copy_only=False)
+        if may_hold_nul:
+            suspect |= pc.fill_null(pc.match_substring(col, "\x00"), False).to_numpy(zero_copy_only=False)
         if column.type == "text":
-            empty = pc.fill_null(pc.equal(col, ""), True)
             if column.required:
                 suspect |= _blank(col).to_numpy(zero_copy_only=False)
-            out.append(pc.if_else(empty, pa.scalar(None, pa.string()), col))
+            empty = pc.equal(col, "")
+            out.append(pc.if_else(empty, pa.scalar(None, pa.string()), col) if pc.any(empty).as_py() else col)
             continue
-        blank = _blank(col)
-        present = pc.invert(blank)
         if column.required:
-            suspect |= blank.to_numpy(zero_copy_only=False)
-        text = pc.if_else(blank, pa.scalar(None, pa.string()), pc.utf8_trim_whitespace(pc.fill_null(col, "")))
+            suspect |= _blank(col).to_numpy(zero_copy_only=False)
+        text = pc.utf8_trim_whitespace(col)
+        text = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)  # blank: missing
+        present = pc.is_valid(text)
         safe = pc.fill_null(text, "")
         if column.type == "integer":
             ok = pc.match_substring_regex(safe, _INTEGER)
@@ -549,6 +553,8 @@ def csv_block(columns: list[pa.Array], names: list[str]) -> bytes:
 
 def raw_record(contract: SourceContract, batch: Batch, row: int) -> str:
     """A quarantined row's raw text: the jsonl line itself, a CSV row rebuilt from its fields, a parquet row as JSON."""
+    if isinstance(batch.raw_text, str):
+        batch.raw_text = batch.raw_text.split("\n")
     if batch.raw_text is not None:
         return batch.raw_text[row]
     values = [f[row].as_py() for f in batch.fields]

@@ -352,7 +352,7 @@ class _FileLoader:
         """The batch's good rows as COPY columns (None if none); flagged rows go to `held` or `accepted`."""
         n = len(batch.lines)
         values = [batch.fields[i] if i is not None else pa.nulls(n, pa.string()) for i in plan.index]
-        checked = columnar.check_columns(contract, values, latest)
+        checked = columnar.check_columns(contract, values, latest, batch.may_hold_nul)
         extra = columnar.extra_json(contract, plan, batch)
         held.extend((self.batch_id, file_name, line, p.code, p.reason, raw) for line, p, raw in batch.problems)
         for r in np.flatnonzero(checked.suspect).tolist():

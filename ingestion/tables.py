@@ -143,10 +143,10 @@ def ensure_tables(conn: psycopg.Connection, contracts: Iterable[SourceContract] 
                             )
                         )
                         log.info("added column %s to raw.%s", name, c.name)
-                    elif raw_cols[name] != _canonical(pg_type):
+                    elif raw_cols[name] != canonical_type(pg_type):
                         log.warning(
                             "raw.%s.%s is %s but the contract declares %s; the table is left as it is",
-                            c.name, name, raw_cols[name], _canonical(pg_type),
+                            c.name, name, raw_cols[name], canonical_type(pg_type),
                         )
             if ("quarantine", c.name) not in existing:
                 conn.execute(_create_table("quarantine", c.name, QUARANTINE_COLUMNS))
@@ -154,6 +154,6 @@ def ensure_tables(conn: psycopg.Connection, contracts: Iterable[SourceContract] 
             conn.execute(stmt)
 
 
-def _canonical(pg_type: str) -> str:
+def canonical_type(pg_type: str) -> str:
     base = pg_type.split(" not null")[0].split(" default")[0]
     return {"timestamptz": "timestamp with time zone", "integer": "integer"}.get(base, base)

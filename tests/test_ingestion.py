@@ -556,3 +556,38 @@ def test_killed_mid_file_leaves_nothing_and_the_rerun_loads_it_all(settings, rea
     report = load_interval(settings, DAY, NEXT_DAY, ["pos_transactions"], batch_id="rerun")
     assert report.rows_loaded == n and count(settings, "raw.pos_transactions") == n
     assert q(settings, "select count(distinct transaction_id) from raw.pos_transactions") == [(n,)]
+
+
+def test_a_ninth_source_needs_only_its_declaration(settings, monkeypatch):
+    """The README's worked example: declare store_returns, and the loader, dbt source and raw suite follow."""
+    from datetime import datetime, timezone
+
+    from expectations.suites import raw_suite
+    from ingestion import contracts, dbt_sources
+    from ingestion.contracts import SourceContract, _c
+
+    store_returns = SourceContract(
+        name="store_returns",
+        description="Goods brought back to a store.",
+        format="csv",
+        key="return_id",
+        event_time="returned_at",
+        columns=(
+            _c("return_id", required=True),
+            _c("transaction_id"),
+            _c("loyalty_id"),
+            _c("store_id", required=True),
+            _c("amount", "numeric", required=True),
+            _c("returned_at", "timestamp", required=True),
+        ),
+    )
+    monkeypatch.setitem(contracts.SOURCES, "store_returns", store_returns)
+    land(settings, "store_returns", DAY, lines(",".join(store_returns.column_names),
+                                               "R1,T1,L-1,S01,12.50,2024-03-01T10:15:00Z",
+                                               "R2,T2,,S01,oops,2024-03-01T11:00:00Z"))
+    report = load_interval(settings, DAY, NEXT_DAY, ["store_returns"], batch_id="b")
+    assert (report.rows_loaded, report.rows_quarantined) == (1, 1)
+    assert q(settings, "select return_id, amount::text from raw.store_returns") == [("R1", "12.50")]
+    assert "- name: store_returns" in dbt_sources.render()
+    suite = raw_suite(store_returns, datetime(2024, 3, 2, tzinfo=timezone.utc))
+    assert suite.table_name == "raw.store_returns" and suite.suite.expectations
