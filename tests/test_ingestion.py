@@ -542,10 +542,11 @@ def test_killed_mid_file_leaves_nothing_and_the_rerun_loads_it_all(settings, rea
                  (database,))
         if rows[0][0]:
             copying = True
-            time.sleep(0.3)  # let some rows reach the table
+            time.sleep(0.1)  # let some rows reach the table
             break
         time.sleep(0.02)
     assert copying, "the loader never started its COPY"
+    assert proc.poll() is None, "the load finished before it could be killed: make the file bigger"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL
@@ -591,3 +592,32 @@ def test_a_ninth_source_needs_only_its_declaration(settings, monkeypatch):
     assert "- name: store_returns" in dbt_sources.render()
     suite = raw_suite(store_returns, datetime(2024, 3, 2, tzinfo=timezone.utc))
     assert suite.table_name == "raw.store_returns" and suite.suite.expectations
+
+
+@pytest.mark.falls_back
+def test_a_value_the_server_refuses_sends_the_file_row_by_row(settings, read_path, caplog):
+    """999999999999.995 passes the columnar number check but overflows numeric(14,2) once rounded."""
+    import logging
+
+    caplog.set_level(logging.INFO, logger="ingestion.loader")
+    land(settings, "pos_transactions", DAY, lines(POS_HEADER, pos_row("T1"), pos_row("T2", "999999999999.995"),
+                                                  pos_row("T3")))
+    report = load_interval(settings, DAY, NEXT_DAY, ["pos_transactions"], batch_id="b")
+    assert (report.rows_loaded, report.rows_quarantined) == (2, 1)
+    assert q(settings, "select _line_number, reason_code from quarantine.pos_transactions") == [(3, "bad_type")]
+    assert q(settings, "select transaction_id from raw.pos_transactions order by 1") == [("T1",), ("T3",)]
+    if read_path == "columnar":
+        assert "reading row by row (NumericValueOutOfRange)" in caplog.text
+
+
+def test_hostile_values_in_json_lines_load_byte_for_byte(settings):
+    rows = []
+    for i, value in enumerate(HOSTILE):
+        rows.append(json.dumps({"order_id": f"O{i}", "web_account_id": "W1", "email": "a@example.com",
+                                "first_name": value, "shipping_street": value, "ordered_at": "2024-03-01T10:15:00Z",
+                                "amount": "1.00", "currency": "GBP"}, ensure_ascii=i % 2 == 0))
+    land(settings, "web_orders", DAY, lines(*rows))
+    report = load_interval(settings, DAY, NEXT_DAY, ["web_orders"], batch_id="b")
+    assert (report.rows_loaded, report.rows_quarantined) == (len(HOSTILE), 0)
+    got = q(settings, "select first_name, shipping_street from raw.web_orders order by _line_number")
+    assert got == [(v, v) for v in HOSTILE]
