@@ -14,7 +14,7 @@ source, on the largest file of each (median of --repeats runs, in one process):
 
 and the same over all the source's files. Peak memory: a loader process per
 file of 1x, 8x and 64x the largest file's rows (copies of it glued together),
-measured as the process's maximum resident set size.
+measured as the process's peak resident set size (VmHWM).
 
 Figures go to bench/results/ingest-<sizes>.json and .md.
 """
@@ -101,7 +101,7 @@ def glued_file(contract: SourceContract, path: Path, copies: int, out_dir: Path,
 
 
 MEMORY_PROBE = """
-import resource, sys
+import sys
 from datetime import date
 from pathlib import Path
 from ingestion.loader import load_interval
@@ -109,7 +109,9 @@ from warehouse.settings import Settings
 day = date.fromisoformat(sys.argv[3])
 report = load_interval(Settings(warehouse_url=sys.argv[1], data_dir=Path(".")), day, day.fromordinal(day.toordinal() + 1),
                        [sys.argv[2]], batch_id="memory", landing_dir=Path(sys.argv[4]))
-print(report.rows_loaded, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across exec
+peak_kb = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(report.rows_loaded, peak_kb // 1024)
 """
 
 

@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import os
+import queue
 import re
 import time
 import uuid
@@ -71,6 +72,18 @@ class FileOutcome:
 
 class _Duplicate(Exception):
     pass
+
+
+class _BoundedQueuedWriter(QueuedLibpqWriter):
+    """psycopg's queued COPY writer with a short queue.
+
+    Its own queue lets the client run 1024 buffers (about 128 MB) ahead of the
+    server; 64 (about 8 MB) keep the server busy and the loader's memory small.
+    """
+
+    def __init__(self, cursor: psycopg.Cursor):
+        super().__init__(cursor)
+        self._queue = queue.Queue(maxsize=64)
 
 
 def sha256_file(path: Path) -> str:
@@ -318,7 +331,7 @@ class _FileLoader:
             finished = False
             while not finished:
                 finished = True
-                with cur.copy(copy_raw_csv, writer=QueuedLibpqWriter(cur)) as copy:
+                with cur.copy(copy_raw_csv, writer=_BoundedQueuedWriter(cur)) as copy:
                     for plan, batch in batches:
                         good = self._check_batch(contract, validator, latest, plan, batch, path.name, held, accepted)
                         if good is not None:
