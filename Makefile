@@ -23,6 +23,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench
+	$(PY) -m bench.ingest
 
 clean:
 	rm -rf .local data reports dbt_project/target dbt_project/logs
