@@ -10,14 +10,14 @@ from __future__ import annotations
 import logging
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
 from psycopg import sql
 
-from expectations.suites import SuiteSpec, customer_360_suite, fct_orders_suite, raw_suite, resolve_suite_names
+from expectations.suites import MARTS_SUITES, SuiteSpec, quiet_gx, raw_suite, resolve_suite_names
 from ingestion.contracts import get_source
 from warehouse.db import connect, qualified, table_exists, transaction
 from warehouse.settings import Settings
@@ -101,7 +101,7 @@ def run_checks(settings: Settings, suite_names: list[str] | str, as_of: datetime
     results: list[CheckResult] = []
     with connect(settings, autocommit=True) as conn:
         for name in names:
-            spec = _build_spec(conn, name, as_of)
+            spec = _build_spec(conn, name, as_of, settings.max_quarantine_share)
             if table_exists(conn, spec.schema, spec.table):
                 specs.append(spec)
             else:
@@ -166,14 +166,14 @@ def sqlalchemy_url(warehouse_url: str) -> str:
     return parts._replace(scheme="postgresql+psycopg2").geturl()
 
 
-def _build_spec(conn, name: str, as_of: datetime) -> SuiteSpec:
+def _build_spec(conn, name: str, as_of: datetime, max_quarantine_share: float) -> SuiteSpec:
     schema, _, table = name.partition(".")
     if schema == "raw":
         latest = None
         if table_exists(conn, "raw", table):
             latest = _latest_batch_id(conn, table)
-        return raw_suite(get_source(table), as_of, latest)
-    return {"marts.customer_360": customer_360_suite, "marts.fct_orders": fct_orders_suite}[name]()
+        return raw_suite(get_source(table), as_of, latest, max_quarantine_share)
+    return MARTS_SUITES[name]()
 
 
 def _latest_batch_id(conn, table: str) -> Any | None:
@@ -209,28 +209,50 @@ def _run_gx(settings: Settings, specs: list[SuiteSpec], as_of: datetime, run_id:
                 warnings.filterwarnings("ignore", message="`schema_name` is deprecated", category=DeprecationWarning)
                 asset = source.add_table_asset(spec.name, table_name=spec.table, schema_name=spec.schema)
             batch = asset.add_batch_definition_whole_table("whole_table")
-            suite = context.suites.add(spec.suite)
-            validation = context.validation_definitions.add(
-                gx.ValidationDefinition(name=f"{spec.name}:{run_id}", data=batch, suite=suite)
-            )
             t0 = time.perf_counter()
-            result = validation.run(
-                result_format={
-                    "result_format": "SUMMARY",
-                    "unexpected_index_column_names": list(spec.index_columns),
-                    # keys only: GX then returns no column values at all
-                    "exclude_unexpected_values": True,
-                    "partial_unexpected_count": MAX_EXAMPLES,
-                    "return_unexpected_index_query": False,
-                }
-            )
+            with quiet_gx():
+                suite = context.suites.add(spec.suite)
+                validation = context.validation_definitions.add(
+                    gx.ValidationDefinition(name=f"{spec.name}:{run_id}", data=batch, suite=suite)
+                )
+                result = validation.run(result_format=_result_format(spec))
             log.debug("suite %s ran in %.2fs", spec.name, time.perf_counter() - t0)
-            out.extend(_to_check_results(spec, result, as_of, run_id))
+            checks = _to_check_results(spec, result, as_of, run_id)
+            out.extend(_with_query_examples(settings, spec, checks))
     finally:
         engine = getattr(source, "_engine", None)
         if engine is not None:
             engine.dispose()
     return out
+
+
+def _with_query_examples(settings: Settings, spec: SuiteSpec, checks: list[CheckResult]) -> list[CheckResult]:
+    """Failed query checks get the first column of their first rows as examples (keys by construction)."""
+    queries = {
+        (e.meta or {}).get("check"): e.unexpected_rows_query
+        for e in spec.suite.expectations
+        if type(e).__name__ == "UnexpectedRowsExpectation"
+    }
+    out = []
+    with connect(settings, autocommit=True) as conn:
+        for check in checks:
+            query = queries.get(check.check_name)
+            if query and not check.passed and check.failing_count:
+                rows = conn.execute(f"select * from ({query}) as failing limit {MAX_EXAMPLES}").fetchall()
+                check = replace(check, failing_examples=[str(r[0]) for r in rows])
+            out.append(check)
+    return out
+
+
+def _result_format(spec: SuiteSpec) -> dict[str, Any]:
+    return {
+        "result_format": "SUMMARY",
+        "unexpected_index_column_names": list(spec.index_columns),
+        # keys only: GX then returns no column values at all
+        "exclude_unexpected_values": True,
+        "partial_unexpected_count": MAX_EXAMPLES,
+        "return_unexpected_index_query": False,
+    }
 
 
 def _to_check_results(spec: SuiteSpec, result, as_of: datetime, run_id: str) -> list[CheckResult]:
@@ -250,6 +272,12 @@ def _to_check_results(spec: SuiteSpec, result, as_of: datetime, run_id: str) -> 
         elif "observed_value" in res and not isinstance(res["observed_value"], (dict, list)):
             details = f"observed {res['observed_value']}"  # aggregates only (row count, etc.)
         failing_count = res.get("unexpected_count")  # None for table-level (aggregate) checks
+        examples = _examples(res, spec.index_columns)
+        if cfg.type == "unexpected_rows_expectation" and not raised:
+            # a query check: its rows are the failures (examples are read by `_query_examples`)
+            failing_count = res.get("observed_value")
+            examples = []
+            details = None
         out.append(
             CheckResult(
                 run_id=run_id,
@@ -262,7 +290,7 @@ def _to_check_results(spec: SuiteSpec, result, as_of: datetime, run_id: str) -> 
                 owner=meta.get("owner", "source"),
                 passed=bool(r.success) and not raised,
                 failing_count=None if raised else failing_count,
-                failing_examples=[] if r.success else _examples(res, spec.index_columns),
+                failing_examples=[] if r.success else examples,
                 details=details,
             )
         )

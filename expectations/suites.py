@@ -29,6 +29,8 @@ Example keys of failing rows come from ``index_columns``: ``_file_name`` and
 
 from __future__ import annotations
 
+import contextlib
+import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -114,11 +116,90 @@ VALUE_RULES: dict[str, list[Callable[[], Any]]] = {
 
 # --- raw -----------------------------------------------------------------------------
 
-def raw_suite(contract: SourceContract, as_of: datetime, latest_batch_id: Any | None = None) -> SuiteSpec:
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+PHONE_PATTERN = r"^\+?[0-9][0-9 ()\-]{5,19}$"
+SCORE_SHIFT = 0.15  # mean churn probability moving more than this between cut-offs is worth a look
+VOLUME_HISTORY = 7  # earlier batches a source's volume is compared with
+VOLUME_BAND = (0.5, 2.0)  # a batch below half or above twice their median is flagged
+
+
+def _literal(value: Any) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _unexpected_rows(query: str, check: str, severity: Severity, owner: Owner, description: str) -> Any:
+    """A check whose SQL returns the offending rows (keys or aggregates only: no personal values).
+
+    GX prints a hint for a query that does not read the validated table; these
+    read the quarantine, the manifest or other marts on purpose (see `quiet_gx`).
+    """
+    with quiet_gx():
+        return gx.expectations.UnexpectedRowsExpectation(
+            unexpected_rows_query=query, meta=_meta(check, severity, owner), description=description
+        )
+
+
+def quiet_gx():
+    """Swallow what GX prints to stdout (the {batch} hint above); its logging is untouched."""
+    return contextlib.redirect_stdout(io.StringIO())
+
+
+def _format_checks(contract: SourceContract) -> list[Any]:
+    out = []
+    for column in contract.column_names:
+        if column == "email" or column.endswith("_email"):
+            pattern, what = EMAIL_PATTERN, "an e-mail address"
+        elif column == "phone" or column.endswith("_phone"):
+            pattern, what = PHONE_PATTERN, "a phone number"
+        else:
+            continue
+        out.append(gx.expectations.ExpectColumnValuesToMatchRegex(
+            column=column, regex=pattern, meta=_meta(f"format:{column}", "warn", "source"),
+            description=f"{column} looks like {what}",
+        ))
+    return out
+
+
+def _batch_checks(contract: SourceContract, batch_id: Any, max_quarantine_share: float) -> list[Any]:
+    """Checks on what the latest load batch did to this source (from the quarantine and the manifest)."""
+    batch, source = _literal(batch_id), _literal(contract.name)
+    return [
+        _unexpected_rows(
+            f"select _file_name || ':' || _line_number as row_key, reason_code "
+            f"from quarantine.{contract.name} where _batch_id = {batch}",
+            "quarantined_rows", "warn", "source",
+            "rows of the latest batch set aside in quarantine (row-level noise: the good rows loaded)",
+        ),
+        _unexpected_rows(
+            f"select source, sum(rows_quarantined) as quarantined, sum(rows_in_file) as rows_in_files "
+            f"from ops.file_manifest where source = {source} and batch_id = {batch} group by source "
+            f"having sum(rows_quarantined) > {max_quarantine_share!r} * sum(rows_in_file)",
+            "quarantine_share", "error", "source",
+            f"at most {max_quarantine_share:.0%} of the latest batch's rows quarantined "
+            "(more means a broken export, not noise; C360_MAX_QUARANTINE_SHARE)",
+        ),
+        _unexpected_rows(
+            f"with batches as (select batch_id, sum(rows_in_file) as n, min(loaded_at) as at from ops.file_manifest "
+            f"where source = {source} group by batch_id), "
+            f"current as (select n from batches where batch_id = {batch}), "
+            f"history as (select n from batches where batch_id <> {batch} order by at desc limit {VOLUME_HISTORY}) "
+            f"select c.n as rows_now, h.median as usual from current c, "
+            f"(select percentile_cont(0.5) within group (order by n) as median, count(*) as k from history) h "
+            f"where h.k >= 3 and (c.n < {VOLUME_BAND[0]} * h.median or c.n > {VOLUME_BAND[1]} * h.median)",
+            "volume", "warn", "source",
+            f"the latest batch's row count is within {VOLUME_BAND[0]}x-{VOLUME_BAND[1]}x of the median of the "
+            f"{VOLUME_HISTORY} batches before it",
+        ),
+    ]
+
+
+def raw_suite(contract: SourceContract, as_of: datetime, latest_batch_id: Any | None = None,
+              max_quarantine_share: float = 0.05) -> SuiteSpec:
     """The suite of one raw source, derived from its contract.
 
-    ``latest_batch_id``: restricts the key-uniqueness check to that batch; None (an
-    empty table) checks the whole table, which is then trivially true.
+    ``latest_batch_id``: restricts the key-uniqueness check to that batch and is the
+    batch whose quarantine share and volume are checked; None (an empty table)
+    checks the whole table, which is then trivially true.
     """
     name = f"raw.{contract.name}"
     expectations: list[Any] = []
@@ -163,6 +244,9 @@ def raw_suite(contract: SourceContract, as_of: datetime, latest_batch_id: Any | 
     )
     for rule in VALUE_RULES.get(contract.name, []):
         expectations.append(rule())
+    expectations.extend(_format_checks(contract))
+    if latest_batch_id is not None:
+        expectations.extend(_batch_checks(contract, latest_batch_id, max_quarantine_share))
 
     return SuiteSpec(
         name=name,
@@ -190,6 +274,14 @@ def customer_360_suite() -> SuiteSpec:
             column="churn_probability", min_value=0, max_value=1, meta=_meta("range_0_1:churn_probability", "error", "ml")
         ),
         e.ExpectColumnValuesToBeBetween(column="clv", min_value=0, meta=_meta("non_negative:clv", "error", "ml")),
+        _unexpected_rows(
+            "with runs as (select cutoff_date, avg(churn_probability) as mean_churn from ml.customer_scores "
+            "group by cutoff_date order by cutoff_date desc limit 2) "
+            "select max(cutoff_date) as cutoff_date, max(mean_churn) - min(mean_churn) as shift from runs "
+            f"having count(*) = 2 and max(mean_churn) - min(mean_churn) > {SCORE_SHIFT!r}",
+            "score_shift:churn_probability", "warn", "ml",
+            f"mean churn probability moved by at most {SCORE_SHIFT} since the previous cut-off",
+        ),
     ]
     return SuiteSpec(
         name=name,
@@ -215,6 +307,7 @@ def fct_orders_suite() -> SuiteSpec:
             meta=_meta("not_null_for_web_orders:customer_id", "error", "identity"),
         ),
         e.ExpectColumnValuesToBeBetween(column="amount", min_value=0, meta=_meta("non_negative:amount", "warn", "marts")),
+        _orphans("fct_orders", "order_key"),
     ]
     return SuiteSpec(
         name=name,
@@ -227,9 +320,37 @@ def fct_orders_suite() -> SuiteSpec:
     )
 
 
+def _orphans(table: str, key: str) -> Any:
+    return _unexpected_rows(
+        f"select f.{key} from marts.{table} f left join marts.dim_customer d using (customer_id) "
+        "where f.customer_id is not null and d.customer_id is null",
+        "no_orphans:customer_id", "error", "marts", f"every customer_id in {table} is in dim_customer",
+    )
+
+
+def dim_customer_suite() -> SuiteSpec:
+    name = "marts.dim_customer"
+    e = gx.expectations
+    expectations = [
+        e.ExpectColumnValuesToNotBeNull(column="customer_id", meta=_meta("not_null:customer_id", "error", "identity")),
+        e.ExpectColumnValuesToBeUnique(column="customer_id", meta=_meta("unique:customer_id", "error", "identity")),
+    ]
+    return SuiteSpec(name=name, schema="marts", table="dim_customer", index_columns=("customer_id",),
+                     suite=gx.ExpectationSuite(name=name, expectations=expectations), missing_owner="marts")
+
+
+def fct_touchpoints_suite() -> SuiteSpec:
+    name = "marts.fct_touchpoints"
+    expectations = [_orphans("fct_touchpoints", "touchpoint_key")]
+    return SuiteSpec(name=name, schema="marts", table="fct_touchpoints", index_columns=("touchpoint_key",),
+                     suite=gx.ExpectationSuite(name=name, expectations=expectations), missing_owner="marts")
+
+
 MARTS_SUITES: dict[str, Callable[[], SuiteSpec]] = {
-    "marts.customer_360": customer_360_suite,
+    "marts.dim_customer": dim_customer_suite,
     "marts.fct_orders": fct_orders_suite,
+    "marts.fct_touchpoints": fct_touchpoints_suite,
+    "marts.customer_360": customer_360_suite,
 }
 
 RAW_SUITE_NAMES = tuple(f"raw.{name}" for name in SOURCES)

@@ -45,6 +45,8 @@ def valid_row(contract: SourceContract, i: int) -> dict:
         row["event_type"] = "open"
     if "email" in row:
         row["email"] = f"person{i}@example.com"
+    if "phone" in row:
+        row["phone"] = f"+44 7700 900{i:03d}"
     return row
 
 
@@ -238,3 +240,57 @@ def test_anonymous_till_sales_pass_but_a_web_order_without_a_customer_fails(sett
     r = by_check(run_checks(settings, "marts", AS_OF, "t-orders"))
     check = r[("marts.fct_orders", "not_null_for_web_orders:customer_id")]
     assert not check.passed and check.failing_count == 1 and check.failing_examples == ["k3"]
+
+
+def _land_pos(settings: Settings, day: date, good: int, bad: int) -> None:
+    header = ";".join(SOURCES["pos_transactions"].column_names)
+    rows = [f"T{day:%m%d}{i};;S01;{day}T10:00:00Z;{'12.50' if i < good else 'oops'};GBP;" for i in range(good + bad)]
+    folder = settings.landing_dir / "pos_transactions" / day.isoformat()
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"pos_transactions_{day}_001.csv").write_text("\n".join([header, *rows]) + "\n")
+
+
+@pytest.mark.parametrize("threshold, gate_fails", [(0.05, True), (0.2, False)])
+def test_a_batch_quarantining_too_many_rows_fails_the_raw_gate(settings, threshold, gate_fails):
+    from dataclasses import replace
+
+    from ingestion.loader import load_interval
+
+    settings = replace(settings, max_quarantine_share=threshold)
+    day = date(2025, 6, 1)
+    _land_pos(settings, day, good=9, bad=1)  # 10% quarantined
+    load_interval(settings, day, day + timedelta(days=1), ["pos_transactions"], batch_id="b-share")
+    r = by_check(run_checks(settings, ["raw.pos_transactions"], AS_OF, "t-share"))
+    noise = r[("raw.pos_transactions", "quarantined_rows")]
+    assert not noise.passed and noise.severity == "warn" and noise.failing_count == 1
+    assert noise.failing_examples == ["pos_transactions_2025-06-01_001.csv:11"]
+    share = r[("raw.pos_transactions", "quarantine_share")]
+    assert share.severity == "error" and share.passed is not gate_fails
+    if gate_fails:
+        with pytest.raises(QualityGateFailed, match="quarantine_share on raw.pos_transactions"):
+            enforce(list(r.values()))
+
+
+def test_a_batch_far_below_its_usual_volume_is_flagged(settings):
+    from ingestion.loader import load_interval
+
+    for i in range(4):
+        day = date(2025, 6, 1) + timedelta(days=i)
+        _land_pos(settings, day, good=100 if i < 3 else 10, bad=0)
+        load_interval(settings, day, day + timedelta(days=1), ["pos_transactions"], batch_id=f"b{i}")
+        volume = by_check(run_checks(settings, ["raw.pos_transactions"], AS_OF, f"t-vol{i}"))[
+            ("raw.pos_transactions", "volume")]
+        assert volume.passed is (i < 3), i  # the 4th batch has a tenth of the usual rows
+    assert volume.severity == "warn"
+
+
+def test_facts_whose_customer_is_not_in_dim_customer_fail_the_marts_gate(settings):
+    with connect(settings, autocommit=True) as conn:
+        conn.execute("create table marts.dim_customer (customer_id text)")
+        conn.execute("insert into marts.dim_customer values ('C1'), ('C2')")
+        conn.execute("create table marts.fct_orders (order_key text, customer_id text, channel text, amount numeric)")
+        conn.execute("insert into marts.fct_orders values ('k1', 'C1', 'web', 10), ('k2', 'C9', 'web', 5),"
+                     " ('k3', null, 'store', 7)")
+    check = by_check(run_checks(settings, "marts", AS_OF, "t-orphans"))[("marts.fct_orders", "no_orphans:customer_id")]
+    assert not check.passed and check.severity == "error"
+    assert check.failing_count == 1 and check.failing_examples == ["k2"]

@@ -64,6 +64,7 @@ class Settings:
     churn_horizon_days: int = 90
     clv_horizon_months: int = 12
     annual_discount_rate: float = 0.10
+    max_quarantine_share: float = 0.05  # a batch quarantining more of a source's rows fails the raw gate
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -97,6 +98,7 @@ class Settings:
             churn_horizon_days=int(env.get("C360_CHURN_HORIZON_DAYS", "90")),
             clv_horizon_months=int(env.get("C360_CLV_HORIZON_MONTHS", "12")),
             annual_discount_rate=float(env.get("C360_ANNUAL_DISCOUNT_RATE", "0.10")),
+            max_quarantine_share=float(env.get("C360_MAX_QUARANTINE_SHARE", "0.05")),
         )
 
     def dbt_env(self) -> dict[str, str]:
