@@ -34,6 +34,7 @@ STAGES = (
     ("dbt_scored_marts", "dbt_scored_marts"),
     ("check_marts", "quality_marts"),
     ("write_report", "report"),
+    ("run_outcome", "report"),
 )
 
 

@@ -1,5 +1,7 @@
 """customer360: landing files -> raw -> staging -> identity -> marts -> scores -> gates -> report.
 
+The report is written even when a gate fails; `run_outcome` then fails the run.
+
 Thin on purpose: every task calls a function in pipeline.stages; dbt models
 render as tasks through Cosmos from the precompiled manifest.
 """
@@ -10,6 +12,7 @@ import os
 from datetime import timedelta
 
 import pendulum
+from airflow.exceptions import AirflowFailException
 from airflow.sdk import Param, dag, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
@@ -78,9 +81,16 @@ def customer360():
     def check_marts(interval: dict) -> dict:
         return run_stage(stages.check_marts, interval)
 
-    @task
+    # all_done: the steward's report is written whatever happened, a failed gate included
+    @task(trigger_rule="all_done")
     def write_report(interval: dict) -> dict:
         return run_stage(stages.report, interval)
+
+    # Watches every other task: the run fails when any of them did, even though the
+    # report (the last task) succeeded. Skipped when everything passed.
+    @task(trigger_rule="one_failed")  # AirflowFailException: no retries
+    def run_outcome() -> None:
+        raise AirflowFailException("a task of this run failed: see its log and the run report")
 
     interval = data_interval()
     ready = prepare_warehouse()
@@ -96,6 +106,10 @@ def customer360():
 
     interval >> ready >> loads
     loads >> raw_gate >> staging >> identities >> core_marts >> scores >> scored_marts >> marts_gate >> report
+    watcher = run_outcome()
+    for other in watcher.operator.dag.tasks:
+        if other is not watcher.operator:
+            other >> watcher
 
 
 customer360()

@@ -26,6 +26,7 @@ from warehouse.settings import Settings
 log = logging.getLogger(__name__)
 
 LAYERS = ("raw", "quarantine", "staging", "intermediate", "identity", "marts", "ml")
+TREND_RUNS = 20
 NOT_AVAILABLE = "not available"
 
 CSS = """
@@ -47,7 +48,9 @@ class ReportData:
     row_counts: dict[str, dict[str, int | None]] | None = None  # layer -> table -> rows (None: error)
     dq: list[dict[str, Any]] | None = None
     quarantine: dict[str, dict[str, int]] | None = None  # source -> reason -> rows
+    review_queue: int | None = None  # identity pairs waiting for a steward (None: no identity review yet)
     plots: dict[str, str | None] = field(default_factory=dict)  # title -> base64 png
+    trend_plots: dict[str, str | None] = field(default_factory=dict)
 
 
 # --- public API ----------------------------------------------------------------------
@@ -70,10 +73,18 @@ def collect(settings: Settings, run_id: str) -> ReportData:
         data.row_counts = row_counts(conn)
         data.dq = _dq_results(conn, run_id)
         data.quarantine = _quarantine(conn)
+        data.review_queue = _review_queue(conn)
+        check_trend = _check_trend(conn)
+        quarantine_trend = _quarantine_trend(conn)
         revenue = _numeric_column(conn, "marts", "customer_360", "total_revenue")
         churn = _numeric_column(conn, "marts", "customer_360", "churn_probability")
         clv = _numeric_column(conn, "marts", "customer_360", "clv")
     data.status = _status(data.dq)
+    data.trend_plots = {
+        f"Failed checks over the last {TREND_RUNS} runs": _plot_check_trend(check_trend) if check_trend else None,
+        f"Quarantined share of rows over the last {TREND_RUNS} load batches":
+            _plot_quarantine_trend(quarantine_trend) if quarantine_trend else None,
+    }
     data.plots = {
         "Revenue concentration (80/20 curve)": _plot_revenue_curve(revenue) if revenue else None,
         "Churn probability distribution": _plot_churn_histogram(churn) if churn else None,
@@ -98,7 +109,8 @@ def summary(data: ReportData) -> dict[str, Any]:
             "failed_warn": sum(1 for r in dq if not r["passed"] and r["severity"] == "warn"),
         },
         "quarantine": data.quarantine,
-        "plots": {title: png is not None for title, png in data.plots.items()},
+        "identity_review_queue": data.review_queue,
+        "plots": {title: png is not None for title, png in {**data.trend_plots, **data.plots}.items()},
     }
 
 
@@ -152,6 +164,52 @@ def _quarantine(conn: psycopg.Connection) -> dict[str, dict[str, int]] | None:
             )
         ).fetchall()
         out[source] = {reason: n for reason, n in rows}
+    return out or None
+
+
+def _review_queue(conn: psycopg.Connection) -> int | None:
+    """Pairs of source records held for a steward's decision (the identity review queue)."""
+    for schema, table in (("marts", "steward_review_pairs"), ("identity", "review_queue")):
+        if table_exists(conn, schema, table):
+            return conn.execute(sql.SQL("select count(*) from {}").format(qualified(schema, table))).fetchone()[0]
+    return None
+
+
+def _check_trend(conn: psycopg.Connection) -> list[tuple[str, int, int]] | None:
+    """(run, failed error checks, failed warn checks) for the last runs, oldest first."""
+    if not table_exists(conn, "ops", "dq_results"):
+        return None
+    rows = conn.execute(
+        """
+        select run_id,
+               count(*) filter (where not passed and severity = 'error'),
+               count(*) filter (where not passed and severity = 'warn')
+        from ops.dq_results group by run_id order by max(checked_at) desc, run_id desc limit %s
+        """,
+        (TREND_RUNS,),
+    ).fetchall()
+    return list(reversed(rows)) or None
+
+
+def _quarantine_trend(conn: psycopg.Connection) -> dict[str, list[tuple[str, float]]] | None:
+    """source -> [(batch, share of the batch's rows quarantined)] for the last load batches, oldest first."""
+    if not table_exists(conn, "ops", "file_manifest"):
+        return None
+    rows = conn.execute(
+        """
+        with batches as (
+            select batch_id, min(loaded_at) as at from ops.file_manifest
+            group by batch_id order by min(loaded_at) desc limit %s
+        )
+        select m.source, m.batch_id, sum(m.rows_quarantined)::float / greatest(sum(m.rows_in_file), 1)
+        from ops.file_manifest m join batches b using (batch_id)
+        group by m.source, m.batch_id, b.at order by b.at
+        """,
+        (TREND_RUNS,),
+    ).fetchall()
+    out: dict[str, list[tuple[str, float]]] = {}
+    for source, batch, share in rows:
+        out.setdefault(source, []).append((batch, share))
     return out or None
 
 
@@ -225,6 +283,38 @@ def _plot_revenue_curve(revenue: list[float]) -> str:
     return _png(plt, fig)
 
 
+def _plot_check_trend(trend: list[tuple[str, int, int]]) -> str:
+    plt, fig, ax = _figure()
+    x = range(len(trend))
+    errors = [e for _, e, _ in trend]
+    warns = [w for _, _, w in trend]
+    ax.bar(x, errors, color="#c62828", label="error")
+    ax.bar(x, warns, bottom=errors, color="#ef6c00", label="warn")
+    ax.set_xticks(list(x))
+    ax.set_xticklabels([_short(run) for run, _, _ in trend], rotation=45, ha="right", fontsize=7)
+    ax.set_ylabel("failed checks")
+    ax.yaxis.get_major_locator().set_params(integer=True)
+    ax.legend(loc="upper left")
+    return _png(plt, fig)
+
+
+def _plot_quarantine_trend(trend: dict[str, list[tuple[str, float]]]) -> str:
+    plt, fig, ax = _figure()
+    batches = list(dict.fromkeys(b for points in trend.values() for b, _ in points))
+    position = {b: i for i, b in enumerate(batches)}
+    for source, points in sorted(trend.items()):
+        ax.plot([position[b] for b, _ in points], [100 * share for _, share in points], marker="o", label=source)
+    ax.set_xticks(range(len(batches)))
+    ax.set_xticklabels([_short(b) for b in batches], rotation=45, ha="right", fontsize=7)
+    ax.set_ylabel("rows quarantined (%)")
+    ax.legend(fontsize=7, ncol=2)
+    return _png(plt, fig)
+
+
+def _short(run_id: str, width: int = 24) -> str:
+    return run_id if len(run_id) <= width else run_id[: width - 1] + "…"
+
+
 def _plot_churn_histogram(churn: list[float]) -> str:
     plt, fig, ax = _figure()
     ax.hist(churn, bins=20, range=(0, 1), color="#6a1b9a", edgecolor="white")
@@ -280,13 +370,23 @@ def render_html(data: ReportData) -> str:
             f"{s['failed_warn']} failed (warn).</p>"
         )
 
-    parts.append('<h2 id="row-counts">Row counts per layer</h2>')
-    parts.append(_row_counts_html(data.row_counts))
+    parts.append('<h2 id="by-owner">Failed checks by owner</h2>')
+    parts.append(_owner_html(data.dq))
     parts.append('<h2 id="data-quality">Data-quality results</h2>')
     parts.append(_dq_html(data.dq))
     parts.append('<h2 id="quarantine">Quarantined rows</h2>')
     parts.append(_quarantine_html(data.quarantine))
-    parts.append('<h2 id="plots">Plots</h2>')
+    parts.append('<h2 id="identity-review">Identity review queue</h2>')
+    parts.append(_na("identity review") if data.review_queue is None else
+                 f'<p><span class="n">{data.review_queue:,}</span> pair(s) of records wait for a steward\'s '
+                 "decision (<code>marts.steward_review_pairs</code>).</p>")
+    parts.append('<h2 id="trends">Trends</h2>')
+    for title, png in data.trend_plots.items():
+        parts.append(f"<h3>{_e(title)}</h3>")
+        parts.append(f'<img alt="{_e(title)}" src="data:image/png;base64,{png}">' if png else _na("history"))
+    parts.append('<h2 id="row-counts">Row counts per layer</h2>')
+    parts.append(_row_counts_html(data.row_counts))
+    parts.append('<h2 id="plots">Customer plots</h2>')
     for title, png in data.plots.items():
         parts.append(f"<h3>{_e(title)}</h3>")
         if png:
@@ -315,6 +415,23 @@ def _row_counts_html(counts: dict[str, dict[str, int | None]] | None) -> str:
     if len(detail) == 2:
         return "".join(rows) + '<p class="na">no tables yet</p>'
     return "".join(rows) + "".join(detail)
+
+
+def _owner_html(dq: list[dict[str, Any]] | None) -> str:
+    """Failures per owner area, so each reader finds what is theirs to fix."""
+    if not dq:
+        return _na("data-quality results")
+    owners = ("source", "identity", "marts", "ml")
+    out = ["<table><tr><th>owner</th><th>failed (error)</th><th>failed (warn)</th><th>checks</th></tr>"]
+    for owner in owners:
+        mine = [r for r in dq if r["owner"] == owner]
+        errors = sum(1 for r in mine if not r["passed"] and r["severity"] == "error")
+        warns = sum(1 for r in mine if not r["passed"] and r["severity"] == "warn")
+        cls = ' class="fail-error"' if errors else (' class="fail-warn"' if warns else "")
+        out.append(f'<tr{cls}><td>{owner}</td><td class="n">{errors}</td><td class="n">{warns}</td>'
+                   f'<td class="n">{len(mine)}</td></tr>')
+    out.append("</table>")
+    return "".join(out)
 
 
 def _dq_html(dq: list[dict[str, Any]] | None) -> str:

@@ -74,3 +74,11 @@ def test_the_benchmark_names_a_stage_for_every_task(dagbag):
 
     unmapped = [t.task_id for t in dagbag.dags["customer360"].tasks if stage_of(t.task_id) == "other"]
     assert unmapped == []
+
+
+def test_the_report_is_written_whatever_happened_and_a_watcher_fails_the_run(dagbag):
+    dag = dagbag.dags["customer360"]
+    report, watcher = dag.get_task("write_report"), dag.get_task("run_outcome")
+    assert report.trigger_rule == "all_done"
+    assert watcher.trigger_rule == "one_failed"
+    assert watcher.upstream_task_ids == {t.task_id for t in dag.tasks} - {"run_outcome"}

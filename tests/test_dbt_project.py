@@ -9,6 +9,7 @@ staging+intermediate, core marts, scored marts (dbt_project/selectors.yml).
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 import os
 import sys
 import time
@@ -258,6 +259,21 @@ def built(settings, parsed):
                 "p_alive double precision, clv numeric, segment text, scored_at timestamptz)"
             )
 
+        from expectations.gate import CheckResult, store_results
+        from ingestion.tables import OPS_DDL
+
+        with psycopg.connect(settings.warehouse_url, autocommit=True) as conn:
+            for statement in OPS_DDL:
+                conn.execute(statement)
+        for run_id, day, passed in DQ_RUNS:
+            store_results(settings, run_id, ["raw.surveys"], [
+                CheckResult(run_id=run_id, checked_at=day, suite="raw.surveys", check_name=name,
+                            table_name="raw.surveys", column_name=None, severity=severity, owner="source",
+                            passed=passed or severity == "error", failing_count=0 if passed else 3,
+                            failing_examples=[] if passed else ["surveys_2024-06-01_001.csv:7"])
+                for name, severity in (("not_null:response_id", "error"), ("range_0_10:recommend_score", "warn"))
+            ])
+
         timings, warned = {}, set()
         started = time.monotonic()
         result = run_dbt(settings, target_path, "build", "--selector", "staging_intermediate", manifest=manifest)
@@ -417,6 +433,20 @@ def test_customer_360_summarises_and_takes_the_latest_scores(built):
     assert jane == ("CUST1", 2, 100, "store,web", 1, 1, 2, 2, 0.5, 0.2, "2024-06-01", "v2")
     assert bob[:4] == ("CUST2", 1, 15, "web")
     assert bob[9:] == (0.4, "2024-06-01", "v2")
+
+
+DQ_RUNS = [  # (run, as-of, warn check passed): the older run warned, the latest passed
+    ("scheduled__2024-06-01", datetime(2024, 6, 2, tzinfo=timezone.utc), False),
+    ("scheduled__2024-06-02", datetime(2024, 6, 3, tzinfo=timezone.utc), True),
+]
+
+
+def test_dq_marts_show_each_table_and_check_at_its_latest_run(built):
+    (row,) = query(built.settings, "select table_name, latest_run_id, status, checks, failed_warn_checks "
+                                   "from marts.dq_table_status")
+    assert row == ("raw.surveys", "scheduled__2024-06-02", "passed", 2, 0)
+    checks = dict(query(built.settings, "select check_name, failures_in_last_10_runs from marts.dq_check_latest"))
+    assert checks == {"not_null:response_id": 0, "range_0_10:recommend_score": 1}
 
 
 def test_negative_amounts_warn_but_do_not_stop_the_build(built):

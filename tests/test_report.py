@@ -16,7 +16,8 @@ from warehouse.db import connect
 from warehouse.settings import Settings
 
 AS_OF = datetime(2025, 12, 31, tzinfo=timezone.utc)
-HEADINGS = ("Overall status", "Row counts per layer", "Data-quality results", "Quarantined rows", "Plots")
+HEADINGS = ("Overall status", "Failed checks by owner", "Data-quality results", "Quarantined rows",
+            "Identity review queue", "Trends", "Row counts per layer", "Customer plots")
 
 
 @pytest.fixture()
@@ -63,7 +64,8 @@ def test_report_with_data(settings, tmp_path):
     text = path.read_text(encoding="utf-8")
     for heading in HEADINGS:
         assert heading in text
-    assert text.count('<img alt="') == 3 and '<img alt="Revenue concentration (80/20 curve)" src="data:image/png;base64,' in text
+    assert text.count('<img alt="') == 4 and '<img alt="Revenue concentration (80/20 curve)" src="data:image/png;base64,' in text
+    assert '<img alt="Failed checks over the last 20 runs" src="data:image/png;base64,' in text  # the trend
     # failing checks first, error before warn
     assert text.index("not_null:email") < text.index("non_negative:amount") < text.index("not_null:order_id")
     assert "web_orders_2025-06-01_001.csv:3" in text
@@ -98,3 +100,43 @@ def test_report_without_customer_360_columns(settings, tmp_path):
     text = write_run_report(settings, "partial", tmp_path).read_text()
     assert text.count("data:image/png;base64,") == 1  # revenue curve only
     assert text.count("not available") >= 2
+
+
+def _chromium() -> str | None:
+    import shutil
+
+    return next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
+
+
+def test_the_report_renders_in_headless_chromium(settings, tmp_path):
+    """Debian's chromium opens the static file with no server; every section and plot renders."""
+    import os
+    import subprocess
+
+    browser = _chromium()
+    if browser is None:
+        message = "no chromium: `apt-get install chromium` (.ci/run installs it)"
+        pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
+    _populate(settings)
+    path = write_run_report(settings, "r1", tmp_path)
+    flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+             f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,2400"]
+    # The page's own script-free DOM after load, and what a reader sees.
+    dom = subprocess.run([*flags, "--dump-dom", path.as_uri()], capture_output=True, text=True, timeout=120,
+                         check=True).stdout
+    for heading in HEADINGS:
+        assert f">{heading}</h2>" in dom, heading
+    assert dom.count("<img ") == 4
+    shot = tmp_path / "report.png"
+    subprocess.run([*flags, f"--screenshot={shot}", path.as_uri()], capture_output=True, timeout=120, check=True)
+    from PIL import Image
+
+    with Image.open(shot) as image:
+        assert image.size == (1200, 2400)
+        colours = image.convert("RGB").getcolors(maxcolors=1 << 20)
+    assert colours is not None and len(colours) > 50  # text, tables and plots, not a blank page
+    keep = os.environ.get("C360_KEEP_SCREENSHOT")
+    if keep:
+        import shutil
+
+        shutil.copy(shot, keep)
