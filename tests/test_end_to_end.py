@@ -129,6 +129,14 @@ def test_the_run_report_is_written_with_a_plot(pipeline_run):
     reports = Path(pipeline_run["settings"].reports_dir)
     html = (reports / "run_report.html").read_text()
     assert "data:image/png;base64," in html
+    assert '<img alt="Failed checks over the last 20 runs"' in html  # two runs so far: a trend
+
+
+def test_the_dq_marts_show_the_latest_checks(pipeline_run):
+    with connect(pipeline_run["settings"]) as conn:
+        tables = dict(conn.execute("select table_name, status from marts.dq_table_status").fetchall())
+    assert "raw.pos_transactions" in tables and "marts.customer_360" in tables
+    assert set(tables.values()) <= {"passed", "warnings"}
 
 
 def test_an_error_level_check_on_raw_data_stops_the_run_before_the_marts(server_url, tmp_path, airflow_home):
@@ -161,5 +169,9 @@ def test_an_error_level_check_on_raw_data_stops_the_run_before_the_marts(server_
             failed = conn.execute("select check_name, failing_count from ops.dq_results "
                                   "where not passed and severity = 'error'").fetchall()
         assert failed == [("accepted_values:event_type", 1)]
+        # the steward still gets the report, which says what stopped the run
+        report = (tmp_path / "reports" / "run_report.html").read_text()
+        assert '<span class="status failed">failed</span>' in report and "accepted_values:event_type" in report
+        assert "success       write_report" in shown and "failed        run_outcome" in shown
     finally:
         drop_database(url)
