@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -31,7 +30,7 @@ import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from bench.run import BENCH_DIR, RESULTS_DIR
+from bench.run import BENCH_DIR, write_results
 from ingestion.contracts import LANDING_DAY_FORMAT, SOURCES, SourceContract
 from warehouse.settings import Settings, with_database
 
@@ -255,13 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     server_url = resolve_warehouse_url()
     sizes = [int(s) for s in args.sizes.split(",")]
     runs = [bench_size(people, server_url, args.repeats) for people in sizes]
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    out = RESULTS_DIR / f"ingest-{'-'.join(map(str, sizes))}.json"
-    out.write_text(json.dumps({"measured_at": datetime.now().isoformat(timespec="seconds"),
-                               "cores": os.cpu_count(), "runs": runs}, indent=2))
-    out.with_suffix(".md").write_text(markdown(runs))
-    print("\n" + markdown(runs))
-    print(f"figures written to {out} (and a markdown table beside it)")
+    write_results(f"ingest-{'-'.join(map(str, sizes))}", {"runs": runs}, markdown(runs))
     return 0
 
 

@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 from collections import Counter, defaultdict
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
-from bench.run import BENCH_DIR, RESULTS_DIR
+from bench.run import BENCH_DIR, write_results
 from expectations.suites import EMAIL_PATTERN
 from ingestion.contracts import SOURCES
 from warehouse.settings import Settings, with_database
@@ -153,12 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     server_url = resolve_warehouse_url()
     default_rate = SimulationConfig().defect_rate
     runs = [run_once(args.people, args.days, rate, server_url) for rate in (default_rate, 0.0)]
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    out = RESULTS_DIR / f"quality-{args.people}.json"
-    out.write_text(json.dumps({"measured_at": datetime.now().isoformat(timespec="seconds"), "runs": runs}, indent=2))
-    out.with_suffix(".md").write_text(markdown(runs))
-    print("\n" + markdown(runs))
-    print(f"figures written to {out} (and a markdown table beside it)")
+    write_results(f"quality-{args.people}", {"runs": runs}, markdown(runs))
     return 0
 
 

@@ -38,6 +38,18 @@ STAGES = (
 )
 
 
+def write_results(stem: str, payload: dict, table: str) -> Path:
+    """bench/results/<stem>.json (with the time of measurement) and <stem>.md; prints the table."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    out = RESULTS_DIR / f"{stem}.json"
+    out.write_text(json.dumps({"measured_at": datetime.now().isoformat(timespec="seconds"),
+                               "cores": os.cpu_count(), **payload}, indent=2))
+    out.with_suffix(".md").write_text(table)
+    print("\n" + table)
+    print(f"figures written to {out} (and a markdown table beside it)")
+    return out
+
+
 def stage_of(task_id: str) -> str:
     for prefix, stage in STAGES:
         if task_id.startswith(prefix):
@@ -142,15 +154,9 @@ def main(argv: list[str] | None = None) -> int:
     compile_manifest()
     sizes = [int(s) for s in args.sizes.split(",")]
     runs = [bench_size(people, args.days, server_url) for people in sizes]
-    result = {
-        "measured_at": datetime.now().isoformat(timespec="seconds"),
-        "machine": {"cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+    write_results(f"bench-{'-'.join(map(str, sizes))}", {
+        "machine": {"python": platform.python_version(), "platform": platform.platform()},
         "runs": runs,
-    }
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    out = RESULTS_DIR / f"bench-{'-'.join(map(str, sizes))}.json"
-    out.write_text(json.dumps(result, indent=2))
-    out.with_suffix(".md").write_text(markdown_table(runs))
+    }, markdown_table(runs))
     print_table(runs)
-    print(f"\nfigures written to {out} (and a markdown table beside it)")
     return 0

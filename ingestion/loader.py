@@ -188,6 +188,13 @@ def _db_error_message(e: psycopg.Error) -> str:
     return f"database error {e.sqlstate or ''}: {_QUOTED.sub('<value>', primary)}".strip()
 
 
+def _copy_out(cur: psycopg.Cursor, statement: sql.Composed, rows: list) -> None:
+    """A small batch of Python rows through one COPY (quarantine rows, rows accepted on second look)."""
+    with cur.copy(statement) as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
 class _FileLoader:
     def __init__(self, conn: psycopg.Connection, batch_id: str):
         self.conn = conn
@@ -344,15 +351,11 @@ class _FileLoader:
                             finished = False
                             break
                 if accepted:
-                    with cur.copy(copy_raw) as copy:
-                        for row in accepted:
-                            copy.write_row(row)
+                    _copy_out(cur, copy_raw, accepted)
                     outcome.rows_loaded += len(accepted)
                     accepted.clear()
                 if held:
-                    with cur.copy(copy_quarantine) as qcopy:
-                        for q in held:
-                            qcopy.write_row(q)
+                    _copy_out(cur, copy_quarantine, held)
                     outcome.rows_quarantined += len(held)
                     held.clear()
         outcome.extra_columns = frozenset(extra_columns)
@@ -426,9 +429,7 @@ class _FileLoader:
                                 finished = False
                                 break
                     if held:
-                        with cur.copy(copy_quarantine) as qcopy:
-                            for q in held:
-                                qcopy.write_row(q)
+                        _copy_out(cur, copy_quarantine, held)
                         quarantined += len(held)
                         held.clear()
             return FileOutcome(
