@@ -238,6 +238,7 @@ def _with_query_examples(settings: Settings, spec: SuiteSpec, checks: list[Check
         for check in checks:
             query = queries.get(check.check_name)
             if query and not check.passed and check.failing_count:
+                query = query.replace("{batch}", f'"{spec.schema}"."{spec.table}"')  # as GX substitutes it
                 rows = conn.execute(f"select * from ({query}) as failing limit {MAX_EXAMPLES}").fetchall()
                 check = replace(check, failing_examples=[str(r[0]) for r in rows])
             out.append(check)

@@ -116,8 +116,11 @@ VALUE_RULES: dict[str, list[Callable[[], Any]]] = {
 
 # --- raw -----------------------------------------------------------------------------
 
-EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
-PHONE_PATTERN = r"^\+?[0-9][0-9 ()\-]{5,19}$"
+# Loose on purpose: spaces around a value, brackets, dots and dashes are staging's to tidy;
+# a missing or doubled @, or letters in a phone number, are not.
+EMAIL_PATTERN = r"^\s*[^@\s]+@[^@\s]+\.[^@\s]+\s*$"
+PHONE_PATTERN = r"^\s*\+?[0-9(][0-9 ().\-]{5,24}\s*$"
+QUARANTINE_SHARE_MIN_ROWS = 20  # fewer quarantined rows never fail the gate: a small source's noise
 SCORE_SHIFT = 0.15  # mean churn probability moving more than this between cut-offs is worth a look
 VOLUME_HISTORY = 7  # earlier batches a source's volume is compared with
 VOLUME_BAND = (0.5, 2.0)  # a batch below half or above twice their median is flagged
@@ -173,10 +176,11 @@ def _batch_checks(contract: SourceContract, batch_id: Any, max_quarantine_share:
         _unexpected_rows(
             f"select source, sum(rows_quarantined) as quarantined, sum(rows_in_file) as rows_in_files "
             f"from ops.file_manifest where source = {source} and batch_id = {batch} group by source "
-            f"having sum(rows_quarantined) > {max_quarantine_share!r} * sum(rows_in_file)",
+            f"having sum(rows_quarantined) > {max_quarantine_share!r} * sum(rows_in_file) "
+            f"and sum(rows_quarantined) >= {QUARANTINE_SHARE_MIN_ROWS}",
             "quarantine_share", "error", "source",
-            f"at most {max_quarantine_share:.0%} of the latest batch's rows quarantined "
-            "(more means a broken export, not noise; C360_MAX_QUARANTINE_SHARE)",
+            f"at most {max_quarantine_share:.0%} of the latest batch's rows quarantined, once "
+            f"{QUARANTINE_SHARE_MIN_ROWS} or more are (more means a broken export, not noise; C360_MAX_QUARANTINE_SHARE)",
         ),
         _unexpected_rows(
             f"with batches as (select batch_id, sum(rows_in_file) as n, min(loaded_at) as at from ops.file_manifest "
@@ -245,6 +249,13 @@ def raw_suite(contract: SourceContract, as_of: datetime, latest_batch_id: Any | 
     for rule in VALUE_RULES.get(contract.name, []):
         expectations.append(rule())
     expectations.extend(_format_checks(contract))
+    expectations.append(_unexpected_rows(
+        f"select max({contract.event_time}) as newest_event from {{batch}} "
+        f"having max({contract.event_time}) < {_literal(_utc(as_of).isoformat())}::timestamptz "
+        f"- interval '{contract.freshness_days} days'",
+        "freshness", "warn", "source",
+        f"the newest {contract.event_time} is within {contract.freshness_days} day(s) of the run's as-of",
+    ))
     if latest_batch_id is not None:
         expectations.extend(_batch_checks(contract, latest_batch_id, max_quarantine_share))
 

@@ -34,6 +34,7 @@ class SourceContract:
     encoding: str = "utf-8"
     header: bool = True
     extension: str = field(default="")
+    freshness_days: int = 2  # the newest event older than this at a run's end is worth a warning
 
     @property
     def file_extension(self) -> str:
@@ -148,6 +149,7 @@ SOURCES: dict[str, SourceContract] = {
             name="call_center_contacts",
             description="Calls to the call centre; the agent types the caller's name as heard.",
             format="csv",
+            freshness_days=7,
             key="contact_id",
             event_time="contacted_at",
             columns=(
@@ -167,6 +169,7 @@ SOURCES: dict[str, SourceContract] = {
             name="email_campaign_events",
             description="Sends, opens, clicks, bounces and unsubscribes from the e-mail marketing platform.",
             format="jsonl",
+            freshness_days=45,
             key="event_id",
             event_time="occurred_at",
             columns=(
@@ -182,6 +185,7 @@ SOURCES: dict[str, SourceContract] = {
             name="surveys",
             description="Customer satisfaction survey answers (satisfaction 1-5, likelihood to recommend 0-10).",
             format="csv",
+            freshness_days=14,
             key="response_id",
             event_time="responded_at",
             columns=(
@@ -198,6 +202,7 @@ SOURCES: dict[str, SourceContract] = {
             name="product_registrations",
             description="Warranty registrations of bought products.",
             format="jsonl",
+            freshness_days=14,
             key="registration_id",
             event_time="registered_at",
             columns=(

@@ -42,7 +42,7 @@ def pipeline_run(server_url, tmp_path_factory, airflow_home):
     first = snapshot(settings)
     second_ok = run("second")
     yield {"settings": settings, "ok": (first_ok, second_ok), "first": first, "second": snapshot(settings),
-           "truth": settings.truth_dir, "work": work}
+           "truth": settings.truth_dir, "work": work, "run": run, "end": end}
     drop_database(url)
 
 
@@ -175,3 +175,22 @@ def test_an_error_level_check_on_raw_data_stops_the_run_before_the_marts(server_
         assert "success       write_report" in shown and "failed        run_outcome" in shown
     finally:
         drop_database(url)
+
+
+def test_a_broken_delivery_fails_the_raw_gate_and_leaves_the_marts_as_they_were(pipeline_run):
+    """Last in this module (it adds a run): a till export where every amount is broken lands late."""
+    settings, day = pipeline_run["settings"], pipeline_run["end"] - timedelta(days=1)
+    header = "transaction_id;loyalty_id;store_id;transaction_at;amount;currency;items"
+    rows = [f"TBROKEN{i};;S001;{day}T12:00:00Z;12,50 GBP;GBP;" for i in range(3000)]
+    late = settings.landing_dir / "pos_transactions" / f"{day}" / f"pos_transactions_{day}_007.csv"
+    late.write_text("\n".join([header, *rows]) + "\n")
+    before = snapshot(settings)
+
+    assert not pipeline_run["run"]("broken")
+    log = (pipeline_run["work"] / "broken.log").read_text()
+    assert "quarantine_share on raw.pos_transactions failed" in log
+    after = snapshot(settings)
+    pd.testing.assert_frame_equal(after["customer_360"], before["customer_360"])  # BI keeps yesterday's marts
+    pd.testing.assert_frame_equal(after["xref"], before["xref"])
+    report = (Path(settings.reports_dir) / "run_report.html").read_text()
+    assert '<span class="status failed">failed</span>' in report and "quarantine_share" in report

@@ -15,7 +15,7 @@ from ingestion.tables import ensure_tables
 from warehouse.db import connect, qualified
 from warehouse.settings import Settings
 
-AS_OF = datetime(2025, 12, 31, tzinfo=timezone.utc)
+AS_OF = datetime(2025, 6, 2, tzinfo=timezone.utc)  # the day after the rows valid_row makes
 
 
 @pytest.fixture()
@@ -258,12 +258,12 @@ def test_a_batch_quarantining_too_many_rows_fails_the_raw_gate(settings, thresho
 
     settings = replace(settings, max_quarantine_share=threshold)
     day = date(2025, 6, 1)
-    _land_pos(settings, day, good=9, bad=1)  # 10% quarantined
+    _land_pos(settings, day, good=180, bad=20)  # 10% quarantined (and at least 20 rows: not a small source's noise)
     load_interval(settings, day, day + timedelta(days=1), ["pos_transactions"], batch_id="b-share")
     r = by_check(run_checks(settings, ["raw.pos_transactions"], AS_OF, "t-share"))
     noise = r[("raw.pos_transactions", "quarantined_rows")]
-    assert not noise.passed and noise.severity == "warn" and noise.failing_count == 1
-    assert noise.failing_examples == ["pos_transactions_2025-06-01_001.csv:11"]
+    assert not noise.passed and noise.severity == "warn" and noise.failing_count == 20
+    assert noise.failing_examples[0] == "pos_transactions_2025-06-01_001.csv:182"
     share = r[("raw.pos_transactions", "quarantine_share")]
     assert share.severity == "error" and share.passed is not gate_fails
     if gate_fails:
@@ -294,3 +294,25 @@ def test_facts_whose_customer_is_not_in_dim_customer_fail_the_marts_gate(setting
     check = by_check(run_checks(settings, "marts", AS_OF, "t-orphans"))[("marts.fct_orders", "no_orphans:customer_id")]
     assert not check.passed and check.severity == "error"
     assert check.failing_count == 1 and check.failing_examples == ["k2"]
+
+
+def test_a_small_source_with_a_few_bad_rows_only_warns(settings):
+    from ingestion.loader import load_interval
+
+    day = date(2025, 6, 1)
+    _land_pos(settings, day, good=6, bad=4)  # 40%, but only 4 rows
+    load_interval(settings, day, day + timedelta(days=1), ["pos_transactions"], batch_id="b-small")
+    r = by_check(run_checks(settings, ["raw.pos_transactions"], AS_OF, "t-small"))
+    assert r[("raw.pos_transactions", "quarantine_share")].passed
+    assert not r[("raw.pos_transactions", "quarantined_rows")].passed
+
+
+def test_a_source_that_went_quiet_is_flagged_as_stale(settings):
+    contract = SOURCES["pos_transactions"]  # fresh within 2 days
+    create_raw_table(settings, contract)
+    insert_rows(settings, contract, [valid_row(contract, i) for i in range(3)])  # events of 2025-06-01
+    fresh = by_check(run_checks(settings, ["raw.pos_transactions"], datetime(2025, 6, 2, tzinfo=timezone.utc), "t-f1"))
+    stale = by_check(run_checks(settings, ["raw.pos_transactions"], datetime(2025, 12, 31, tzinfo=timezone.utc), "t-f2"))
+    assert fresh[("raw.pos_transactions", "freshness")].passed
+    check = stale[("raw.pos_transactions", "freshness")]
+    assert not check.passed and check.severity == "warn" and check.failing_examples[0].startswith("2025-06-01")
