@@ -80,8 +80,9 @@ class _CleanLines:
     multi-line value cannot be cut out safely: that raises FastPathUnavailable.
     """
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, hasher):
         self.f = open(path, "rb")
+        self.hasher = hasher  # sees every byte of the file once, so the load needs no second read to hash it
         self.carry = b""
         self.buffer = b""
         self.quotes = 0  # quote characters seen so far: odd means inside a quoted value
@@ -95,6 +96,7 @@ class _CleanLines:
             if not data:
                 chunk, self.carry = self.carry, b""
                 return chunk
+            self.hasher.update(data)
             data = self.carry + data
             cut = data.rfind(b"\n")
             if cut < 0:
@@ -197,7 +199,7 @@ def _read_header(contract: SourceContract, path: Path) -> list[str]:
     return next(csv.reader([text.rstrip("\r\n")], delimiter=contract.delimiter))
 
 
-def csv_batches(contract: SourceContract, path: Path) -> Iterator[tuple[ColumnPlan, Batch]]:
+def csv_batches(contract: SourceContract, path: Path, hasher) -> Iterator[tuple[ColumnPlan, Batch]]:
     header = _read_header(contract, path)
     plan = ColumnPlan(contract, header)  # raises FileProblem for a missing required column
     width = len(header)
@@ -212,7 +214,7 @@ def csv_batches(contract: SourceContract, path: Path) -> Iterator[tuple[ColumnPl
         return "skip"
 
     names = [f"c{i}" for i in range(width)]
-    stream = _CleanLines(path)
+    stream = _CleanLines(path, hasher)
     reader = pa_csv.open_csv(
         stream,
         read_options=pa_csv.ReadOptions(use_threads=False, block_size=BLOCK_BYTES, column_names=names, skip_rows=1),
@@ -303,7 +305,7 @@ class _LineCounter:
         return line, Problem(BAD_FIELD_COUNT, f"expected {self.width} fields as in the header, found {found}"), text
 
 
-def jsonl_batches(contract: SourceContract, path: Path) -> Iterator[tuple[ColumnPlan, Batch]]:
+def jsonl_batches(contract: SourceContract, path: Path, hasher) -> Iterator[tuple[ColumnPlan, Batch]]:
     """JSON Lines in chunks of whole lines.
 
     Arrow reads a clean chunk; a chunk it cannot read (malformed JSON, blank
@@ -318,7 +320,7 @@ def jsonl_batches(contract: SourceContract, path: Path) -> Iterator[tuple[Column
     declared = set(names)
     line_parser = JsonlReader(contract, None)
     first_line = 1
-    for chunk in _whole_line_chunks(path):
+    for chunk in _whole_line_chunks(path, hasher):
         n_lines = chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1)
         try:
             batch = _arrow_jsonl_chunk(chunk, first_line, n_lines, contract, read, parse, declared)
@@ -385,10 +387,11 @@ def _parsed_jsonl_chunk(chunk: bytes, first_line: int, parser: JsonlReader) -> B
                  raw_text=raw, problems=problems)
 
 
-def _whole_line_chunks(path: Path) -> Iterator[bytes]:
+def _whole_line_chunks(path: Path, hasher) -> Iterator[bytes]:
     carry = b""
     with open(path, "rb") as f:
         while data := f.read(BLOCK_BYTES):
+            hasher.update(data)
             data = carry + data
             cut = data.rfind(b"\n")
             if cut < 0:
@@ -406,7 +409,10 @@ def _json_text(col: pa.Array) -> pa.Array:
                     pa.string())
 
 
-def parquet_batches(contract: SourceContract, path: Path) -> Iterator[tuple[ColumnPlan, Batch]]:
+def parquet_batches(contract: SourceContract, path: Path, hasher) -> Iterator[tuple[ColumnPlan, Batch]]:
+    with open(path, "rb") as f:  # Arrow reads the file itself (footer first): hash it on the side
+        while block := f.read(BLOCK_BYTES):
+            hasher.update(block)
     try:
         pf = pq.ParquetFile(path)
     except Exception as e:  # noqa: BLE001 - an unreadable file is the row-by-row reader's to report
@@ -433,6 +439,7 @@ def parquet_batches(contract: SourceContract, path: Path) -> Iterator[tuple[Colu
         pf.close()
 
 
+# (contract, path, hasher) -> (ColumnPlan, Batch) pairs; the hasher has seen the whole file once they are all read
 BATCH_READERS = {"csv": csv_batches, "jsonl": jsonl_batches, "parquet": parquet_batches}
 
 

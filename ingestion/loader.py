@@ -3,15 +3,19 @@
     report = load_interval(settings, date(2024, 1, 1), date(2024, 2, 1), batch_id=run_id)
     report.raise_if_rejected()   # the caller decides whether a rejected file fails the task
 
-Per file: sha256 (streamed); a checksum already in ops.file_manifest is a
-logged no-op. Otherwise the file is parsed as a stream, each row is checked
-against its contract, good rows are COPYed to raw.<source>, bad rows to
-quarantine.<source> with a reason, and the manifest row is written - all in
-one transaction. Files are read in Arrow batches and checked a column at a
-time (`ingestion.columnar`); a file that path cannot vouch for is rolled back
-to a savepoint and read row by row (`ingestion.readers`), with the same result. A file-level problem (no header, required column missing,
-unreadable file, any error while loading) rolls that file back, is recorded
-in ops.ingest_log as 'rejected', and the run goes on with the next file.
+Per file, in one transaction: the file is parsed as a stream, each row is
+checked against its contract, good rows are COPYed to raw.<source>, bad rows
+to quarantine.<source> with a reason, and the manifest row (keyed by the
+file's sha256) is written. Bytes already in ops.file_manifest make the file a
+logged no-op: a file name seen before is hashed first and skipped unread; a
+new name is hashed as it loads, and if its bytes are known its rows roll back.
+
+Files are read in Arrow batches and checked a column at a time
+(`ingestion.columnar`); a file that path cannot vouch for is rolled back to a
+savepoint and read row by row (`ingestion.readers`), with the same result. A
+file-level problem (no header, required column missing, unreadable file, any
+error while loading) rolls that file back, is recorded in ops.ingest_log as
+'rejected', and the run goes on with the next file.
 """
 
 from __future__ import annotations
@@ -202,6 +206,7 @@ class _FileLoader:
         self._copy_sql: dict[str, tuple[sql.Composed, sql.Composed]] = {}
         self._pending_log: list[tuple] = []
         self._known: dict[str, tuple] = {}
+        self._known_names: set[tuple[date, str]] = set()  # (day, file name) of this source's loaded files
 
     def _statements(self, contract: SourceContract) -> tuple[sql.Composed, sql.Composed]:
         if contract.name not in self._copy_sql:
@@ -224,24 +229,31 @@ class _FileLoader:
             self._reject(contract, day, path, rel, None, src,
                          f"unexpected file type: {contract.name} files are {contract.format} named *{expected_ext}")
             return
-        try:
-            checksum = sha256_file(path)
-        except OSError as e:
-            self._reject(contract, day, path, rel, None, src, f"cannot read file: {e.strerror or e}")
-            return
-        prior = self._known.get(checksum)
-        if prior is not None:
-            self._duplicate(contract, day, path, rel, checksum, src, prior)
-            return
+        checksum = None
+        if (day, path.name) in self._known_names:  # loaded before under this name: the same bytes again?
+            try:
+                checksum = sha256_file(path)
+            except OSError as e:
+                self._reject(contract, day, path, rel, None, src, f"cannot read file: {e.strerror or e}")
+                return
+            prior = self._known.get(checksum)
+            if prior is not None:
+                self._duplicate(contract, day, path, rel, checksum, src, prior)
+                return
+        # A new name is hashed while it loads; the same bytes under a new name are then
+        # caught when the manifest row is written, and the file's rows roll back.
         try:
             with self.conn.transaction():
-                outcome = self._load_rows(contract, path, day, rel)
+                outcome, checksum = self._load_rows(contract, path, day, rel, checksum)
                 self._record_loaded(contract, day, path, checksum, outcome)
-        except _Duplicate:  # loaded by a concurrent run since the check above
+        except _Duplicate:  # the same bytes were loaded before (or by a concurrent run)
             self._duplicate(contract, day, path, rel, checksum, src, self._manifest_entry(checksum))
             return
         except FileProblem as e:
             self._reject(contract, day, path, rel, checksum, src, str(e))
+            return
+        except OSError as e:
+            self._reject(contract, day, path, rel, checksum, src, f"cannot read file: {e.strerror or e}")
             return
         except psycopg.Error as e:
             if self.conn.broken:
@@ -252,6 +264,7 @@ class _FileLoader:
             self._reject(contract, day, path, rel, checksum, src, f"load failed: {type(e).__name__}: {e}")
             return
         self._known[checksum] = (contract.name, day, path.name, self.batch_id)
+        self._known_names.add((day, path.name))
         src.files_loaded += 1
         src.rows_loaded += outcome.rows_loaded
         src.rows_quarantined += outcome.rows_quarantined
@@ -301,21 +314,24 @@ class _FileLoader:
         if not row or row[0] == 0:
             raise _Duplicate()
 
-    def _load_rows(self, contract: SourceContract, path: Path, day: date, rel: str) -> FileOutcome:
-        """The column-at-a-time path when it can vouch for the file, else row by row."""
+    def _load_rows(self, contract: SourceContract, path: Path, day: date, rel: str,
+                   checksum: str | None) -> tuple[FileOutcome, str]:
+        """The column-at-a-time path when it can vouch for the file, else row by row; and the file's sha256."""
         if columnar.fast_path_supported(contract):
+            hasher = hashlib.sha256()
             try:
                 with self.conn.transaction():  # a savepoint: a failed attempt leaves nothing behind
-                    return self._copy_columnar(contract, path, day)
+                    outcome = self._copy_columnar(contract, path, day, hasher)
+                    return outcome, checksum or hasher.hexdigest()
             except (columnar.FastPathUnavailable, pa.ArrowException, UnicodeDecodeError, psycopg.DataError) as e:
                 if self.conn.broken:
                     raise
                 # No values in this message: Arrow and COPY errors quote the offending value.
                 why = str(e) if isinstance(e, columnar.FastPathUnavailable) else type(e).__name__
                 log.info("%s: reading row by row (%s)", rel, why)
-        return self._copy_rows(contract, path, day)
+        return self._copy_rows(contract, path, day), checksum or sha256_file(path)
 
-    def _copy_columnar(self, contract: SourceContract, path: Path, day: date) -> FileOutcome:
+    def _copy_columnar(self, contract: SourceContract, path: Path, day: date, hasher) -> FileOutcome:
         """Check and COPY a file batch by batch; only rows the vectorised checks flag go row by row.
 
         Good rows stream through one COPY (a writer thread sends while the next
@@ -333,7 +349,7 @@ class _FileLoader:
         missing: tuple[str, ...] = ()
         held: list[tuple] = []  # quarantine rows
         accepted: list[list] = []  # flagged rows the row validator accepts (typed values)
-        batches = columnar.BATCH_READERS[contract.format](contract, path)
+        batches = columnar.BATCH_READERS[contract.format](contract, path, hasher)
         with self.conn.cursor() as cur:
             finished = False
             while not finished:
@@ -470,14 +486,13 @@ class _FileLoader:
         The same bytes landed under another source or day are caught when the
         manifest row is inserted (the file's transaction then rolls back).
         """
-        self._known = {
-            r[0]: r[1:]
-            for r in self.conn.execute(
-                """select checksum, source, file_day, file_name, batch_id from ops.file_manifest
-                   where source = %s and file_day >= %s and file_day < %s""",
-                (contract.name, start, end),
-            )
-        }
+        rows = self.conn.execute(
+            """select checksum, source, file_day, file_name, batch_id from ops.file_manifest
+               where source = %s and file_day >= %s and file_day < %s""",
+            (contract.name, start, end),
+        ).fetchall()
+        self._known = {r[0]: r[1:] for r in rows}
+        self._known_names = {(r[2], r[3]) for r in rows}
 
     def _manifest_entry(self, checksum: str) -> tuple | None:
         return self.conn.execute(
@@ -499,6 +514,11 @@ class _FileLoader:
     def _reject(self, contract: SourceContract, day: date, path: Path, rel: str, checksum: str | None,
                 src: SourceReport, problem: str) -> None:
         message = f"{rel} rejected: {problem}"
+        if checksum is None:  # rejected before its load hashed it: the log still names the bytes
+            try:
+                checksum = sha256_file(path)
+            except OSError:
+                pass
         self._log(contract, day, path, checksum, "rejected", message)
         src.rejected.append(RejectedFile(contract.name, rel, problem))
         log.error("%s", message)
