@@ -1,4 +1,4 @@
-"""`python -m identity --run-id manual --as-of 2025-12-31T00:00:00Z`: resolve identities now."""
+"""`python -m identity --run-id manual --as-of 2025-12-31T00:00:00Z [--full]`: resolve identities now."""
 
 import argparse
 import logging
@@ -10,6 +10,8 @@ from warehouse.settings import Settings
 parser = argparse.ArgumentParser(prog="python -m identity", description=__doc__)
 parser.add_argument("--run-id", default="manual")
 parser.add_argument("--as-of", required=True, type=datetime.fromisoformat, help="the run's data-interval end")
+parser.add_argument("--full", action="store_true",
+                    help="re-cluster every record and re-train the matching model (default: incremental after the first run)")
 args = parser.parse_args()
 logging.basicConfig(level=logging.INFO, format="%(message)s")
-print(resolve_identities(Settings.from_env(), args.run_id, args.as_of).text())
+resolve_identities(Settings.from_env(), args.run_id, args.as_of, full=args.full)  # logs its summary

@@ -1,207 +1,269 @@
-"""Deterministic identity resolution: source records -> clusters -> stable customer ids.
+"""Identity resolution: source records -> guarded clusters -> stable customer ids.
 
-Reads `intermediate.int_source_records` (one row per source record, already
-standardised by dbt), links records that share a strong key under named rules,
-and writes `identity.customer_source_xref`. Customer ids are stable: a cluster
-keeps the id its records already had; merges keep the oldest id and splits give
-new ids, and both are written to `identity.customer_id_history`.
+Reads `intermediate.int_source_records` (standardised by dbt) and, in order:
+
+1. links records sharing a strong key under named rules (identity/rules.py);
+2. scores the pairs the rules left apart with Splink (identity/probabilistic.py):
+   at or above the link probability they link, in the review band they go to
+   the review queue;
+3. adds steward must-links first and applies steward cannot-links, then adds
+   the edges strongest first under the over-merge guards (identity/graph.py);
+   an edge a guard stops is held in the review queue;
+4. gives clusters stable ids (identity/ids.py) and writes
+   `identity.customer_source_xref`, `customer_id_history`, `match_pairs`,
+   `review_queue` and `resolution_runs`.
+
+A run is *full* (every record re-clustered, the Splink model re-trained) when
+there is no previous result or `full=True`; otherwise *incremental*: customers
+from the last run stay joined as they were, and only new records, records
+whose matching attributes changed and customers a new cannot-link splits are
+matched (with the last trained model), so customers the day did not touch keep
+their records and ids.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
 import pandas as pd
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
+from identity import store
+from identity.graph import STEWARD_MUST_LINK, STRONG_KEYS, Clustering, Edge, cluster
+from identity.ids import assign_customer_ids
+from identity.probabilistic import BLOCKING_KEYS, ScoredPairs, score_pairs
+from identity.rules import rule_edges
 from warehouse.db import connect, table_exists
 from warehouse.settings import Settings
 
 log = logging.getLogger(__name__)
 
-INPUT_TABLE = "intermediate.int_source_records"
+PROBABILISTIC_RULE = "probabilistic_match"
+# Below this many candidate records EM has too little to learn from: no probabilistic step.
+MIN_RECORDS_TO_TRAIN = 200
+HASHED_COLUMNS = (
+    "account_id", "loyalty_id", "web_account_id", "email_normalised", "previous_email_normalised", "phone_normalised",
+    "first_name_normalised", "first_name_canonical", "last_name_normalised", "postcode_normalised", "date_of_birth",
+)
 
-# Rule name -> the columns that must all be equal (and present) for two records to link.
-# Order matters only for the reported `matched_by`: the first rule that links a record names it.
-MATCH_RULES: dict[str, tuple[str, ...]] = {
-    "same_crm_account": ("account_id",),
-    "same_loyalty_card": ("loyalty_id",),
-    "same_web_account": ("web_account_id",),
-    "same_email": ("email_normalised",),
-    # A shared phone alone never links (households share landlines): the name must agree too.
-    "same_phone_and_name": ("phone_normalised", "last_name_normalised", "first_initial"),
-}
 
-DDL = """
-create table if not exists identity.customer_source_xref (
-    source text not null,
-    source_record_key text not null,
-    customer_id text not null,
-    matched_by text not null,
-    resolved_run_id text not null,
-    primary key (source, source_record_key)
-);
-create index if not exists customer_source_xref_customer on identity.customer_source_xref (customer_id);
-create sequence if not exists identity.customer_id_seq;
-create table if not exists identity.customer_id_history (
-    old_customer_id text not null,
-    new_customer_id text not null,
-    reason text not null,
-    run_id text not null,
-    changed_at timestamptz not null,
-    primary key (old_customer_id, new_customer_id, run_id)
-);
-create table if not exists identity.resolution_runs (
-    run_id text primary key,
-    resolved_at timestamptz not null,
-    records integer not null,
-    customers integer not null,
-    new_customers integer not null,
-    merged_ids integer not null,
-    split_ids integer not null,
-    links_by_rule jsonb not null
-);
-"""
+@dataclass(frozen=True)
+class MatchSettings:
+    max_cluster_size: int = 50
+    link_probability: float = 0.99
+    review_probability: float = 0.5
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "MatchSettings":
+        return cls(settings.max_cluster_size, settings.match_link_probability, settings.match_review_probability)
+
+
+@dataclass
+class MatchResult:
+    clustering: Clustering
+    free: np.ndarray  # records matched this run (all in a full run)
+    scored: pd.DataFrame  # scored pairs with an `outcome` column
+    review: pd.DataFrame  # left, right, reason, rule, match_probability (record positions)
+    model_json: str | None
+    trained: bool
 
 
 @dataclass
 class ResolutionSummary:
     run_id: str
+    mode: str
     records: int
+    records_matched: int
     customers: int
     new_customers: int
     merged_ids: int
     split_ids: int
+    scored_pairs: int = 0
+    review_pairs: int = 0
     links_by_rule: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
 
     def text(self) -> str:
         rules = ", ".join(f"{k}={v}" for k, v in self.links_by_rule.items())
         return (
-            f"identity: {self.records} source records -> {self.customers} customers "
-            f"({self.new_customers} new ids, {self.merged_ids} merged, {self.split_ids} split); links: {rules}"
+            f"identity ({self.mode}): {self.records} source records ({self.records_matched} matched this run) -> "
+            f"{self.customers} customers ({self.new_customers} new ids, {self.merged_ids} merged, "
+            f"{self.split_ids} split); {self.scored_pairs} pairs scored, {self.review_pairs} for review; "
+            f"links: {rules}"
         )
 
 
-def ensure_identity_tables(conn) -> None:
-    conn.execute(DDL)
+def match_key_hash(records: pd.DataFrame) -> pd.Series:
+    """A hash of a record's matching attributes: a changed hash means the record is matched again."""
+    values = records[list(HASHED_COLUMNS)].astype("string").fillna("\x00")
+    return pd.util.hash_pandas_object(values, index=False).astype("uint64").astype(str)
 
 
-def cluster_records(records: pd.DataFrame) -> tuple[np.ndarray, pd.Series, dict[str, int]]:
-    """Connected components over rule links.
+def decision_positions(records: pd.DataFrame, decisions: pd.DataFrame) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """Steward decisions as (must-link, cannot-link) record position pairs; later decisions on a pair win."""
+    position = {(s, k): i for i, (s, k) in enumerate(zip(records["source"], records["source_record_key"]))}
+    latest: dict[tuple[int, int], str] = {}
+    for row in decisions.itertuples(index=False):
+        a = position.get((row.left_source, row.left_source_record_key))
+        b = position.get((row.right_source, row.right_source_record_key))
+        if a is not None and b is not None and a != b:
+            latest[(min(a, b), max(a, b))] = row.decision
+    must = [pair for pair, d in latest.items() if d == "must_link"]
+    cannot = [pair for pair, d in latest.items() if d == "cannot_link"]
+    return must, cannot
 
-    Returns (cluster label per record, matched_by per record, links per rule).
-    Each rule links every record to the first record sharing its key, which
-    connects the same components as all pairs would, with n edges instead of n^2.
+
+def match_records(
+    records: pd.DataFrame,
+    params: MatchSettings,
+    *,
+    decisions: pd.DataFrame | None = None,
+    previous: pd.DataFrame | None = None,
+    model_json: str | None = None,
+    probabilistic: bool = True,
+    timings: dict[str, float] | None = None,
+) -> MatchResult:
+    """Cluster records; with `previous` (an incremental run) only the free records are matched.
+
+    `records` must hold store.INPUT_COLUMNS; `previous` source, source_record_key,
+    customer_id, match_key_hash of the last run.
     """
+    timings = {} if timings is None else timings
+    started = time.monotonic()
     n = len(records)
-    frame = records.copy()
-    frame["first_initial"] = frame["first_name_normalised"].str.slice(0, 1)
-    rows: list[np.ndarray] = []
-    cols: list[np.ndarray] = []
-    matched_by = pd.Series("singleton", index=frame.index, dtype="object")
-    links_by_rule: dict[str, int] = {}
-    positions = np.arange(n)
-    for rule, columns in MATCH_RULES.items():
-        keyed = frame[list(columns)].replace("", np.nan).notna().all(axis=1)
-        if not keyed.any():
-            links_by_rule[rule] = 0
-            continue
-        group_first = frame.loc[keyed].groupby(list(columns), sort=False).ngroup()
-        first_position = pd.Series(positions[keyed.to_numpy()]).groupby(group_first.to_numpy()).transform("min")
-        linked = first_position.to_numpy() != positions[keyed.to_numpy()]
-        src = positions[keyed.to_numpy()][linked]
-        dst = first_position.to_numpy()[linked]
-        rows.append(src)
-        cols.append(dst)
-        links_by_rule[rule] = int(linked.sum())
-        # Name the rule on both ends of each link, first rule wins.
-        touched = np.unique(np.concatenate([src, dst]))
-        unnamed = matched_by.iloc[touched] == "singleton"
-        matched_by.iloc[touched[unnamed.to_numpy()]] = rule
-    if rows:
-        r, c = np.concatenate(rows), np.concatenate(cols)
-    else:
-        r = c = np.array([], dtype=int)
-    graph = coo_matrix((np.ones(len(r), dtype=np.int8), (r, c)), shape=(n, n))
-    _, labels = connected_components(graph, directed=False)
-    return labels, matched_by, links_by_rule
+    must, cannot = decision_positions(records, decisions if decisions is not None else pd.DataFrame(
+        columns=["left_source", "left_source_record_key", "right_source", "right_source_record_key", "decision"]))
+    initial, free = None, np.ones(n, dtype=bool)
+    if previous is not None and len(previous):
+        initial, free = _carry_over(records, previous, cannot)
+    strong = {k: records[k].where(records[k].notna(), None).astype(object).tolist() for k in STRONG_KEYS}
+    incremental = initial is not None
+    edges = [Edge(a, b, STEWARD_MUST_LINK) for a, b in must]
+    edges += rule_edges(records, only=free if incremental else None)
+    rule_clusters = cluster(n, edges, strong, max_cluster_size=params.max_cluster_size,
+                            cannot_links=cannot, initial=initial)
+    timings["rules"] = round(time.monotonic() - started, 2)
+    log.info("identity: rules: %d records (%d to match), %d rule edges in %.1fs", n, int(free.sum()), len(edges),
+             timings["rules"])
 
-
-def assign_customer_ids(
-    records: pd.DataFrame, labels: np.ndarray, previous: pd.DataFrame, next_ids
-) -> tuple[pd.Series, list[tuple[str, str, str]]]:
-    """Stable ids for clusters.
-
-    `previous` maps (source, source_record_key) -> customer_id from the last run.
-    A cluster keeps its members' previous id; if members had several (a merge),
-    the oldest id (lowest number) survives. If one previous id is spread over
-    several clusters (a split), the largest cluster keeps it and the others get
-    new ids. `next_ids(k)` returns k fresh ids, never used before.
-    Returns (customer_id per record, history rows (old id, new id, reason)).
-    """
-    frame = records[["source", "source_record_key"]].copy()
-    frame["cluster"] = labels
-    frame = frame.merge(previous, on=["source", "source_record_key"], how="left")
-    history: list[tuple[str, str, str]] = []
-
-    cluster_size = frame.groupby("cluster").size()
-    known = frame.dropna(subset=["customer_id"])
-    # Candidate (cluster, old id) pairs; an old id goes to its largest cluster.
-    candidates = known.groupby(["cluster", "customer_id"]).size().rename("members").reset_index()
-    candidates["cluster_size"] = candidates["cluster"].map(cluster_size)
-    candidates = candidates.sort_values(
-        ["customer_id", "members", "cluster_size", "cluster"], ascending=[True, False, False, True]
+    started = time.monotonic()
+    scored = pd.DataFrame(columns=["left", "right", "match_weight", "match_probability", "evidence", "name_agrees"])
+    trained = False
+    if probabilistic:
+        subset = _candidates_for(records, free) if incremental else np.ones(n, dtype=bool)
+        can_train = int(records.loc[subset, "last_name_normalised"].notna().sum()) >= MIN_RECORDS_TO_TRAIN
+        if (incremental and model_json) or (not incremental and can_train):
+            use_model = model_json if incremental else None
+            positions = np.flatnonzero(subset)
+            result: ScoredPairs = score_pairs(records.iloc[positions].reset_index(drop=True),
+                                              rule_clusters.labels[positions], use_model)
+            scored = result.pairs
+            scored["left"] = positions[scored["left"].to_numpy(dtype=int)]
+            scored["right"] = positions[scored["right"].to_numpy(dtype=int)]
+            if incremental:
+                scored = scored[free[scored["left"].to_numpy(dtype=int)] | free[scored["right"].to_numpy(dtype=int)]]
+            model_json, trained = result.model_json, use_model is None
+        else:
+            log.info("identity: no trained model (a full run trains one when there are %d named records); "
+                     "rules only", MIN_RECORDS_TO_TRAIN)
+    scored = scored.sort_values(["match_probability", "left", "right"], ascending=[False, True, True])
+    p = scored["match_probability"].to_numpy(dtype=float)
+    agrees = scored["name_agrees"].to_numpy(dtype=bool)
+    scored["outcome"] = np.select(
+        [(p >= params.link_probability) & agrees, p >= params.link_probability, p >= params.review_probability],
+        ["link", "household_guard", "review"], "below_review",
     )
-    owner_of_id = candidates.drop_duplicates("customer_id", keep="first")
-    # A cluster may own several old ids (a merge): keep the oldest.
-    owner_of_id = owner_of_id.sort_values(["cluster", "customer_id"])
-    kept = owner_of_id.drop_duplicates("cluster", keep="first").set_index("cluster")["customer_id"]
+    timings["probabilistic"] = round(time.monotonic() - started, 2)
+    log.info("identity: probabilistic: %d pairs scored in %.1fs", len(scored), timings["probabilistic"])
 
-    for cluster, ids in owner_of_id.groupby("cluster")["customer_id"]:
-        survivor = kept[cluster]
-        for old in ids:
-            if old != survivor:
-                history.append((old, survivor, "merge"))
+    started = time.monotonic()
+    links = scored[scored["outcome"] == "link"]
+    edges += [Edge(int(a), int(b), PROBABILISTIC_RULE, float(q))
+              for a, b, q in zip(links["left"], links["right"], links["match_probability"])]
+    final = cluster(n, edges, strong, max_cluster_size=params.max_cluster_size, cannot_links=cannot, initial=initial)
+    band = scored[scored["outcome"].isin(["review", "household_guard"])]
+    review = pd.concat([
+        pd.DataFrame({
+            "left": band["left"].astype(int), "right": band["right"].astype(int),
+            "reason": np.where(band["outcome"] == "review", "match_probability_in_review_band",
+                               "shared_contact_details_only"),
+            "rule": PROBABILISTIC_RULE, "match_probability": band["match_probability"].astype(float),
+        }),
+        pd.DataFrame(
+            [(e.left, e.right, reason, e.rule, e.match_probability) for e, reason in final.held if reason != "cannot_link"],
+            columns=["left", "right", "reason", "rule", "match_probability"],
+        ),
+    ], ignore_index=True)
+    # Pairs a steward already decided, or that ended up in one cluster anyway, need no review.
+    decided = set(must) | set(cannot)
+    keep = [
+        (min(a, b), max(a, b)) not in decided and final.labels[a] != final.labels[b]
+        for a, b in zip(review["left"], review["right"])
+    ]
+    review = review.loc[np.array(keep, dtype=bool)].drop_duplicates(["left", "right"])
+    timings["clustering"] = round(time.monotonic() - started, 2)
+    return MatchResult(final, free, scored, review, model_json, trained)
 
-    clusters = np.unique(labels)
-    needs_id = [c for c in clusters if c not in kept.index]
-    fresh = next_ids(len(needs_id))
-    assigned = pd.concat([kept, pd.Series(fresh, index=needs_id, dtype="object")])
 
-    # Old ids that lost members to a cluster with a fresh id: a split.
-    lost = candidates[~candidates.set_index(["cluster", "customer_id"]).index.isin(list(kept.items()))]
-    for cluster, old in lost[["cluster", "customer_id"]].itertuples(index=False):
-        new = assigned[cluster]
-        if (old, new, "merge") not in history:
-            history.append((old, new, "split"))
-    return frame["cluster"].map(assigned), sorted(set(history))
+def _carry_over(records: pd.DataFrame, previous: pd.DataFrame, cannot: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Initial labels from the last run's customers, and which records are free to match again."""
+    prev = records[["source", "source_record_key"]].merge(
+        previous[["source", "source_record_key", "customer_id", "match_key_hash"]],
+        on=["source", "source_record_key"], how="left",
+    )
+    changed = prev["match_key_hash"].isna() | (prev["match_key_hash"].astype(str) != match_key_hash(records).to_numpy())
+    customer = prev["customer_id"].where(~changed.to_numpy())
+    # A cannot-link inside one customer dissolves that customer: its records are matched again.
+    split = {customer.iat[a] for a, b in cannot if pd.notna(customer.iat[a]) and customer.iat[a] == customer.iat[b]}
+    free = (customer.isna() | customer.isin(split)).to_numpy()
+    labels = pd.factorize(customer.where(~free))[0]
+    return labels, free
 
 
-def resolve_identities(settings: Settings, run_id: str, as_of: datetime) -> ResolutionSummary:
+def _candidates_for(records: pd.DataFrame, free: np.ndarray) -> np.ndarray:
+    """Free records and the records sharing a blocking key with one: all Splink needs to see."""
+    subset = free.copy()
+    for columns in BLOCKING_KEYS:
+        keys = records[list(columns)]
+        present = keys.notna().all(axis=1).to_numpy()
+        wanted = pd.MultiIndex.from_frame(keys[free & present].astype(str)).unique()
+        if len(wanted):
+            subset |= present & pd.MultiIndex.from_frame(keys.astype(str)).isin(wanted)
+    return subset
+
+
+def resolve_identities(
+    settings: Settings, run_id: str, as_of: datetime, *, full: bool = False
+) -> ResolutionSummary:
+    params = MatchSettings.from_settings(settings)
+    timings: dict[str, float] = {}
+    started = time.monotonic()
     with connect(settings) as conn:
         with conn.transaction():
-            ensure_identity_tables(conn)
+            store.ensure_identity_tables(conn)
             if not table_exists(conn, "intermediate", "int_source_records"):
                 raise RuntimeError(
-                    f"{INPUT_TABLE} does not exist: run the dbt staging and intermediate models first"
+                    f"{store.INPUT_TABLE} does not exist: run the dbt staging and intermediate models first"
                 )
             # One resolver at a time: a second concurrent run waits here instead of racing.
             conn.execute("select pg_advisory_xact_lock(hashtext('identity.resolve'))")
-            records = _read_frame(
-                conn,
-                f"""select source, source_record_key, account_id, loyalty_id, web_account_id,
-                           email_normalised, phone_normalised, first_name_normalised, last_name_normalised
-                    from {INPUT_TABLE} order by source, source_record_key""",
+            records = store.read_records(conn)
+            previous = store.read_previous(conn)
+            decisions = store.read_decisions(conn)
+            model_json = store.latest_model(conn)
+            timings["read"] = round(time.monotonic() - started, 2)
+            log.info("identity: read %d records in %.1fs", len(records), timings["read"])
+            incremental = not full and len(previous) > 0
+            result = match_records(
+                records, params, decisions=decisions, previous=previous if incremental else None,
+                model_json=model_json if incremental else None, timings=timings,
             )
-            previous = _read_frame(
-                conn, "select source, source_record_key, customer_id from identity.customer_source_xref"
-            )
-            labels, matched_by, links = cluster_records(records)
+
+            started = time.monotonic()
 
             def next_ids(k: int) -> list[str]:
                 if k == 0:
@@ -211,59 +273,120 @@ def resolve_identities(settings: Settings, run_id: str, as_of: datetime) -> Reso
                 ).fetchall()
                 return [f"C{r[0]:09d}" for r in rows]
 
-            customer_ids, history = assign_customer_ids(records, labels, previous, next_ids)
-            out = pd.DataFrame(
-                {
-                    "source": records["source"],
-                    "source_record_key": records["source_record_key"],
-                    "customer_id": customer_ids.to_numpy(),
-                    "matched_by": matched_by.to_numpy(),
-                }
-            )
-            conn.execute("delete from identity.customer_source_xref")
-            with conn.cursor().copy(
-                "copy identity.customer_source_xref (source, source_record_key, customer_id, matched_by, resolved_run_id) from stdin"
-            ) as copy:
-                for row in out.itertuples(index=False):
-                    copy.write_row((*row, run_id))
-            conn.execute("delete from identity.customer_id_history where run_id = %s", (run_id,))
-            with conn.cursor() as cur:
-                cur.executemany(
-                    "insert into identity.customer_id_history values (%s, %s, %s, %s, %s)",
-                    [(old, new, reason, run_id, as_of) for old, new, reason in history],
-                )
-            new_count = out.loc[~out["customer_id"].isin(previous["customer_id"]), "customer_id"].nunique()
+            customer_ids, history = assign_customer_ids(records, result.clustering.labels, previous, next_ids)
+            matched_by = pd.Series(result.clustering.matched_by, dtype="object")
+            if incremental:
+                before = records[["source", "source_record_key"]].merge(
+                    previous[["source", "source_record_key", "matched_by"]], on=["source", "source_record_key"],
+                    how="left")["matched_by"]
+                carry = (~result.free) & (matched_by == "singleton").to_numpy() & before.notna().to_numpy()
+                matched_by[carry] = before[carry]
+            _write(conn, run_id, as_of, records, customer_ids, matched_by, history, result, full_run=not incremental)
+            timings["write"] = round(time.monotonic() - started, 2)
+            new_count = int(pd.Series(customer_ids).loc[~pd.Series(customer_ids).isin(previous["customer_id"])].nunique())
             summary = ResolutionSummary(
                 run_id=run_id,
-                records=len(out),
-                customers=int(out["customer_id"].nunique()),
+                mode="incremental" if incremental else "full",
+                records=len(records),
+                records_matched=int(result.free.sum()),
+                customers=int(pd.Series(customer_ids).nunique()),
                 new_customers=new_count,
                 merged_ids=sum(1 for h in history if h[2] == "merge"),
                 split_ids=sum(1 for h in history if h[2] == "split"),
-                links_by_rule=links,
+                scored_pairs=len(result.scored),
+                review_pairs=len(result.review),
+                links_by_rule=result.clustering.links_by_rule,
+                seconds=timings,
             )
+            # A log of executions: a rerun of the interval is its next attempt, the first one's row stays.
             conn.execute(
-                """insert into identity.resolution_runs values (%s, %s, %s, %s, %s, %s, %s, %s)
-                   on conflict (run_id) do update set resolved_at = excluded.resolved_at, records = excluded.records,
-                     customers = excluded.customers, new_customers = excluded.new_customers,
-                     merged_ids = excluded.merged_ids, split_ids = excluded.split_ids,
-                     links_by_rule = excluded.links_by_rule""",
-                (
-                    run_id,
-                    as_of,
-                    summary.records,
-                    summary.customers,
-                    summary.new_customers,
-                    summary.merged_ids,
-                    summary.split_ids,
-                    json.dumps(links),
-                ),
+                """insert into identity.resolution_runs
+                       (run_id, attempt, resolved_at, records, customers, new_customers, merged_ids, split_ids,
+                        links_by_rule, mode, records_matched, scored_pairs, review_pairs, seconds)
+                   select %s, coalesce(max(attempt), 0) + 1, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s
+                   from identity.resolution_runs where run_id = %s""",
+                (run_id, as_of, summary.records, summary.customers, summary.new_customers, summary.merged_ids,
+                 summary.split_ids, json.dumps(summary.links_by_rule), summary.mode, summary.records_matched,
+                 summary.scored_pairs, summary.review_pairs, json.dumps(timings), run_id),
             )
     log.info(summary.text())
     return summary
 
 
-def _read_frame(conn, query: str) -> pd.DataFrame:
-    cur = conn.execute(query)
-    columns = [d.name for d in cur.description]
-    return pd.DataFrame(cur.fetchall(), columns=columns, dtype="object")
+def _delete_pairs_touching(conn, keys: np.ndarray) -> None:
+    """Delete the scored pairs with a record among `keys` ((source, source_record_key) rows)."""
+    if not len(keys):
+        return
+    conn.execute("create temp table matched_records (source text, source_record_key text) on commit drop")
+    store.copy_rows(conn, "matched_records", ("source", "source_record_key"), keys.tolist())
+    for side in ("left", "right"):
+        conn.execute(
+            f"""delete from identity.match_pairs p using matched_records m
+                where p.{side}_source = m.source and p.{side}_source_record_key = m.source_record_key"""
+        )
+
+
+def _write(conn, run_id: str, as_of: datetime, records: pd.DataFrame, customer_ids: pd.Series, matched_by: pd.Series,
+           history: list[tuple[str, str, str]], result: MatchResult, *, full_run: bool) -> None:
+    keys = records[["source", "source_record_key"]].to_numpy()
+    hashes = match_key_hash(records).to_numpy()
+    conn.execute("delete from identity.customer_source_xref")
+    store.copy_rows(
+        conn, "identity.customer_source_xref",
+        ("source", "source_record_key", "customer_id", "matched_by", "resolved_run_id", "match_key_hash"),
+        ((s, k, c, m, run_id, h) for (s, k), c, m, h in zip(keys, customer_ids.to_numpy(), matched_by, hashes)),
+    )
+    # The id history is a log of changes that happened: a rerun that changes nothing adds nothing
+    # and never removes what the interval's first run recorded.
+    with conn.cursor() as cur:
+        cur.executemany(
+            "insert into identity.customer_id_history values (%s, %s, %s, %s, %s) on conflict do nothing",
+            [(old, new, reason, run_id, as_of) for old, new, reason in history],
+        )
+    # match_pairs holds the latest score of each pair. A full run scores every pair again; an
+    # incremental run re-scores exactly the pairs touching the records it matched, so only those
+    # are replaced (a rerun of an interval matches nothing and leaves the interval's pairs as they are).
+    if full_run:
+        conn.execute("delete from identity.match_pairs")
+        conn.execute("delete from identity.review_queue")
+    else:
+        _delete_pairs_touching(conn, keys[result.free])
+    scored = result.scored
+    store.copy_rows(
+        conn, "identity.match_pairs",
+        ("run_id", "left_source", "left_source_record_key", "right_source", "right_source_record_key",
+         "match_weight", "match_probability", "evidence", "outcome"),
+        ((run_id, *keys[a], *keys[b], w, p, e, o) for a, b, w, p, e, o in zip(
+            scored["left"].astype(int), scored["right"].astype(int), scored["match_weight"],
+            scored["match_probability"], scored["evidence"], scored["outcome"])),
+    )
+    # The queue holds open questions only: pairs now in one customer or decided drop out.
+    conn.execute(
+        """delete from identity.review_queue q using identity.customer_source_xref l, identity.customer_source_xref r
+           where l.source = q.left_source and l.source_record_key = q.left_source_record_key
+             and r.source = q.right_source and r.source_record_key = q.right_source_record_key
+             and l.customer_id = r.customer_id"""
+    )
+    conn.execute(
+        """delete from identity.review_queue q using identity.steward_decisions d
+           where (d.left_source, d.left_source_record_key, d.right_source, d.right_source_record_key)
+                 in ((q.left_source, q.left_source_record_key, q.right_source, q.right_source_record_key),
+                     (q.right_source, q.right_source_record_key, q.left_source, q.left_source_record_key))"""
+    )
+    review = result.review
+    with conn.cursor() as cur:
+        cur.executemany(
+            """insert into identity.review_queue values (%s, %s, %s, %s, %s, %s, %s, %s)
+               on conflict (left_source, left_source_record_key, right_source, right_source_record_key)
+               do update set run_id = excluded.run_id, reason = excluded.reason, rule = excluded.rule,
+                 match_probability = excluded.match_probability""",
+            [(run_id, *keys[min(a, b)], *keys[max(a, b)], reason, rule, None if pd.isna(p) else float(p))
+             for a, b, reason, rule, p in zip(review["left"].astype(int), review["right"].astype(int),
+                                              review["reason"], review["rule"], review["match_probability"])],
+        )
+    if result.trained and result.model_json:
+        conn.execute(
+            """insert into identity.match_models values (%s, %s, %s)
+               on conflict (run_id) do update set trained_at = excluded.trained_at, model = excluded.model""",
+            (run_id, as_of, result.model_json),
+        )

@@ -19,7 +19,7 @@ PROFILE_NAME = "customer360"
 TARGET_NAME = "warehouse"
 
 # The three builds of a run, split where Python stages sit between them.
-STAGING_SELECT = ["path:models/staging", "path:models/intermediate"]
+STAGING_SELECT = ["path:models/staging", "path:seeds", "path:models/intermediate"]
 CORE_MARTS_SELECT = ["tag:core"]
 SCORED_MARTS_SELECT = ["tag:scored"]
 

@@ -62,7 +62,10 @@ def resolve(settings: Settings, interval: DataInterval) -> dict[str, Any]:
     from identity.resolve import resolve_identities
 
     summary = resolve_identities(settings, interval.run_key, interval.end)
-    return {"records": summary.records, "customers": summary.customers, "new_customers": summary.new_customers}
+    return {"mode": summary.mode, "records": summary.records, "records_matched": summary.records_matched,
+            "customers": summary.customers, "new_customers": summary.new_customers,
+            "merged_ids": summary.merged_ids, "split_ids": summary.split_ids,
+            "scored_pairs": summary.scored_pairs, "review_pairs": summary.review_pairs}
 
 
 def score(settings: Settings, interval: DataInterval) -> dict[str, Any]:

@@ -60,6 +60,13 @@ def snapshot(settings: Settings) -> dict[str, pd.DataFrame]:
                                         "order by 1"),
         "raw_rows": query(settings, "select (select count(*) from raw.pos_transactions) as pos, "
                                     "(select count(*) from raw.crm_accounts) as crm"),
+        "match_pairs": query(settings, "select left_source, left_source_record_key, right_source, "
+                                       "right_source_record_key, run_id, match_probability, outcome "
+                                       "from identity.match_pairs order by 1, 2, 3, 4"),
+        "review_queue": query(settings, "select left_source, left_source_record_key, right_source, "
+                                        "right_source_record_key, reason from identity.review_queue "
+                                        "order by 1, 2, 3, 4"),
+        "id_history": query(settings, "select * from identity.customer_id_history order by 1, 2, 3"),
     }
 
 
@@ -175,6 +182,22 @@ def test_an_error_level_check_on_raw_data_stops_the_run_before_the_marts(server_
         assert "success       write_report" in shown and "failed        run_outcome" in shown
     finally:
         drop_database(url)
+
+
+def test_identity_scores_pairs_and_a_rerun_of_the_interval_keeps_them(pipeline_run):
+    s = pipeline_run["settings"]
+    # One row per execution: the interval's first run (full) and its rerun (incremental, nothing new to match).
+    runs = query(s, "select attempt, mode, records_matched, scored_pairs from identity.resolution_runs "
+                    "order by attempt")
+    assert runs["mode"].tolist() == ["full", "incremental"]
+    first_run, rerun = runs.iloc[0], runs.iloc[1]
+    assert first_run.scored_pairs > 0 and (rerun.records_matched, rerun.scored_pairs) == (0, 0)
+    pairs = query(s, "select count(*) as scored, count(*) filter (where outcome = 'link') as links, "
+                     "count(*) filter (where evidence ? 'last_name') as with_evidence from identity.match_pairs").iloc[0]
+    assert pairs.scored == first_run.scored_pairs and pairs.links > 0 and pairs.with_evidence == pairs.scored
+    review = query(s, "select count(*) filter (where left_customer_id = right_customer_id) as same "
+                      "from marts.steward_review_pairs").iloc[0]
+    assert review.same == 0
 
 
 def test_a_broken_delivery_fails_the_raw_gate_and_leaves_the_marts_as_they_were(pipeline_run):

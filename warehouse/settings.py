@@ -65,6 +65,11 @@ class Settings:
     clv_horizon_months: int = 12
     annual_discount_rate: float = 0.10
     max_quarantine_share: float = 0.05  # a batch quarantining more of a source's rows fails the raw gate
+    # Identity resolution (identity/): largest cluster merged without a steward, and the
+    # match-probability band: >= link links, [review, link) goes to the steward review queue.
+    max_cluster_size: int = 50
+    match_link_probability: float = 0.99
+    match_review_probability: float = 0.5
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -99,7 +104,20 @@ class Settings:
             clv_horizon_months=int(env.get("C360_CLV_HORIZON_MONTHS", "12")),
             annual_discount_rate=float(env.get("C360_ANNUAL_DISCOUNT_RATE", "0.10")),
             max_quarantine_share=float(env.get("C360_MAX_QUARANTINE_SHARE", "0.05")),
+            max_cluster_size=int(env.get("C360_MAX_CLUSTER_SIZE", "50")),
+            match_link_probability=float(env.get("C360_MATCH_LINK_PROBABILITY", "0.99")),
+            match_review_probability=float(env.get("C360_MATCH_REVIEW_PROBABILITY", "0.5")),
         )
+
+    def __post_init__(self) -> None:
+        if self.max_cluster_size < 2:
+            raise ValueError(f"C360_MAX_CLUSTER_SIZE must be at least 2, got {self.max_cluster_size}")
+        if not 0.0 < self.match_review_probability <= self.match_link_probability <= 1.0:
+            raise ValueError(
+                "C360_MATCH_REVIEW_PROBABILITY and C360_MATCH_LINK_PROBABILITY must satisfy "
+                f"0 < review <= link <= 1, got review={self.match_review_probability}, "
+                f"link={self.match_link_probability}"
+            )
 
     def dbt_env(self) -> dict[str, str]:
         """Environment variables that dbt_project/profiles.yml reads, derived from WAREHOUSE_URL."""

@@ -1,8 +1,19 @@
 {#- Matching keys: each macro returns a SQL expression; empty results become null. -#}
 
-{#- lower-cased and trimmed e-mail address -#}
+{#-
+    E-mail for matching: lower case, no white space anywhere ('  John.Smith @Example.COM ' ->
+    'john.smith@example.com'). Provider-specific rules (gmail dots, plus tags) are not applied:
+    they are not safe for every provider. Malformed addresses are repaired, where one valid
+    address fits, in int_source_records (see is_valid_email).
+-#}
 {% macro normalise_email(col) -%}
-    nullif(lower(btrim({{ col }}, E' \t\r\n')), '')
+    nullif(lower(regexp_replace({{ col }}, '[[:space:]]', '', 'g')), '')
+{%- endmacro %}
+
+
+{#- true when a normalised e-mail has one '@', a local part and a dotted domain -#}
+{% macro is_valid_email(col) -%}
+    coalesce({{ col }} ~ '^[^@]+@[^@.]+(\.[^@.]+)+$', false)
 {%- endmacro %}
 
 
@@ -33,24 +44,34 @@
 
 
 {#-
-    Name for matching: lower case, titles (mr, mrs, ms, miss, dr) removed,
-    apostrophes dropped, other punctuation and digits turned into spaces,
-    runs of spaces collapsed. 'Mr J. Smith' -> 'j smith', "O'Brien" -> 'obrien'.
+    Name for matching: lower case, accents folded ('José Müller' -> 'jose muller',
+    'Strauß' -> 'strauss'), titles (mr, mrs, ms, miss, mx, dr, prof, rev, sir) removed,
+    apostrophes dropped, other punctuation and digits turned into spaces, runs of
+    spaces collapsed. 'Mr J. Smith' -> 'j smith', "O'Brien" -> 'obrien'.
 -#}
 {% macro normalise_name(col) -%}
     nullif(
         btrim(regexp_replace(
             regexp_replace(
                 regexp_replace(
-                    regexp_replace(lower({{ col }}), '[''’`]', '', 'g'),
+                    regexp_replace({{ fold_accents('lower(' ~ col ~ ')') }}, '[''’`]', '', 'g'),
                     '[^[:alpha:][:space:]]', ' ', 'g'
                 ),
-                '\m(mr|mrs|ms|miss|dr)\M', ' ', 'g'
+                '\m(mr|mrs|ms|miss|mx|dr|prof|rev|sir)\M', ' ', 'g'
             ),
             '[[:space:]]+', ' ', 'g'
         )),
         ''
     )
+{%- endmacro %}
+
+
+{#- lower-case Latin letters with accents -> without ('é' -> 'e', 'ß' -> 'ss', 'æ' -> 'ae'); portable SQL -#}
+{% macro fold_accents(expr) -%}
+    replace(replace(replace(translate({{ expr }},
+        'àáâãäåāăąçćčďèéêëēėęěìíîïīįłñńňòóôõöøōőŕřśšşťùúûüūůűųýÿźżž',
+        'aaaaaaaaacccdeeeeeeeeiiiiiilnnnoooooooorrssstuuuuuuuuyyzzz'),
+        'ß', 'ss'), 'æ', 'ae'), 'œ', 'oe')
 {%- endmacro %}
 
 
@@ -81,4 +102,28 @@
 {#- upper case, without spaces: 'sw1a 1aa' -> 'SW1A1AA' -#}
 {% macro normalise_postcode(col) -%}
     nullif(upper(regexp_replace({{ col }}, '[[:space:]]', '', 'g')), '')
+{%- endmacro %}
+
+
+{#-
+    Street for matching: lower case, accents folded, punctuation to spaces, common
+    abbreviations written out ('12 Acacia Rd.' -> '12 acacia road', 'Flat 3, 7 St. John''s Sq'
+    -> 'flat 3 7 street johns square': 'st' is always read as 'street').
+-#}
+{% macro normalise_street(col) -%}
+    {%- set abbreviations = {'rd': 'road', 'st': 'street', 'ave': 'avenue', 'av': 'avenue', 'ln': 'lane',
+                             'dr': 'drive', 'ct': 'court', 'pl': 'place', 'sq': 'square', 'gdns': 'gardens',
+                             'cres': 'crescent', 'tce': 'terrace', 'blvd': 'boulevard', 'apt': 'apartment'} -%}
+    {%- set ns = namespace(expr="regexp_replace(regexp_replace(" ~ fold_accents('lower(' ~ col ~ ')')
+                                 ~ ", '[''’`]', '', 'g'), '[^[:alnum:]]+', ' ', 'g')") -%}
+    {%- for short, long in abbreviations.items() -%}
+        {%- set ns.expr = "regexp_replace(" ~ ns.expr ~ ", '\\m" ~ short ~ "\\M', '" ~ long ~ "', 'g')" -%}
+    {%- endfor -%}
+    nullif(btrim({{ ns.expr }}), '')
+{%- endmacro %}
+
+
+{#- a date of birth usable as a key: after 1900-01-01 (a common placeholder) and not after `as_of` -#}
+{% macro normalise_date_of_birth(col, as_of) -%}
+    case when {{ col }} > date '1900-01-01' and {{ col }} <= cast({{ as_of }} as date) then {{ col }} end
 {%- endmacro %}

@@ -1,8 +1,17 @@
 -- The identity resolution input: one row per (source, source_record_key) across
 -- all sources, with the matching keys. Sources whose key is a person-level id
 -- seen on many rows (loyalty_id, web_account_id, e-mail) are collapsed to one
--- record per id, with the attributes of its latest row.
+-- record per id, with the attributes of its latest row. first_name_canonical
+-- maps common nicknames to one formal name (seed name_nicknames) for matching.
+-- A malformed e-mail ('a@@b.com', 'ab.com', 'a@', 'a@b') is replaced by the one valid
+-- e-mail in the data it can be a typo of (is_email_repaired); with none or several, it stays.
 with
+
+name_nicknames as (
+
+    select * from {{ ref('name_nicknames') }}
+
+),
 
 crm_accounts as (
 
@@ -61,11 +70,12 @@ crm_records as (
         loyalty_id,
         cast(null as text) as web_account_id,
         email_normalised,
+        nullif(original_email_normalised, email_normalised) as previous_email_normalised,
         phone_normalised,
         first_name_normalised,
         last_name_normalised,
         postcode_normalised,
-        date_of_birth,
+        date_of_birth_normalised as date_of_birth,
         first_name,
         last_name,
         city,
@@ -85,6 +95,7 @@ pos_records as (
         loyalty_id,
         cast(null as text) as web_account_id,
         cast(null as text) as email_normalised,
+        cast(null as text) as previous_email_normalised,
         cast(null as text) as phone_normalised,
         cast(null as text) as first_name_normalised,
         cast(null as text) as last_name_normalised,
@@ -124,6 +135,7 @@ web_order_records as (
         cast(null as text) as loyalty_id,
         web_account_id,
         email_normalised,
+        cast(null as text) as previous_email_normalised,
         phone_normalised,
         first_name_normalised,
         last_name_normalised,
@@ -149,6 +161,7 @@ web_event_records as (
         cast(null as text) as loyalty_id,
         web_account_id,
         cast(null as text) as email_normalised,
+        cast(null as text) as previous_email_normalised,
         cast(null as text) as phone_normalised,
         cast(null as text) as first_name_normalised,
         cast(null as text) as last_name_normalised,
@@ -175,6 +188,7 @@ call_center_records as (
         cast(null as text) as loyalty_id,
         cast(null as text) as web_account_id,
         cast(null as text) as email_normalised,
+        cast(null as text) as previous_email_normalised,
         phone_normalised,
         first_name_normalised,
         last_name_normalised,
@@ -199,6 +213,7 @@ email_records as (
         cast(null as text) as loyalty_id,
         cast(null as text) as web_account_id,
         email_normalised,
+        cast(null as text) as previous_email_normalised,
         cast(null as text) as phone_normalised,
         cast(null as text) as first_name_normalised,
         cast(null as text) as last_name_normalised,
@@ -225,6 +240,7 @@ survey_records as (
         cast(null as text) as loyalty_id,
         cast(null as text) as web_account_id,
         email_normalised,
+        cast(null as text) as previous_email_normalised,
         cast(null as text) as phone_normalised,
         first_name_normalised,
         last_name_normalised,
@@ -249,6 +265,7 @@ registration_records as (
         cast(null as text) as loyalty_id,
         cast(null as text) as web_account_id,
         email_normalised,
+        cast(null as text) as previous_email_normalised,
         phone_normalised,
         first_name_normalised,
         last_name_normalised,
@@ -282,6 +299,88 @@ unioned as (
     union all
     select * from registration_records
 
+),
+
+valid_emails as (
+
+    select distinct email_normalised as email
+    from unioned
+    where {{ is_valid_email('email_normalised') }}
+
+),
+
+-- The keys a valid e-mail leaves behind under each kind of typo.
+valid_email_keys as (
+
+    select email, 'doubled_at:' || email as repair_key from valid_emails
+    union all
+    select email, 'missing_at:' || replace(email, '@', '') from valid_emails
+    union all
+    select email, 'no_domain:' || split_part(email, '@', 1) from valid_emails
+    union all
+    select email, 'no_tld:' || split_part(email, '@', 1) || '@' || split_part(split_part(email, '@', 2), '.', 1)
+    from valid_emails
+
+),
+
+malformed_emails as (
+
+    select
+        email_normalised as malformed_email,
+        case
+            when email_normalised like '%@@%' then 'doubled_at:' || regexp_replace(email_normalised, '@+', '@', 'g')
+            when position('@' in email_normalised) = 0 then 'missing_at:' || email_normalised
+            when email_normalised like '%@' then 'no_domain:' || rtrim(email_normalised, '@')
+            else 'no_tld:' || email_normalised
+        end as repair_key
+    from unioned
+    where email_normalised is not null and not {{ is_valid_email('email_normalised') }}
+    group by email_normalised
+
+),
+
+email_repairs as (
+
+    select
+        malformed_emails.malformed_email,
+        min(valid_email_keys.email) as repaired_email
+    from malformed_emails
+    inner join valid_email_keys
+        on valid_email_keys.repair_key = malformed_emails.repair_key
+    group by malformed_emails.malformed_email
+    having count(distinct valid_email_keys.email) = 1
+
+),
+
+final as (
+
+    select
+        unioned.source,
+        unioned.source_record_key,
+        unioned.account_id,
+        unioned.loyalty_id,
+        unioned.web_account_id,
+        coalesce(email_repairs.repaired_email, unioned.email_normalised) as email_normalised,
+        unioned.previous_email_normalised,
+        unioned.phone_normalised,
+        unioned.first_name_normalised,
+        unioned.last_name_normalised,
+        unioned.postcode_normalised,
+        unioned.date_of_birth,
+        unioned.first_name,
+        unioned.last_name,
+        unioned.city,
+        unioned.country,
+        unioned.first_seen_at,
+        unioned.last_seen_at,
+        coalesce(name_nicknames.canonical_name, unioned.first_name_normalised) as first_name_canonical,
+        email_repairs.repaired_email is not null as is_email_repaired
+    from unioned
+    left join name_nicknames
+        on name_nicknames.nickname = unioned.first_name_normalised
+    left join email_repairs
+        on email_repairs.malformed_email = unioned.email_normalised
+
 )
 
-select * from unioned
+select * from final

@@ -1,18 +1,23 @@
 -- One row per resolved customer with a golden record.
--- Survivorship, per attribute: the first non-null value taken from
---   1. CRM records (the latest version of each account; most recently updated account first),
---   2. then other sources' records, most recently seen first
--- (ties broken by source and record key, so the result is deterministic).
-{%- set survivorship_order = "source_priority, last_seen_at desc nulls last, source, source_record_key" %}
+-- Survivorship, one documented rule per attribute (ties: source, then record key,
+-- so the result is deterministic); each value keeps where it came from in
+-- <attribute>_source and <attribute>_source_record_key.
+--   most complete  first_name, last_name: a full name beats an initial, then the most trusted source, then the most recent
+--   most recent    email: people change e-mail, the latest one seen is the one that works
+--   most trusted   phone, city, postcode, country, date_of_birth: the CRM first (what the customer
+--                  keeps up to date; web delivery addresses can be gifts), then the most recent
+-- Source trust: crm_accounts, web_orders, product_registrations, surveys, call_center_contacts, others.
+{%- set most_trusted = "source_trust, last_seen_at desc nulls last, source, source_record_key" %}
+{%- set most_recent = "last_seen_at desc nulls last, source_trust, source, source_record_key" %}
 {%- set golden_attributes = {
-    "first_name": "first_name",
-    "last_name": "last_name",
-    "email": "email_normalised",
-    "phone": "phone_normalised",
-    "city": "city",
-    "postcode": "postcode_normalised",
-    "country": "country",
-    "date_of_birth": "date_of_birth",
+    "first_name": ("first_name", "length(first_name) > 1 desc, " ~ most_trusted),
+    "last_name": ("last_name", "length(last_name) > 1 desc, " ~ most_trusted),
+    "email": ("email_normalised", most_recent),
+    "phone": ("phone_normalised", most_trusted),
+    "city": ("city", most_trusted),
+    "postcode": ("postcode_normalised", most_trusted),
+    "country": ("country", most_trusted),
+    "date_of_birth": ("date_of_birth", most_trusted),
 } %}
 
 with
@@ -35,7 +40,14 @@ customer_records as (
         customer_source_xref.customer_id,
         customer_source_xref.source,
         customer_source_xref.source_record_key,
-        case when customer_source_xref.source = 'crm_accounts' then 0 else 1 end as source_priority,
+        case customer_source_xref.source
+            when 'crm_accounts' then 1
+            when 'web_orders' then 2
+            when 'product_registrations' then 3
+            when 'surveys' then 4
+            when 'call_center_contacts' then 5
+            else 6
+        end as source_trust,
         source_records.first_name,
         source_records.last_name,
         source_records.email_normalised,
@@ -57,15 +69,19 @@ golden_records as (
 
     select
         customer_id,
-        {%- for attribute, column in golden_attributes.items() %}
-        (array_agg({{ column }} order by {{ survivorship_order }})
+        {%- for attribute, (column, order_by) in golden_attributes.items() %}
+        (array_agg({{ column }} order by {{ order_by }})
             filter (where {{ column }} is not null))[1] as {{ attribute }},
+        (array_agg(source order by {{ order_by }})
+            filter (where {{ column }} is not null))[1] as {{ attribute }}_source,
+        (array_agg(source_record_key order by {{ order_by }})
+            filter (where {{ column }} is not null))[1] as {{ attribute }}_source_record_key,
         {%- endfor %}
         string_agg(distinct source, ',' order by source) as source_systems,
         count(*) as source_record_count,
         min(first_seen_at) as first_seen_at,
         max(last_seen_at) as last_seen_at,
-        (array_agg(source order by {{ survivorship_order }}))[1] as golden_source
+        (array_agg(source order by {{ most_trusted }}))[1] as golden_source
     from customer_records
     group by customer_id
 

@@ -42,6 +42,7 @@ renamed as (
         {{ normalise_name('first_name') }} as first_name_normalised,
         {{ normalise_name('last_name') }} as last_name_normalised,
         {{ normalise_postcode('shipping_postcode') }} as postcode_normalised,
+        {{ normalise_street('shipping_street') }} as street_normalised,
 
         _loaded_at,
         _file_name

@@ -1,0 +1,221 @@
+"""Probabilistic matching with Splink (Fellegi-Sunter; m and u estimated from the data).
+
+Runs on the records the deterministic rules left in different clusters: every
+blocking rule also requires `l.rule_cluster <> r.rule_cluster`, and records of
+one rule cluster with identical matching attributes are scored once (their
+first record stands for them). Splink runs on an in-process DuckDB; the same
+settings run on Spark or Postgres backends.
+
+Training: u by random sampling, the prior from two near-certain rules, m by
+expectation maximisation on two blocking passes (names, then e-mail/phone), so
+every comparison gets estimated in at least one pass. Every scored pair is
+returned with its match weight, probability and per-comparison evidence.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+MATCH_COLUMNS = (
+    "first_name_normalised",
+    "first_name_canonical",
+    "last_name_normalised",
+    "email_normalised",
+    "phone_normalised",
+    "postcode_normalised",
+)
+# Candidate pairs: records equal on one of these (and in different rule clusters) are scored.
+BLOCKING_KEYS: tuple[tuple[str, ...], ...] = (
+    ("email_normalised",),
+    ("phone_normalised",),
+    ("last_name_normalised", "postcode_normalised"),
+    ("first_name_canonical", "last_name_normalised"),
+    ("first_name_normalised", "postcode_normalised"),
+)
+# The full-name block is the one that grows with the square of the data (a million records hold
+# hundreds of "john smith"s: 49M pairs at 1M records). A name shared by more candidate records
+# than this is not blocked on by name alone: for a common name, the name alone is no evidence
+# anyway, and the other blocks (e-mail, phone, postcode) still pair those records.
+MAX_NAME_BLOCK = 20
+MAX_TRAINING_PAIRS = 2_000_000
+NAME_KEY = ("first_name_canonical", "last_name_normalised")
+# Comparisons whose agreement counts as "the people are named alike" for the household guard.
+NAME_EVIDENCE_LEVELS = {"first_name": ("exact", "same canonical name", "similar", "initial")}
+
+
+@dataclass
+class ScoredPairs:
+    """Scored pairs (left/right record positions, match_weight, match_probability, evidence json, name_agrees)."""
+
+    pairs: pd.DataFrame
+    model_json: str
+
+
+def _settings():
+    import splink.comparison_level_library as cll
+    import splink.comparison_library as cl
+    from splink import SettingsCreator, block_on
+
+    def different_clusters(*columns: str) -> str:
+        equal = " and ".join(f"l.{c} = r.{c}" for c in columns)
+        return f"{equal} and l.rule_cluster <> r.rule_cluster"
+
+    scoring_keys = [("name_block",) if key == NAME_KEY else key for key in BLOCKING_KEYS]
+
+    first_name = cl.CustomComparison(
+        output_column_name="first_name",
+        comparison_levels=[
+            cll.NullLevel("first_name_normalised"),
+            cll.ExactMatchLevel("first_name_normalised").configure(label_for_charts="exact"),
+            cll.CustomLevel("first_name_canonical_l = first_name_canonical_r", "same canonical name"),
+            cll.JaroWinklerLevel("first_name_normalised", 0.88).configure(label_for_charts="similar"),
+            cll.CustomLevel(
+                "(length(first_name_normalised_l) = 1 or length(first_name_normalised_r) = 1) and "
+                "substr(first_name_normalised_l, 1, 1) = substr(first_name_normalised_r, 1, 1)",
+                "initial",
+            ),
+            cll.ElseLevel().configure(label_for_charts="different"),
+        ],
+    )
+    last_name = cl.CustomComparison(
+        output_column_name="last_name",
+        comparison_levels=[
+            cll.NullLevel("last_name_normalised"),
+            cll.ExactMatchLevel("last_name_normalised", term_frequency_adjustments=True).configure(
+                label_for_charts="exact"
+            ),
+            cll.DamerauLevenshteinLevel("last_name_normalised", 1).configure(label_for_charts="one edit"),
+            cll.JaroWinklerLevel("last_name_normalised", 0.9).configure(label_for_charts="similar"),
+            cll.ElseLevel().configure(label_for_charts="different"),
+        ],
+    )
+    settings = SettingsCreator(
+        link_type="dedupe_only",
+        unique_id_column_name="record_position",
+        comparisons=[
+            first_name,
+            last_name,
+            cl.ExactMatch("email_normalised").configure(term_frequency_adjustments=False),
+            cl.ExactMatch("phone_normalised"),
+            cl.ExactMatch("postcode_normalised"),
+        ],
+        blocking_rules_to_generate_predictions=[different_clusters(*key) for key in scoring_keys],
+        retain_matching_columns=True,  # keeps the gamma_ (comparison level) columns
+        retain_intermediate_calculation_columns=True,
+        additional_columns_to_retain=[],
+    )
+    training_rules = [block_on(*NAME_KEY), block_on("phone_normalised")]
+    prior_rules = [block_on("email_normalised"), block_on("phone_normalised", "last_name_normalised")]
+    return settings, training_rules, prior_rules
+
+
+def candidates(records: pd.DataFrame, rule_cluster: np.ndarray) -> pd.DataFrame:
+    """The records Splink sees: named records, one per rule cluster and distinct attributes.
+
+    `name_block` is the full name (canonical first + last) where at most MAX_NAME_BLOCK
+    candidates share it, else null.
+    """
+    frame = records[list(MATCH_COLUMNS)].copy()
+    frame["record_position"] = np.arange(len(records))
+    frame["rule_cluster"] = rule_cluster
+    frame = frame[frame["last_name_normalised"].notna()]
+    frame = frame.drop_duplicates(["rule_cluster", *MATCH_COLUMNS], keep="first").reset_index(drop=True)
+    name = frame[NAME_KEY[0]].astype("string") + "|" + frame[NAME_KEY[1]].astype("string")
+    shared_by = name.groupby(name).transform("size")
+    frame["name_block"] = name.where(shared_by <= MAX_NAME_BLOCK)
+    return frame
+
+
+def score_pairs(records: pd.DataFrame, rule_cluster: np.ndarray, model_json: str | None = None) -> ScoredPairs:
+    """Score candidate pairs across rule clusters; train a model unless `model_json` is given."""
+    import duckdb
+    from splink import DuckDBAPI, Linker
+    from splink.internals.exceptions import EMTrainingException
+
+    frame = candidates(records, rule_cluster)
+    empty = pd.DataFrame(columns=["left", "right", "match_weight", "match_probability", "evidence", "name_agrees"])
+    if len(frame) < 2:
+        return ScoredPairs(empty, model_json or "")
+    con = duckdb.connect()
+    db_api = DuckDBAPI(con)
+    table = db_api.register(frame, dataset_display_name="identity_candidates")
+    settings, training_rules, prior_rules = _settings()
+    if model_json:
+        linker = Linker(table, json.loads(model_json), log_level=logging.WARNING)
+    else:
+        linker = Linker(table, settings, log_level=logging.WARNING)
+        linker.training.estimate_probability_two_random_records_match(prior_rules, recall=0.8)
+        linker.training.estimate_u_using_random_sampling(max_pairs=2e6, seed=360)
+        # EM on at most about MAX_TRAINING_PAIRS pairs per pass: pairs grow with the square of the records sampled.
+        for rule, columns in zip(training_rules, (NAME_KEY, ("phone_normalised",))):
+            pairs = _pairs_sharing(frame, columns)
+            proportion = min(1.0, (MAX_TRAINING_PAIRS / pairs) ** 0.5) if pairs else 1.0
+            try:
+                linker.training.estimate_parameters_using_expectation_maximisation(
+                    rule, record_sample_proportion=proportion)
+            except EMTrainingException as error:  # e.g. no two records share a phone: train on the other pass
+                log.warning("identity: a training pass was skipped: %s", str(error).splitlines()[0])
+    predictions = linker.inference.predict(warning_mode="never")
+    model_out = json.dumps(linker.misc.save_model_to_json())
+    levels = _level_labels(json.loads(model_out))
+    scored = con.sql(f"select * from {predictions.physical_name}").df()
+    con.close()
+    if scored.empty:
+        return ScoredPairs(empty, model_out)
+    return ScoredPairs(_evidence(scored, levels), model_out)
+
+
+def _pairs_sharing(frame: pd.DataFrame, columns: tuple[str, ...]) -> int:
+    """How many record pairs agree on all `columns` (nulls never agree)."""
+    sizes = frame.dropna(subset=list(columns)).groupby(list(columns)).size()
+    return int((sizes * (sizes - 1) // 2).sum())
+
+
+def _level_labels(model: dict) -> dict[str, dict[int, str]]:
+    """Comparison name -> comparison vector value -> level label."""
+    out: dict[str, dict[int, str]] = {}
+    for comparison in model["comparisons"]:
+        name = comparison["output_column_name"]
+        levels = comparison["comparison_levels"]
+        labels: dict[int, str] = {}
+        value = sum(1 for lv in levels if not lv.get("is_null_level")) - 1
+        for lv in levels:
+            if lv.get("is_null_level"):
+                labels[-1] = "null"
+            else:
+                labels[value] = lv.get("label_for_charts") or lv["sql_condition"]
+                value -= 1
+        out[name] = labels
+    return out
+
+
+def _evidence(scored: pd.DataFrame, levels: dict[str, dict[int, str]]) -> pd.DataFrame:
+    """One row per pair: positions, weight, probability, evidence {comparison: [level, match weight]}."""
+    evidence: dict[str, list] = {}
+    for name, labels in levels.items():
+        gamma = scored[f"gamma_{name}"].astype(int)
+        evidence[name] = list(zip(gamma.map(labels), scored[f"mw_{name}"].astype(float).round(3)))
+    names = list(levels)
+    rows = [
+        json.dumps({name: {"level": evidence[name][i][0], "match_weight": evidence[name][i][1]} for name in names})
+        for i in range(len(scored))
+    ]
+    first = scored["gamma_first_name"].astype(int).map(levels["first_name"])
+    name_agrees = first.isin(NAME_EVIDENCE_LEVELS["first_name"]) | (scored["gamma_email_normalised"] == 1)
+    return pd.DataFrame(
+        {
+            "left": scored["record_position_l"].astype(int).to_numpy(),
+            "right": scored["record_position_r"].astype(int).to_numpy(),
+            "match_weight": scored["match_weight"].astype(float).to_numpy(),
+            "match_probability": scored["match_probability"].astype(float).to_numpy(),
+            "evidence": rows,
+            "name_agrees": name_agrees.to_numpy(),
+        }
+    )
