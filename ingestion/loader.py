@@ -402,8 +402,8 @@ class _FileLoader:
             return None
         mask = pa.array(good)
         return [v.filter(mask) for v in checked.values] + [
-            pa.array([self.batch_id] * kept, pa.string()),
-            pa.array([file_name] * kept, pa.string()),
+            pa.repeat(pa.scalar(self.batch_id, pa.string()), kept),
+            pa.repeat(pa.scalar(file_name, pa.string()), kept),
             pa.array(batch.lines[good]),
             extra.filter(mask) if extra is not None else pa.nulls(kept, pa.string()),
         ]
