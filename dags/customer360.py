@@ -49,6 +49,8 @@ def run_stage(stage, interval: dict, *args) -> dict:
                                 description="Explicit interval start (YYYY-MM-DD), e.g. for a backfill or the demo"),
         "interval_end": Param(None, type=["null", "string"], format="date",
                               description="Explicit interval end (YYYY-MM-DD, exclusive)"),
+        "cutoff": Param(None, type=["null", "string"], format="date",
+                        description="Score as of this date (YYYY-MM-DD); default the end of the data interval"),
     },
 )
 def customer360():
@@ -74,8 +76,8 @@ def customer360():
         return run_stage(stages.resolve, interval)
 
     @task
-    def score_customers(interval: dict) -> dict:
-        return run_stage(stages.score, interval)
+    def score_customers(interval: dict, **context) -> dict:
+        return run_stage(stages.score, interval, context["params"].get("cutoff"))
 
     @task
     def check_marts(interval: dict) -> dict:

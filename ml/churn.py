@@ -30,7 +30,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 from threadpoolctl import threadpool_limits
 
-from ml.features import FEATURE_COLUMNS, build_features, churn_labels, prepare_transactions, to_utc_timestamp
+from ml.features import FEATURE_COLUMNS, informative_columns, labelled_snapshots, prepare_touchpoints, prepare_transactions, to_utc_timestamp
 
 HGB_KIND = "hgb_calibrated"
 RECENCY_KIND = "recency_logistic"
@@ -90,6 +90,11 @@ class ChurnResult:
     model: ChurnModel
     metrics: dict[str, Any]
     training_window: str
+    # backtest test rows: churned, p_model, p_baseline (empty without a backtest)
+    backtest_predictions: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # the backtest's own model and test rows, for champion/challenger comparisons
+    backtest_model: ChurnModel | None = None
+    backtest_features: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def _recency_design(features: pd.DataFrame) -> np.ndarray:
@@ -100,28 +105,6 @@ def window_cutoffs(cutoff: pd.Timestamp, horizon_days: int, first: int, count: i
     """[cutoff - k*H for k = first .. first+count-1], most recent first."""
     h = pd.Timedelta(days=horizon_days)
     return [to_utc_timestamp(cutoff) - k * h for k in range(first, first + count)]
-
-
-def labelled_snapshots(
-    transactions: pd.DataFrame, cutoffs: list[pd.Timestamp], horizon_days: int
-) -> tuple[pd.DataFrame, pd.Series]:
-    """Stacked (features, label) rows for each snapshot cutoff; empty snapshots are skipped.
-
-    Rows are indexed by (snapshot cutoff, customer_id).
-    """
-    frames, labels = [], []
-    for c in cutoffs:
-        feats = build_features(transactions, c)
-        if feats.empty:
-            continue
-        y = churn_labels(transactions, c, horizon_days).reindex(feats.index)
-        key = pd.MultiIndex.from_arrays([[c] * len(feats), feats.index], names=["snapshot", "customer_id"])
-        frames.append(feats.set_axis(key))
-        labels.append(y.set_axis(key))
-    if not frames:
-        empty = pd.DataFrame(columns=list(FEATURE_COLUMNS), dtype="float64")
-        return empty, pd.Series([], dtype="int64", name="churned")
-    return pd.concat(frames), pd.concat(labels).astype("int64")
 
 
 def fit_recency_baseline(features: pd.DataFrame, labels: pd.Series, config: ChurnConfig) -> ChurnModel:
@@ -155,10 +138,16 @@ def fit_churn_model(features: pd.DataFrame, labels: pd.Series, config: ChurnConf
     )
     method = "isotonic" if len(labels) >= config.isotonic_min_rows else "sigmoid"
     calibrated = CalibratedClassifierCV(hgb, method=method, cv=config.calibration_folds)
+    columns = informative_columns(features)
     with threadpool_limits(limits=config.n_threads, user_api="openmp"):
-        calibrated.fit(features.loc[:, list(FEATURE_COLUMNS)].to_numpy(), labels.to_numpy())
+        calibrated.fit(features.loc[:, list(columns)].to_numpy(), labels.to_numpy())
     return ChurnModel(
-        HGB_KIND, config.horizon_days, estimator=calibrated, notes=[f"calibration: {method}"], n_threads=config.n_threads
+        HGB_KIND,
+        config.horizon_days,
+        estimator=calibrated,
+        feature_columns=columns,
+        notes=[f"calibration: {method}"],
+        n_threads=config.n_threads,
     )
 
 
@@ -180,21 +169,32 @@ def _window_text(train_cutoffs: list[pd.Timestamp], horizon_days: int) -> str:
     return f"feature snapshots {days}; labels over the following {horizon_days} days each"
 
 
-def train_churn(transactions: pd.DataFrame, cutoff: pd.Timestamp, config: ChurnConfig) -> ChurnResult:
+def train_churn(
+    transactions: pd.DataFrame,
+    cutoff: pd.Timestamp,
+    config: ChurnConfig,
+    touchpoints: pd.DataFrame | None = None,
+    cache: dict | None = None,
+) -> ChurnResult:
     """Backtest, then fit the production model for scoring at ``cutoff``.
 
-    Only transactions before ``cutoff`` are used.
+    Only transactions and touch points before ``cutoff`` are used.
     """
     cut = to_utc_timestamp(cutoff)
     tx = prepare_transactions(transactions)
     tx = tx.loc[tx["ordered_at"] < cut]
+    tp = prepare_touchpoints(touchpoints)
+    tp = tp.loc[tp["occurred_at"] < cut]
     h = config.horizon_days
 
     # Backtest: train one horizon further back, test on the last complete window.
     bt_train_cutoffs = window_cutoffs(cut, h, 2, config.n_train_windows)
     bt_test_cutoff = window_cutoffs(cut, h, 1, 1)
-    x_bt, y_bt = labelled_snapshots(tx, bt_train_cutoffs, h)
-    x_te, y_te = labelled_snapshots(tx, bt_test_cutoff, h)
+    x_bt, o_bt = labelled_snapshots(tx, bt_train_cutoffs, h, tp, cache)
+    x_te, o_te = labelled_snapshots(tx, bt_test_cutoff, h, tp, cache)
+    y_bt, y_te = o_bt["churned"], o_te["churned"]
+    predictions = pd.DataFrame()
+    bt_model = None
     backtest: dict[str, Any] = {
         "train_cutoffs": [f"{c:%Y-%m-%d}" for c in bt_train_cutoffs],
         "test_cutoff": f"{bt_test_cutoff[0]:%Y-%m-%d}",
@@ -205,8 +205,10 @@ def train_churn(transactions: pd.DataFrame, cutoff: pd.Timestamp, config: ChurnC
         bt_model = fit_churn_model(x_bt, y_bt, config)
         bt_base = fit_recency_baseline(x_bt, y_bt, config)
         backtest["model_kind"] = bt_model.kind
-        backtest["model"] = classification_metrics(y_te.to_numpy(), bt_model.predict_proba(x_te))
-        backtest["recency_baseline"] = classification_metrics(y_te.to_numpy(), bt_base.predict_proba(x_te))
+        p_model, p_base = bt_model.predict_proba(x_te), bt_base.predict_proba(x_te)
+        backtest["model"] = classification_metrics(y_te.to_numpy(), p_model)
+        backtest["recency_baseline"] = classification_metrics(y_te.to_numpy(), p_base)
+        predictions = pd.DataFrame({"churned": y_te.to_numpy(), "p_model": p_model, "p_baseline": p_base})
         backtest["notes"] = bt_model.notes
     else:
         backtest["model_kind"] = None
@@ -214,7 +216,8 @@ def train_churn(transactions: pd.DataFrame, cutoff: pd.Timestamp, config: ChurnC
 
     # Production model: the most recent complete windows.
     train_cutoffs = window_cutoffs(cut, h, 1, config.n_train_windows)
-    x_tr, y_tr = labelled_snapshots(tx, train_cutoffs, h)
+    x_tr, o_tr = labelled_snapshots(tx, train_cutoffs, h, tp, cache)
+    y_tr = o_tr["churned"]
     model = fit_churn_model(x_tr, y_tr, config)
     final = {
         "model_kind": model.kind,
@@ -225,4 +228,11 @@ def train_churn(transactions: pd.DataFrame, cutoff: pd.Timestamp, config: ChurnC
         "notes": model.notes,
     }
     metrics = {"horizon_days": h, "backtest": backtest, "final": final}
-    return ChurnResult(model=model, metrics=metrics, training_window=_window_text(train_cutoffs, h))
+    return ChurnResult(
+        model=model,
+        metrics=metrics,
+        training_window=_window_text(train_cutoffs, h),
+        backtest_predictions=predictions,
+        backtest_model=bt_model,
+        backtest_features=x_te.assign(churned=y_te) if len(y_te) else pd.DataFrame(),
+    )

@@ -235,6 +235,19 @@ def bgnbd_expected_purchases(
     return np.maximum(value, 0.0)
 
 
+def bgnbd_probability_no_purchase(
+    params: BGNBDParams, t: float, frequency: np.ndarray, recency: np.ndarray, T: np.ndarray
+) -> np.ndarray:
+    """P(no purchase in (T, T + t] | x, t_x, T): dropped out, or alive with no purchase.
+
+    Given alive, the purchase rate's posterior is Gamma(r + x, alpha + T), so
+    P(no purchase in t | alive) = ((alpha + T) / (alpha + T + t))^(r + x).
+    """
+    x, t_x, age = _as_arrays(frequency, recency, T)
+    quiet = np.exp((params.r + x) * (np.log(params.alpha + age) - np.log(params.alpha + age + t)))
+    return 1.0 - bgnbd_p_alive(params, x, t_x, age) * (1.0 - quiet)
+
+
 def bgnbd_unconditional_expected_purchases(params: BGNBDParams, t: float | np.ndarray) -> np.ndarray:
     """E[X(t)]: repeat purchases of a new customer in (0, t] (FHL 2005, eq. 9)."""
     r, alpha, a, b = params.r, params.alpha, params.a, params.b
@@ -351,3 +364,90 @@ def discounted_clv(
         total += np.maximum(cumulative - previous, 0.0) / (1.0 + d) ** m
         previous = cumulative
     return total * spend
+
+
+# --------------------------------------------------------------------------- fitted BTYD model
+
+MIN_BGNBD_CUSTOMERS = 20
+MIN_REPEAT_CUSTOMERS = 10
+
+
+@dataclass(frozen=True)
+class BTYDModel:
+    """BG/NBD + Gamma-Gamma fitted on one history, with fallbacks on tiny data.
+
+    ``bgnbd`` is None when there were too few customers or no repeat buyer:
+    predictions then use each customer's historical rate of purchase days,
+    (x + 1) / T. ``gamma_gamma`` is None with too few repeat customers:
+    spend is then the customer's observed mean spend per purchase day.
+    """
+
+    bgnbd: BGNBDFit | None
+    gamma_gamma: GammaGammaFit | None
+    repeat_spend_mean: float
+    notes: tuple[str, ...] = ()
+
+    def expected_spend(self, rfm: pd.DataFrame, observed_spend: np.ndarray) -> np.ndarray:
+        x, m = rfm["frequency"].to_numpy(dtype="float64"), rfm["monetary_value"].to_numpy(dtype="float64")
+        if self.gamma_gamma is None:
+            return np.asarray(observed_spend, dtype="float64")
+        return gamma_gamma_expected_spend(self.gamma_gamma.params, x, m, fallback_mean=self.repeat_spend_mean)
+
+    def expected_purchases(self, rfm: pd.DataFrame, days: float) -> np.ndarray:
+        x, t_x, age = (rfm[c].to_numpy(dtype="float64") for c in ("frequency", "recency", "T"))
+        if self.bgnbd is None:
+            return (x + 1.0) / np.maximum(age, 1.0) * days
+        return bgnbd_expected_purchases(self.bgnbd.params, days, x, t_x, age)
+
+    def p_alive(self, rfm: pd.DataFrame) -> np.ndarray:
+        x, t_x, age = (rfm[c].to_numpy(dtype="float64") for c in ("frequency", "recency", "T"))
+        if self.bgnbd is None:
+            return np.ones(len(x))
+        return bgnbd_p_alive(self.bgnbd.params, x, t_x, age)
+
+    def clv(self, rfm: pd.DataFrame, spend: np.ndarray, *, months: int, annual_discount_rate: float) -> np.ndarray:
+        x, t_x, age = (rfm[c].to_numpy(dtype="float64") for c in ("frequency", "recency", "T"))
+        if self.bgnbd is None:
+            d = monthly_discount_rate(annual_discount_rate)
+            factor = float(np.sum((1.0 + d) ** -np.arange(1, months + 1))) if months > 0 else 0.0
+            return (x + 1.0) / np.maximum(age, 1.0) * DAYS_PER_MONTH * spend * factor
+        return discounted_clv(
+            self.bgnbd.params, x, t_x, age, spend, months=months, annual_discount_rate=annual_discount_rate
+        )
+
+
+def fit_btyd(rfm: pd.DataFrame, *, bgnbd_penalizer: float = 0.0, gamma_gamma_penalizer: float = 0.0) -> BTYDModel:
+    """Fit BG/NBD and Gamma-Gamma on an ``rfm_summary`` frame (fallbacks on tiny data)."""
+    x, t_x, age, m = (rfm[c].to_numpy(dtype="float64") for c in ("frequency", "recency", "T", "monetary_value"))
+    repeat = (x > 0) & (m > 0)
+    repeaters = int(repeat.sum())
+    notes: list[str] = []
+    repeat_mean = float(np.mean(m[repeat])) if repeaters else float("nan")
+    gg = None
+    if repeaters >= MIN_REPEAT_CUSTOMERS:
+        gg = fit_gamma_gamma(x, m, penalizer=gamma_gamma_penalizer)
+    else:
+        notes.append(f"fallback: {repeaters} repeat customers (< {MIN_REPEAT_CUSTOMERS}); observed mean spend used")
+    bg = None
+    if len(rfm) >= MIN_BGNBD_CUSTOMERS and repeaters >= 1:
+        bg = fit_bgnbd(x, t_x, age, penalizer=bgnbd_penalizer)
+    else:
+        notes.append("fallback: too few customers for BG/NBD; historical purchase-day rate used")
+    return BTYDModel(bg, gg, repeat_mean, tuple(notes))
+
+
+def btyd_features(transactions: pd.DataFrame, cutoff: pd.Timestamp, days: float) -> pd.DataFrame:
+    """BG/NBD P(alive) and expected purchase days in the next ``days``, from a fit on history before ``cutoff``.
+
+    Used as features by the learned models (``ml.features``); NaN when BG/NBD
+    cannot be fitted (too few customers or no repeat purchase).
+    """
+    rfm = rfm_summary(transactions, cutoff)
+    out = pd.DataFrame({"bgnbd_p_alive": np.nan, "bgnbd_expected_purchases_90d": np.nan}, index=rfm.index)
+    x, t_x, age = (rfm[c].to_numpy(dtype="float64") for c in ("frequency", "recency", "T"))
+    if len(rfm) < MIN_BGNBD_CUSTOMERS or not (x > 0).any():
+        return out
+    params = fit_bgnbd(x, t_x, age).params
+    out["bgnbd_p_alive"] = bgnbd_p_alive(params, x, t_x, age)
+    out["bgnbd_expected_purchases_90d"] = bgnbd_expected_purchases(params, days, x, t_x, age)
+    return out

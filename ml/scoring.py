@@ -1,23 +1,29 @@
 """Score every customer as of a cutoff and record the models.
 
-``compute_scores`` is the pure core (a transaction frame in, a score frame
-and fitted models out); ``score_customers`` is the thin I/O layer: it reads
-``marts.fct_orders`` through ``warehouse.db``, saves model artifacts under
-the caller's folder and writes ``ml.customer_scores``, ``ml.model_registry``
-and ``ml.churn_evaluation`` in one transaction, replacing any earlier run of
-the same (cutoff_date, model_version).
+``compute_scores`` is the pure core (transactions and touch points in, a
+score frame, fitted models and evaluation tables out); ``score_customers``
+is the thin I/O layer: it reads ``marts.fct_orders`` and
+``marts.fct_touchpoints`` through ``warehouse.db``, loads the current churn
+champion (checksum verified), saves model artifacts under the caller's
+folder and writes ``ml.customer_scores``, ``ml.model_registry``,
+``ml.churn_evaluation`` and ``ml.evaluation_tables`` in one transaction,
+replacing any earlier run of the same (cutoff_date, model_version).
 
 Column meanings in ml.customer_scores (H = churn horizon, 90 days by default):
 
-* churn_probability: P(no purchase in [cutoff, cutoff + H)) from the churn model;
-* expected_purchases: BG/NBD expected purchase days within the CLV horizon
-  (``clv_horizon_months``, 12 by default; months of 365.25/12 days);
-* expected_revenue: expected_purchases * Gamma-Gamma expected spend per
-  purchase day (undiscounted, same horizon);
+* churn_probability: P(no purchase in [cutoff, cutoff + H)) from the churn
+  champion (see ``ml.champion``);
+* expected_purchases / expected_revenue: purchase days and revenue expected in
+  [cutoff, cutoff + H), from BG/NBD + Gamma-Gamma or the learned model,
+  whichever won the backtest (``ml.purchases``);
 * p_alive: BG/NBD probability that the customer is still active at the cutoff;
-* clv: revenue over the next ``clv_horizon_months``, discounted monthly at the
-  monthly equivalent of ``annual_discount_rate`` (no margin applied);
-* segment: RFM segment (ml.segments); scored_at: the cutoff instant.
+* clv: BG/NBD + Gamma-Gamma revenue over the next ``clv_horizon_months``
+  (months of 365.25/12 days), discounted monthly at the monthly equivalent of
+  ``annual_discount_rate`` (no margin applied);
+* segment: RFM segment (``ml.segments``); cluster_id / cluster_name: k-means
+  behaviour cluster and its readable name (``ml.clusters``);
+* horizon_days: H; churn_model_version: the model version of the churn
+  champion that produced churn_probability; scored_at: the cutoff instant.
 """
 
 from __future__ import annotations
@@ -37,17 +43,29 @@ import pandas as pd
 import psycopg
 
 from ml import clv
-from ml.artifacts import save_artifact
-from ml.churn import ChurnConfig, train_churn
-from ml.features import FEATURE_COLUMNS, build_features, prepare_transactions, to_utc_timestamp
+from ml.artifacts import load_artifact, save_artifact
+from ml.champion import Decision, decide
+from ml.churn import ChurnConfig, ChurnModel, classification_metrics, train_churn
+from ml.clusters import ClusterModel, cluster_profiles, fit_clusters
+from ml.evaluation import calibration_table, decile_table, gains_table
+from ml.features import build_features, prepare_touchpoints, prepare_transactions, to_utc_timestamp
+from ml.purchases import (
+    BLEND_KIND,
+    BTYD_KIND,
+    LearnedPurchaseModel,
+    PurchaseConfig,
+    blend,
+    fit_production_learned_model,
+    select_purchase_model,
+)
 from ml.segments import assign_segments
 from warehouse.db import connect, table_exists
 from warehouse.settings import Settings
 
 log = logging.getLogger(__name__)
 
-MODEL_CODE_VERSION = "1"
-MODEL_NAMES = ("churn", "bgnbd", "gamma_gamma")
+MODEL_CODE_VERSION = "2"
+MODEL_NAMES = ("churn", "bgnbd", "gamma_gamma", "purchases", "clusters")
 SCORE_COLUMNS = (
     "churn_probability",
     "expected_purchases",
@@ -55,9 +73,11 @@ SCORE_COLUMNS = (
     "p_alive",
     "clv",
     "segment",
+    "cluster_id",
+    "cluster_name",
+    "horizon_days",
+    "churn_model_version",
 )
-MIN_BGNBD_CUSTOMERS = 20
-MIN_REPEAT_CUSTOMERS = 10
 
 DDL = (
     "create schema if not exists ml",
@@ -76,6 +96,10 @@ DDL = (
         primary key (customer_id, cutoff_date, model_version)
     )
     """,
+    "alter table ml.customer_scores add column if not exists cluster_id integer",
+    "alter table ml.customer_scores add column if not exists cluster_name text",
+    "alter table ml.customer_scores add column if not exists horizon_days integer",
+    "alter table ml.customer_scores add column if not exists churn_model_version text",
     """
     create table if not exists ml.model_registry (
         model_version text not null,
@@ -90,6 +114,7 @@ DDL = (
         primary key (model_version, model_name)
     )
     """,
+    "alter table ml.model_registry add column if not exists is_champion boolean not null default false",
     """
     create table if not exists ml.churn_evaluation (
         model_version text not null,
@@ -105,6 +130,15 @@ DDL = (
         primary key (model_version, evaluated_model)
     )
     """,
+    """
+    create table if not exists ml.evaluation_tables (
+        model_version text not null,
+        cutoff_date date not null,
+        table_name text not null,
+        rows jsonb not null,
+        primary key (model_version, table_name)
+    )
+    """,
 )
 
 
@@ -115,6 +149,8 @@ class ScoringConfig:
     annual_discount_rate: float = 0.10
     bgnbd_penalizer: float = 0.0
     gamma_gamma_penalizer: float = 0.0
+    n_clusters: int = 5
+    champion_min_gain: float = 0.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "ScoringConfig":
@@ -122,6 +158,18 @@ class ScoringConfig:
             churn=ChurnConfig(horizon_days=settings.churn_horizon_days),
             clv_horizon_months=settings.clv_horizon_months,
             annual_discount_rate=settings.annual_discount_rate,
+        )
+
+    @property
+    def horizon_days(self) -> int:
+        return self.churn.horizon_days
+
+    @property
+    def purchases(self) -> PurchaseConfig:
+        c = self.churn
+        return PurchaseConfig(
+            horizon_days=c.horizon_days, n_train_windows=c.n_train_windows, random_state=c.random_state,
+            n_threads=c.n_threads,
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -134,6 +182,15 @@ class ScoringConfig:
 
 
 @dataclass(frozen=True)
+class Champion:
+    """The churn model currently in production, as registered."""
+
+    model_version: str
+    trained_at_cutoff: date
+    model: ChurnModel
+
+
+@dataclass(frozen=True)
 class RegistryEntry:
     model_name: str
     training_window: str
@@ -141,6 +198,7 @@ class RegistryEntry:
     parameters: dict[str, Any]
     metrics: dict[str, Any]
     model: Any
+    is_champion: bool = False
 
 
 @dataclass(frozen=True)
@@ -150,6 +208,8 @@ class ModelRun:
     scores: pd.DataFrame  # indexed by customer_id, columns SCORE_COLUMNS
     entries: tuple[RegistryEntry, ...]
     metrics: dict[str, Any]
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    models: "FittedModels | None" = None
 
 
 @dataclass(frozen=True)
@@ -177,164 +237,250 @@ def _as_date(cutoff: date | str | pd.Timestamp) -> date:
     return pd.Timestamp(cutoff).date()
 
 
-def _btyd(
-    rfm: pd.DataFrame, features: pd.DataFrame, churn_probability: np.ndarray, config: ScoringConfig
-) -> tuple[pd.DataFrame, list[RegistryEntry]]:
-    """BG/NBD + Gamma-Gamma outputs per customer, with simple fallbacks on tiny data."""
-    x, t_x, age, m = (rfm[c].to_numpy(dtype="float64") for c in ("frequency", "recency", "T", "monetary_value"))
-    h = config.clv_horizon_months * clv.DAYS_PER_MONTH  # expected_* cover the CLV horizon
-    window = f"purchase days before the cutoff ({len(rfm)} customers)"
-    btyd_features = ["frequency", "recency", "T"]
+def _churn_decision(
+    churn_result, version: str, cut: pd.Timestamp, horizon_days: int, champion: Champion | None, min_gain: float
+) -> Decision:
+    """Compare the challenger's backtest twin with the champion on the window [T-H, T)."""
+    test = churn_result.backtest_features
+    challenger_auc = (churn_result.metrics["backtest"].get("model") or {}).get("roc_auc")
+    if champion is None:
+        return decide(version, challenger_auc, None, None)
+    test_cut = (cut - pd.Timedelta(days=horizon_days)).date()
+    judgeable = champion.trained_at_cutoff <= test_cut and not test.empty
+    champion_auc = None
+    if judgeable and champion.model_version != version:
+        labels = test["churned"].to_numpy()
+        champion_auc = classification_metrics(labels, champion.model.predict_proba(test.drop(columns="churned")))[
+            "roc_auc"
+        ]
+    return decide(version, challenger_auc, champion.model_version, champion_auc,
+                  champion_judgeable=judgeable, min_gain=min_gain)
 
-    # Spend per purchase day.
-    repeaters = int(((x > 0) & (m > 0)).sum())
-    spend_fallback = features["monetary_total"].to_numpy() / np.maximum(features["purchase_days"].to_numpy(), 1.0)
-    gg_fit: clv.GammaGammaFit | None = None
-    gg_note = None
-    if repeaters >= MIN_REPEAT_CUSTOMERS:
-        gg_fit = clv.fit_gamma_gamma(x, m, penalizer=config.gamma_gamma_penalizer)
-        fallback_mean = float(np.mean(m[(x > 0) & (m > 0)]))
-        spend = clv.gamma_gamma_expected_spend(gg_fit.params, x, m, fallback_mean=fallback_mean)
-    else:
-        gg_note = f"fallback: {repeaters} repeat customers (< {MIN_REPEAT_CUSTOMERS}); observed mean spend used"
-        spend = spend_fallback
 
-    bg_fit: clv.BGNBDFit | None = None
-    bg_note = None
-    if len(rfm) >= MIN_BGNBD_CUSTOMERS and repeaters >= 1:
-        bg_fit = clv.fit_bgnbd(x, t_x, age, penalizer=config.bgnbd_penalizer)
-        expected = clv.bgnbd_expected_purchases(bg_fit.params, h, x, t_x, age)
-        p_alive = clv.bgnbd_p_alive(bg_fit.params, x, t_x, age)
-        value = clv.discounted_clv(
-            bg_fit.params, x, t_x, age, spend,
-            months=config.clv_horizon_months, annual_discount_rate=config.annual_discount_rate,
-        )
-    else:
-        bg_note = "fallback: too few customers for BG/NBD; historical rate x (1 - churn probability) used"
-        p_alive = 1.0 - churn_probability
-        daily_rate = (x + 1.0) / np.maximum(age, 1.0)
-        expected = daily_rate * h * p_alive
-        d = clv.monthly_discount_rate(config.annual_discount_rate)
-        months = np.arange(1, config.clv_horizon_months + 1)
-        value = daily_rate * clv.DAYS_PER_MONTH * p_alive * spend * float(np.sum((1.0 + d) ** -months))
+@dataclass(frozen=True)
+class FittedModels:
+    """Everything needed to score a customer from its features and BTYD summary."""
 
-    out = pd.DataFrame(
+    churn: ChurnModel
+    churn_version: str
+    btyd: clv.BTYDModel
+    learned_purchases: LearnedPurchaseModel | None
+    purchases_kind: str  # ml.purchases.KINDS: which candidate gives expected_purchases / expected_revenue
+    clusters: ClusterModel | None
+    horizon_days: int
+    clv_horizon_months: int
+    annual_discount_rate: float
+
+
+def score_frame(models: FittedModels, features: pd.DataFrame, rfm: pd.DataFrame) -> pd.DataFrame:
+    """Scores (SCORE_COLUMNS) for customers given their features and ``clv.rfm_summary`` rows.
+
+    Pure and vectorised: this is the whole per-customer cost of scoring, so it
+    can run on any partition of the customers.
+    """
+    churn_probability = models.churn.predict_proba(features)
+    btyd = models.btyd
+    observed = features["monetary_total"].to_numpy() / np.maximum(features["purchase_days"].to_numpy(), 1.0)
+    spend = btyd.expected_spend(rfm, observed)
+    purchases = btyd.expected_purchases(rfm, float(models.horizon_days))
+    p_alive = btyd.p_alive(rfm) if btyd.bgnbd is not None else 1.0 - churn_probability
+    value = btyd.clv(rfm, spend, months=models.clv_horizon_months, annual_discount_rate=models.annual_discount_rate)
+    if btyd.bgnbd is None:
+        value, purchases = value * p_alive, purchases * p_alive
+    revenue = purchases * spend
+    if models.learned_purchases is not None and models.purchases_kind != BTYD_KIND:
+        predicted = models.learned_purchases.predict(features)
+        learned_purchases = predicted["expected_purchases"].to_numpy()
+        learned_revenue = predicted["expected_revenue"].to_numpy()
+        if models.purchases_kind == BLEND_KIND:
+            purchases, revenue = blend(purchases, learned_purchases), blend(revenue, learned_revenue)
+        else:
+            purchases, revenue = learned_purchases, learned_revenue
+    scores = pd.DataFrame(
         {
-            "expected_purchases": expected,
-            "expected_revenue": expected * spend,
+            "churn_probability": churn_probability,
+            "expected_purchases": purchases,
+            "expected_revenue": revenue,
             "p_alive": p_alive,
             "clv": np.maximum(value, 0.0),
         },
-        index=rfm.index,
+        index=features.index,
     )
-    bg_entry = RegistryEntry(
-        model_name="bgnbd",
-        training_window=window,
-        features=btyd_features,
-        parameters={"time_unit": "day", "penalizer": config.bgnbd_penalizer}
-        | ({"fitted": bg_fit.params.as_dict()} if bg_fit else {}),
-        metrics={
-            "fallback": bg_fit is None,
-            "notes": [bg_note] if bg_note else [],
-            "n_customers": int(len(rfm)),
-            "log_likelihood": bg_fit.log_likelihood if bg_fit else None,
-            "converged": bg_fit.converged if bg_fit else None,
-        },
-        model=bg_fit.params if bg_fit else None,
-    )
-    gg_entry = RegistryEntry(
-        model_name="gamma_gamma",
-        training_window=window,
-        features=["frequency", "monetary_value"],
-        parameters={"penalizer": config.gamma_gamma_penalizer}
-        | ({"fitted": gg_fit.params.as_dict()} if gg_fit else {}),
-        metrics={
-            "fallback": gg_fit is None,
-            "notes": [gg_note] if gg_note else [],
-            "n_repeat_customers": repeaters,
-            "log_likelihood": gg_fit.log_likelihood if gg_fit else None,
-            "converged": gg_fit.converged if gg_fit else None,
-            "population_mean_spend": gg_fit.params.population_mean_spend if gg_fit else None,
-        },
-        model=gg_fit.params if gg_fit else None,
-    )
-    return out, [bg_entry, gg_entry]
-
-
-def bgnbd_holdout_check(transactions: pd.DataFrame, cutoff: date, horizon_days: int) -> dict[str, Any] | None:
-    """Fit BG/NBD one horizon back and compare predicted with actual purchase days in [T-H, T)."""
-    cut = to_utc_timestamp(cutoff)
-    start = cut - pd.Timedelta(days=horizon_days)
-    rfm = clv.rfm_summary(transactions, start)
-    if len(rfm) < MIN_BGNBD_CUSTOMERS or not (rfm["frequency"] > 0).any():
-        return None
-    fit = clv.fit_bgnbd(rfm["frequency"], rfm["recency"], rfm["T"])
-    predicted = clv.bgnbd_expected_purchases(fit.params, horizon_days, rfm["frequency"], rfm["recency"], rfm["T"])
-    tx = prepare_transactions(transactions)
-    window = tx.loc[(tx["ordered_at"] >= start) & (tx["ordered_at"] < cut)]
-    actual = (
-        window.assign(day=window["ordered_at"].dt.floor("D"))
-        .groupby("customer_id")["day"]
-        .nunique()
-        .reindex(rfm.index, fill_value=0)
-        .to_numpy(dtype="float64")
-    )
-    corr = float(np.corrcoef(predicted, actual)[0, 1]) if actual.std() > 0 and predicted.std() > 0 else None
-    return {
-        "fit_cutoff": f"{start:%Y-%m-%d}",
-        "customers": int(len(rfm)),
-        "predicted_purchase_days": float(predicted.sum()),
-        "actual_purchase_days": float(actual.sum()),
-        "mae_per_customer": float(np.mean(np.abs(predicted - actual))),
-        "correlation": corr,
-    }
+    scores["segment"] = assign_segments(features)
+    if models.clusters is not None:
+        labels = models.clusters.predict(features)
+        scores["cluster_id"] = labels
+        scores["cluster_name"] = models.clusters.name_of(labels)
+    else:
+        scores["cluster_id"] = pd.array([pd.NA] * len(scores), dtype="Int64")
+        scores["cluster_name"] = None
+    scores["horizon_days"] = models.horizon_days
+    scores["churn_model_version"] = models.churn_version
+    return scores.loc[:, list(SCORE_COLUMNS)]
 
 
 def compute_scores(
-    transactions: pd.DataFrame, cutoff: date | str | pd.Timestamp, config: ScoringConfig
+    transactions: pd.DataFrame,
+    cutoff: date | str | pd.Timestamp,
+    config: ScoringConfig,
+    touchpoints: pd.DataFrame | None = None,
+    champion: Champion | None = None,
 ) -> ModelRun:
     """Fit every model on history before the cutoff and score each customer seen before it."""
     cutoff_date = _as_date(cutoff)
     cut = to_utc_timestamp(cutoff_date)
     tx = prepare_transactions(transactions)
     tx = tx.loc[tx["ordered_at"] < cut]
+    tp = prepare_touchpoints(touchpoints)
+    tp = tp.loc[tp["occurred_at"] < cut]
     version = config.model_version(cutoff_date)
+    h = config.horizon_days
+    cache: dict = {}
 
-    churn = train_churn(tx, cut, config.churn)
-    features = build_features(tx, cut)
-    churn_probability = churn.model.predict_proba(features)
+    churn = train_churn(tx, cut, config.churn, tp, cache)
+    decision = _churn_decision(churn, version, cut, h, champion, config.champion_min_gain)
+    use_challenger = decision.promote or champion is None or champion.model_version == version
+    scoring_churn = churn.model if use_challenger else champion.model
+    churn_version = version if use_challenger else champion.model_version
+
+    features = build_features(tx, cut, tp)
     rfm = clv.rfm_summary(tx, cut).reindex(features.index)
-    btyd, btyd_entries = _btyd(rfm, features, churn_probability, config)
-
-    scores = pd.DataFrame({"churn_probability": churn_probability}, index=features.index)
-    scores = scores.join(btyd)
-    scores["segment"] = assign_segments(features)
-    scores = scores.loc[:, list(SCORE_COLUMNS)]
-
-    holdout = bgnbd_holdout_check(tx, cutoff_date, config.churn.horizon_days)
-    btyd_entries[0].metrics["holdout"] = holdout
-
-    churn_entry = RegistryEntry(
-        model_name="churn",
-        training_window=churn.training_window,
-        features=list(FEATURE_COLUMNS),
-        parameters=config.churn.as_dict() | {"model_kind": churn.model.kind},
-        metrics=churn.metrics,
-        model=churn.model,
+    btyd_model = clv.fit_btyd(
+        rfm, bgnbd_penalizer=config.bgnbd_penalizer, gamma_gamma_penalizer=config.gamma_gamma_penalizer
     )
-    entries = (churn_entry, *btyd_entries)
+    selection = select_purchase_model(tx, cut, config.purchases, tp, cache)
+    learned = None
+    if selection.chosen != BTYD_KIND:
+        learned = fit_production_learned_model(tx, cut, config.purchases, tp, cache)
+    purchase_source = selection.chosen if learned is not None else BTYD_KIND
+    cluster_model = fit_clusters(features, n_clusters=config.n_clusters, random_state=config.churn.random_state)
+    models = FittedModels(
+        churn=scoring_churn, churn_version=churn_version, btyd=btyd_model, learned_purchases=learned,
+        purchases_kind=purchase_source,
+        clusters=cluster_model, horizon_days=h, clv_horizon_months=config.clv_horizon_months,
+        annual_discount_rate=config.annual_discount_rate,
+    )
+    scores = score_frame(models, features, rfm)
+    profiles = pd.DataFrame()
+    if cluster_model is not None:
+        profiles = cluster_profiles(
+            features.join(scores[["churn_probability", "expected_revenue", "clv"]]),
+            scores["cluster_id"].to_numpy(dtype="int64"), cluster_model.names,
+        )
+
+    tables = _evaluation_tables(churn.backtest_predictions, selection, profiles, scores)
+    entries = _registry_entries(config, churn, decision, churn_version, btyd_model, selection, learned, cluster_model)
     metrics = {
         "customers": int(len(scores)),
         "orders_used": int(len(tx)),
-        "churn": churn.metrics,
-        "bgnbd": btyd_entries[0].metrics,
-        "gamma_gamma": btyd_entries[1].metrics,
+        "touchpoints_used": int(len(tp)),
+        "horizon_days": h,
+        "churn": churn.metrics | {"champion": decision.as_dict(), "scored_with": churn_version},
+        "purchases": selection.metrics | {"scored_with": purchase_source},
+        "bgnbd": entries[1].metrics,
+        "gamma_gamma": entries[2].metrics,
+        "clusters": {str(k): int(v) for k, v in scores["cluster_name"].value_counts().sort_index().items()},
         "mean_churn_probability": float(scores["churn_probability"].mean()) if len(scores) else None,
         "total_expected_revenue": float(scores["expected_revenue"].sum()),
         "total_clv": float(scores["clv"].sum()),
         "segments": {k: int(v) for k, v in scores["segment"].value_counts().sort_index().items()},
     }
-    return ModelRun(cutoff_date, version, scores, entries, _json_safe(metrics))
+    return ModelRun(cutoff_date, version, scores, entries, _json_safe(metrics), tables, models)
+
+
+def _evaluation_tables(
+    churn_predictions: pd.DataFrame, selection, profiles: pd.DataFrame, scores: pd.DataFrame
+) -> dict[str, pd.DataFrame]:
+    tables: dict[str, pd.DataFrame] = {}
+    if not churn_predictions.empty:
+        y = churn_predictions["churned"].to_numpy()
+        tables["churn_calibration"] = calibration_table(y, churn_predictions["p_model"].to_numpy())
+        gains = gains_table(y, churn_predictions["p_model"].to_numpy())
+        base = gains_table(y, churn_predictions["p_baseline"].to_numpy())
+        if not gains.empty:
+            gains["baseline_cumulative_gain"] = base["cumulative_gain"].to_numpy()
+        tables["churn_gains"] = gains
+    rows = selection.backtest
+    if not rows.empty:
+        prefix = {BTYD_KIND: "btyd", BLEND_KIND: "blend"}.get(selection.chosen, "ml")
+        tables["revenue_deciles"] = decile_table(rows["actual_revenue"].to_numpy(), rows[f"{prefix}_revenue"].to_numpy())
+    if not profiles.empty:
+        tables["cluster_profiles"] = profiles
+    segment = scores.groupby("segment").agg(
+        customers=("clv", "size"), mean_churn_probability=("churn_probability", "mean"),
+        mean_expected_revenue=("expected_revenue", "mean"), mean_clv=("clv", "mean"),
+    )
+    tables["segment_profiles"] = segment.reset_index()
+    return tables
+
+
+def _registry_entries(
+    config: ScoringConfig, churn, decision: Decision, churn_version: str, btyd_model: clv.BTYDModel,
+    selection, learned, cluster_model: ClusterModel | None,
+) -> tuple[RegistryEntry, ...]:
+    bg, gg = btyd_model.bgnbd, btyd_model.gamma_gamma
+    window = "purchase days before the cutoff"
+    entries = [
+        RegistryEntry(
+            model_name="churn",
+            training_window=churn.training_window,
+            features=list(churn.model.feature_columns),
+            parameters=config.churn.as_dict() | {"model_kind": churn.model.kind},
+            metrics=churn.metrics | {"champion": decision.as_dict(), "scored_with": churn_version},
+            model=churn.model,
+            is_champion=decision.promote or decision.champion_version == decision.challenger_version,
+        ),
+        RegistryEntry(
+            model_name="bgnbd",
+            training_window=window,
+            features=["frequency", "recency", "T"],
+            parameters={"time_unit": "day", "penalizer": config.bgnbd_penalizer}
+            | ({"fitted": bg.params.as_dict()} if bg else {}),
+            metrics={
+                "fallback": bg is None,
+                "notes": [n for n in btyd_model.notes if "BG/NBD" in n],
+                "log_likelihood": bg.log_likelihood if bg else None,
+                "converged": bg.converged if bg else None,
+                "n_customers": bg.n_customers if bg else None,
+            },
+            model=bg.params if bg else None,
+        ),
+        RegistryEntry(
+            model_name="gamma_gamma",
+            training_window=window,
+            features=["frequency", "monetary_value"],
+            parameters={"penalizer": config.gamma_gamma_penalizer} | ({"fitted": gg.params.as_dict()} if gg else {}),
+            metrics={
+                "fallback": gg is None,
+                "notes": [n for n in btyd_model.notes if "spend" in n],
+                "n_repeat_customers": gg.n_customers if gg else None,
+                "log_likelihood": gg.log_likelihood if gg else None,
+                "converged": gg.converged if gg else None,
+                "population_mean_spend": gg.params.population_mean_spend if gg else None,
+            },
+            model=gg.params if gg else None,
+        ),
+        RegistryEntry(
+            model_name="purchases",
+            training_window=f"backtest on [{selection.metrics.get('test_cutoff')}, +{config.horizon_days}d)",
+            features=list(learned.feature_columns) if learned else ["frequency", "recency", "T", "monetary_value"],
+            parameters=config.purchases.as_dict(),
+            metrics=selection.metrics,
+            model=learned,
+        ),
+    ]
+    if cluster_model is not None:
+        entries.append(
+            RegistryEntry(
+                model_name="clusters",
+                training_window="customers seen before the cutoff",
+                features=list(cluster_model.medians.index),
+                parameters={"n_clusters": config.n_clusters, "names": list(cluster_model.names)},
+                metrics={"inertia": float(cluster_model.kmeans.inertia_)},
+                model=cluster_model,
+            )
+        )
+    return tuple(entries)
 
 
 def _json_safe(value: Any) -> Any:
@@ -345,6 +491,8 @@ def _json_safe(value: Any) -> Any:
         return [_json_safe(v) for v in value]
     if isinstance(value, (np.integer,)):
         return int(value)
+    if isinstance(value, (np.bool_,)):
+        return bool(value)
     if isinstance(value, (float, np.floating)):
         return float(value) if np.isfinite(value) else None
     return value
@@ -354,43 +502,100 @@ def _json_safe(value: Any) -> Any:
 
 
 def ensure_ml_tables(conn: psycopg.Connection) -> None:
-    """Create the ml tables if missing (the ml schema normally comes from prepare_warehouse)."""
+    """Create the ml tables if missing, and add columns newer code writes."""
     for statement in DDL:
         conn.execute(statement)
+
+
+def _copy_frame(conn: psycopg.Connection, query: str, params: tuple, names: list[str], dtypes: dict) -> pd.DataFrame:
+    buffer = io.BytesIO()
+    with conn.cursor() as cur, cur.copy(query, params) as copy:
+        for chunk in copy:
+            buffer.write(chunk)
+    buffer.seek(0)
+    return pd.read_csv(
+        buffer, header=None, names=names, dtype=dtypes, keep_default_na=False,
+        na_values={name: [""] for name in names if name != "customer_id"},
+    )
+
+
+def _column_or_null(conn: psycopg.Connection, schema: str, table: str, column: str, null_type: str) -> str:
+    found = conn.execute(
+        "select 1 from information_schema.columns where table_schema = %s and table_name = %s and column_name = %s",
+        (schema, table, column),
+    ).fetchone()
+    return column if found else f"null::{null_type}"
 
 
 def load_transactions(conn: psycopg.Connection, cutoff: pd.Timestamp) -> pd.DataFrame:
     """Identified, positive-amount orders from marts.fct_orders placed before the cutoff."""
     if not table_exists(conn, "marts", "fct_orders"):
         raise RuntimeError("marts.fct_orders does not exist: build the marts (dbt) before scoring")
-    has_channel = conn.execute(
-        "select 1 from information_schema.columns "
-        "where table_schema = 'marts' and table_name = 'fct_orders' and column_name = 'channel'"
-    ).fetchone()
-    channel = "channel" if has_channel else "null::text"
+    channel = _column_or_null(conn, "marts", "fct_orders", "channel", "text")
+    items = _column_or_null(conn, "marts", "fct_orders", "item_count", "float8")
     query = (
         "copy (select customer_id, extract(epoch from ordered_at)::float8, amount::float8, "
-        f"{channel} from marts.fct_orders "
+        f"{channel}, {items}::float8 from marts.fct_orders "
         "where customer_id is not null and amount > 0 and ordered_at < %s) to stdout with (format csv)"
     )
-    buffer = io.BytesIO()
-    with conn.cursor() as cur, cur.copy(query, (cutoff.to_pydatetime(),)) as copy:
-        for chunk in copy:
-            buffer.write(chunk)
-    buffer.seek(0)
-    frame = pd.read_csv(
-        buffer,
-        header=None,
-        names=["customer_id", "epoch", "amount", "channel"],
-        dtype={"customer_id": str, "epoch": "float64", "amount": "float64", "channel": str},
-        keep_default_na=False,
-        na_values={"epoch": [""], "amount": [""], "channel": [""]},
+    frame = _copy_frame(
+        conn, query, (cutoff.to_pydatetime(),), ["customer_id", "epoch", "amount", "channel", "item_count"],
+        {"customer_id": str, "epoch": "float64", "amount": "float64", "channel": str, "item_count": "float64"},
     )
     frame["ordered_at"] = pd.to_datetime(frame.pop("epoch"), unit="s", utc=True)
-    return frame.loc[:, ["customer_id", "ordered_at", "amount", "channel"]]
+    return frame.loc[:, ["customer_id", "ordered_at", "amount", "channel", "item_count"]]
 
 
-def _write(conn: psycopg.Connection, run: ModelRun, artifacts: dict[str, tuple[str, str]]) -> None:
+def load_touchpoints(conn: psycopg.Connection, cutoff: pd.Timestamp) -> pd.DataFrame | None:
+    """Identified non-purchase touch points before the cutoff from marts.fct_touchpoints.
+
+    Survey responses carry their satisfaction score (from the surveys staging
+    model, joined on the response id) as ``value``. None when the mart is missing.
+    """
+    if not table_exists(conn, "marts", "fct_touchpoints"):
+        return None
+    satisfaction = "null::float8"
+    join = ""
+    if table_exists(conn, "staging", "stg_surveys__responses"):
+        satisfaction = "surveys.satisfaction_score::float8"
+        join = (
+            "left join staging.stg_surveys__responses as surveys "
+            "on touchpoints.source = 'surveys' and surveys.response_id = touchpoints.source_record_id"
+        )
+    query = (
+        "copy (select touchpoints.customer_id, extract(epoch from touchpoints.occurred_at)::float8, "
+        f"touchpoints.touchpoint_type, {satisfaction} from marts.fct_touchpoints as touchpoints {join} "
+        "where touchpoints.customer_id is not null and touchpoints.touchpoint_type <> 'purchase' "
+        "and touchpoints.occurred_at < %s) to stdout with (format csv)"
+    )
+    frame = _copy_frame(
+        conn, query, (cutoff.to_pydatetime(),), ["customer_id", "epoch", "touchpoint_type", "value"],
+        {"customer_id": str, "epoch": "float64", "touchpoint_type": str, "value": "float64"},
+    )
+    frame["occurred_at"] = pd.to_datetime(frame.pop("epoch"), unit="s", utc=True)
+    return frame.loc[:, ["customer_id", "occurred_at", "touchpoint_type", "value"]]
+
+
+def load_champion(conn: psycopg.Connection, cutoff: date) -> Champion | None:
+    """The churn champion registered at or before ``cutoff``; its file must match the registered checksum."""
+    if not table_exists(conn, "ml", "model_registry"):
+        return None
+    row = conn.execute(
+        """
+        select model_version, trained_at_cutoff, artifact_path, artifact_sha256 from ml.model_registry
+        where model_name = 'churn' and is_champion and trained_at_cutoff <= %s and artifact_path is not null
+        order by trained_at_cutoff desc, model_version desc limit 1
+        """,
+        (cutoff,),
+    ).fetchone()
+    if row is None:
+        return None
+    version, trained_at, path, sha = row
+    return Champion(version, trained_at, load_artifact(Path(path), sha))
+
+
+def write_run(conn: psycopg.Connection, run: ModelRun, artifacts: dict[str, tuple[str, str]]) -> None:
+    """Replace this (cutoff, model version)'s scores, registry rows and evaluation tables."""
     cutoff_ts = to_utc_timestamp(run.cutoff)
     conn.execute(
         "delete from ml.customer_scores where cutoff_date = %s and model_version = %s",
@@ -413,17 +618,18 @@ def _write(conn: psycopg.Connection, run: ModelRun, artifacts: dict[str, tuple[s
         conn.execute(
             """
             insert into ml.model_registry (model_version, model_name, trained_at_cutoff, training_window,
-                features, parameters, metrics, artifact_path, artifact_sha256)
-            values (%s, %s, %s, %s, %s::jsonb, %s::jsonb, %s::jsonb, %s, %s)
+                features, parameters, metrics, artifact_path, artifact_sha256, is_champion)
+            values (%s, %s, %s, %s, %s::jsonb, %s::jsonb, %s::jsonb, %s, %s, %s)
             on conflict (model_version, model_name) do update set
                 trained_at_cutoff = excluded.trained_at_cutoff, training_window = excluded.training_window,
                 features = excluded.features, parameters = excluded.parameters, metrics = excluded.metrics,
-                artifact_path = excluded.artifact_path, artifact_sha256 = excluded.artifact_sha256
+                artifact_path = excluded.artifact_path, artifact_sha256 = excluded.artifact_sha256,
+                is_champion = excluded.is_champion
             """,
             (
                 run.model_version, entry.model_name, run.cutoff, entry.training_window,
                 json.dumps(entry.features), json.dumps(_json_safe(entry.parameters)),
-                json.dumps(_json_safe(entry.metrics)), path, sha,
+                json.dumps(_json_safe(entry.metrics)), path, sha, entry.is_champion,
             ),
         )
 
@@ -446,6 +652,14 @@ def _write(conn: psycopg.Connection, run: ModelRun, artifacts: dict[str, tuple[s
             ),
         )
 
+    conn.execute("delete from ml.evaluation_tables where model_version = %s", (run.model_version,))
+    for name, table in run.tables.items():
+        rows = _json_safe(table.to_dict(orient="records"))
+        conn.execute(
+            "insert into ml.evaluation_tables (model_version, cutoff_date, table_name, rows) values (%s, %s, %s, %s::jsonb)",
+            (run.model_version, run.cutoff, name, json.dumps(rows)),
+        )
+
 
 def save_models(run: ModelRun, model_dir: Path) -> dict[str, tuple[str, str]]:
     """Save each fitted model as model_dir/<model_version>/<model_name>.joblib; name -> (path, sha256)."""
@@ -461,19 +675,30 @@ def save_models(run: ModelRun, model_dir: Path) -> dict[str, tuple[str, str]]:
 def score_customers(
     settings: Settings, cutoff: date, model_dir: Path, *, config: ScoringConfig | None = None
 ) -> ScoringSummary:
-    """Read orders, fit and score as of ``cutoff``, save models and write the ml tables."""
+    """Read orders and touch points, fit and score as of ``cutoff``, save models and write the ml tables.
+
+    Raises ``ArtifactChecksumError`` when the registered churn champion's file
+    does not match its checksum.
+    """
     started = time.perf_counter()
     config = config or ScoringConfig.from_settings(settings)
     cutoff_date = _as_date(cutoff)
+    cut = to_utc_timestamp(cutoff_date)
     with connect(settings) as conn:
-        transactions = load_transactions(conn, to_utc_timestamp(cutoff_date))
-    log.info("scoring as of %s: %d orders read", cutoff_date, len(transactions))
-    run = compute_scores(transactions, cutoff_date, config)
+        transactions = load_transactions(conn, cut)
+        touchpoints = load_touchpoints(conn, cut)
+        champion = load_champion(conn, cutoff_date)
+    log.info(
+        "scoring as of %s: %d orders and %d touch points read; churn champion %s",
+        cutoff_date, len(transactions), 0 if touchpoints is None else len(touchpoints),
+        champion.model_version if champion else "none",
+    )
+    run = compute_scores(transactions, cutoff_date, config, touchpoints, champion)
     artifacts = save_models(run, model_dir)
     with connect(settings) as conn:
         with conn.transaction():
             ensure_ml_tables(conn)
-            _write(conn, run, artifacts)
+            write_run(conn, run, artifacts)
     summary = ScoringSummary(
         cutoff=cutoff_date,
         model_version=run.model_version,
@@ -483,12 +708,15 @@ def score_customers(
     )
     churn_bt = run.metrics["churn"]["backtest"]
     log.info(
-        "scored %d customers, model_version %s, churn model %s, backtest AUC %s (recency baseline %s), %.1fs",
+        "scored %d customers, model_version %s, churn model %s (%s), backtest AUC %s (recency baseline %s), "
+        "purchases from %s, %.1fs",
         summary.customers_scored,
         summary.model_version,
         run.metrics["churn"]["final"]["model_kind"],
+        run.metrics["churn"]["champion"]["reason"],
         (churn_bt.get("model") or {}).get("roc_auc"),
         (churn_bt.get("recency_baseline") or {}).get("roc_auc"),
+        run.metrics["purchases"]["scored_with"],
         summary.seconds,
     )
     return summary

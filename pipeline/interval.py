@@ -78,3 +78,22 @@ def resolve_interval(
             "interval_start and interval_end (YYYY-MM-DD) as params"
         )
     return DataInterval(data_interval_start.astimezone(timezone.utc), data_interval_end.astimezone(timezone.utc))
+
+
+def resolve_cutoff(param: str | None, interval: DataInterval) -> date:
+    """The scoring cutoff: the ``cutoff`` param (YYYY-MM-DD) or, without it, the end of the interval.
+
+    A cutoff after the interval's end is refused: the run has not loaded that history.
+    """
+    if not param:
+        return interval.cutoff_date
+    try:
+        cutoff = date.fromisoformat(str(param))
+    except ValueError:
+        raise IntervalError(f"param cutoff={param!r} is not a date; use YYYY-MM-DD") from None
+    if cutoff > interval.end_date:
+        raise IntervalError(
+            f"param cutoff={cutoff.isoformat()} is after the end of the data interval "
+            f"({interval.end_date.isoformat()}): pick a cutoff on or before it, or widen the interval"
+        )
+    return cutoff

@@ -68,11 +68,21 @@ def resolve(settings: Settings, interval: DataInterval) -> dict[str, Any]:
             "scored_pairs": summary.scored_pairs, "review_pairs": summary.review_pairs}
 
 
-def score(settings: Settings, interval: DataInterval) -> dict[str, Any]:
+def score(settings: Settings, interval: DataInterval, cutoff: str | None = None) -> dict[str, Any]:
+    """Score as of ``cutoff`` (YYYY-MM-DD), by default the end of the data interval."""
     from ml.scoring import score_customers
+    from pipeline.interval import resolve_cutoff
 
-    summary = score_customers(settings, interval.cutoff_date, settings.data_dir / "models")
-    return {"customers_scored": summary.customers_scored, "model_version": summary.model_version}
+    summary = score_customers(settings, resolve_cutoff(cutoff, interval), settings.data_dir / "models")
+    churn = summary.metrics["churn"]
+    return {
+        "cutoff": summary.cutoff.isoformat(),
+        "customers_scored": summary.customers_scored,
+        "model_version": summary.model_version,
+        "churn_scored_with": churn["scored_with"],
+        "champion_decision": churn["champion"]["reason"],
+        "purchases_scored_with": summary.metrics["purchases"]["scored_with"],
+    }
 
 
 def report(settings: Settings, interval: DataInterval) -> dict[str, Any]:

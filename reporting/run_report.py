@@ -79,6 +79,7 @@ def collect(settings: Settings, run_id: str) -> ReportData:
         revenue = _numeric_column(conn, "marts", "customer_360", "total_revenue")
         churn = _numeric_column(conn, "marts", "customer_360", "churn_probability")
         clv = _numeric_column(conn, "marts", "customer_360", "clv")
+        evaluation = _ml_evaluation(conn)
     data.status = _status(data.dq)
     data.trend_plots = {
         f"Failed checks over the last {TREND_RUNS} runs": _plot_check_trend(check_trend) if check_trend else None,
@@ -90,6 +91,7 @@ def collect(settings: Settings, run_id: str) -> ReportData:
         "Churn probability distribution": _plot_churn_histogram(churn) if churn else None,
         "CLV by decile": _plot_clv_deciles(clv) if clv else None,
     }
+    data.plots.update(_ml_plots(evaluation))
     return data
 
 
@@ -231,6 +233,21 @@ def _numeric_column(conn: psycopg.Connection, schema: str, table: str, column: s
     return [r[0] for r in rows] or None
 
 
+def _ml_evaluation(conn: psycopg.Connection) -> dict[str, list[dict[str, Any]]]:
+    """The evaluation tables of the latest scoring run (latest cutoff, then model version)."""
+    if not table_exists(conn, "ml", "evaluation_tables"):
+        return {}
+    rows = conn.execute(
+        """
+        select table_name, rows from ml.evaluation_tables
+        where (cutoff_date, model_version) = (
+            select cutoff_date, model_version from ml.evaluation_tables
+            order by cutoff_date desc, model_version desc limit 1)
+        """
+    ).fetchall()
+    return {name: table for name, table in rows}
+
+
 def _status(dq: list[dict[str, Any]] | None) -> str:
     if not dq:
         return "unknown"
@@ -334,6 +351,88 @@ def _plot_clv_deciles(clv: list[float]) -> str:
     ax.set_xlabel("CLV decile (1 = lowest)")
     ax.set_ylabel("mean CLV")
     ax.set_xticks(range(1, len(means) + 1))
+    return _png(plt, fig)
+
+
+ML_PLOTS = (
+    "Churn calibration (backtest)",
+    "Churn gains chart (backtest)",
+    "Revenue in the horizon by predicted decile (backtest)",
+    "Cluster profiles",
+)
+
+
+def _ml_plots(evaluation: dict[str, list[dict[str, Any]]]) -> dict[str, str | None]:
+    calibration, gains = evaluation.get("churn_calibration"), evaluation.get("churn_gains")
+    deciles, clusters = evaluation.get("revenue_deciles"), evaluation.get("cluster_profiles")
+    plots = (
+        _plot_calibration(calibration) if calibration else None,
+        _plot_gains(gains) if gains else None,
+        _plot_revenue_deciles(deciles) if deciles else None,
+        _plot_cluster_profiles(clusters) if clusters else None,
+    )
+    return dict(zip(ML_PLOTS, plots))
+
+
+def _plot_calibration(rows: list[dict[str, Any]]) -> str:
+    plt, fig, ax = _figure()
+    ax.plot([0, 1], [0, 1], ls="--", color="#999", label="perfect calibration")
+    ax.plot([r["mean_predicted"] for r in rows], [r["observed_rate"] for r in rows], marker="o", color="#6a1b9a",
+            label="model (bins of equal size)")
+    ax.set_xlabel("mean predicted churn probability")
+    ax.set_ylabel("observed churn rate")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.legend(loc="upper left")
+    return _png(plt, fig)
+
+
+def _plot_gains(rows: list[dict[str, Any]]) -> str:
+    plt, fig, ax = _figure()
+    x = [0] + [r["decile"] * 10 for r in rows]
+    ax.plot(x, [0] + [100 * r["cumulative_gain"] for r in rows], marker="o", color="#6a1b9a", label="model")
+    if all(r.get("baseline_cumulative_gain") is not None for r in rows):
+        ax.plot(x, [0] + [100 * r["baseline_cumulative_gain"] for r in rows], marker=".", color="#ef6c00",
+                label="recency rule")
+    ax.plot([0, 100], [0, 100], ls="--", color="#999", label="random")
+    top = rows[0]
+    ax.annotate(f"lift in top decile: {top['lift']:.1f}x", (10, 100 * top["cumulative_gain"]), xytext=(30, 20),
+                arrowprops={"arrowstyle": "->"})
+    ax.set_xlabel("customers contacted, by predicted churn (%)")
+    ax.set_ylabel("churners found (%)")
+    ax.legend(loc="lower right")
+    return _png(plt, fig)
+
+
+def _plot_revenue_deciles(rows: list[dict[str, Any]]) -> str:
+    import numpy as np
+
+    plt, fig, ax = _figure()
+    x = np.array([r["decile"] for r in rows])
+    ax.bar(x - 0.2, [r["mean_predicted"] for r in rows], width=0.4, color="#1565c0", label="predicted")
+    ax.bar(x + 0.2, [r["mean_actual"] for r in rows], width=0.4, color="#2e7d32", label="actual")
+    ax.set_xlabel("decile of predicted revenue (1 = highest)")
+    ax.set_ylabel("mean revenue per customer")
+    ax.set_xticks(x)
+    ax.legend(loc="upper right")
+    return _png(plt, fig)
+
+
+def _plot_cluster_profiles(rows: list[dict[str, Any]]) -> str:
+    import numpy as np
+
+    plt, fig, ax = _figure()
+    names = [f"{r['cluster_name']} ({r['customers']:,})" for r in rows]
+    y = np.arange(len(rows))
+    values = [r.get("clv") or 0.0 for r in rows]
+    ax.barh(y, values, color="#2e7d32")
+    for i, r in enumerate(rows):
+        ax.annotate(f"churn {r.get('churn_probability') or 0:.0%}, recency {r['recency_days']:.0f} d",
+                    (values[i], i), xytext=(4, 0), textcoords="offset points", va="center", fontsize=8)
+    ax.set_xlim(0, max(values + [1.0]) * 1.6)
+    ax.set_yticks(y)
+    ax.set_yticklabels(names, fontsize=8)
+    ax.set_xlabel("mean CLV")
     return _png(plt, fig)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.interval import DataInterval, IntervalError, resolve_interval
+from pipeline.interval import DataInterval, IntervalError, resolve_cutoff, resolve_interval
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -67,6 +67,19 @@ def test_the_interval_comes_from_airflow_or_explicit_params():
         resolve_interval({"interval_start": "yesterday", "interval_end": "2024-01-02"}, start, end)
     with pytest.raises(IntervalError, match="end must be after"):
         resolve_interval({"interval_start": "2024-01-02", "interval_end": "2024-01-01"}, start, end)
+
+
+def test_the_scoring_cutoff_is_a_param_defaulting_to_the_interval_end(dagbag):
+    from datetime import date
+
+    assert "cutoff" in dagbag.dags["customer360"].params
+    interval = DataInterval(datetime(2025, 1, 1, tzinfo=timezone.utc), datetime(2025, 4, 1, tzinfo=timezone.utc))
+    assert resolve_cutoff(None, interval) == date(2025, 4, 1)
+    assert resolve_cutoff("2025-02-15", interval) == date(2025, 2, 15)
+    with pytest.raises(IntervalError, match="after the end of the data interval"):
+        resolve_cutoff("2025-04-02", interval)
+    with pytest.raises(IntervalError, match="not a date"):
+        resolve_cutoff("soon", interval)
 
 
 def test_the_benchmark_names_a_stage_for_every_task(dagbag):

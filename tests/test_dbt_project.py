@@ -26,6 +26,7 @@ from psycopg import sql
 
 from identity.store import ensure_identity_tables
 from ingestion.contracts import SOURCES
+from ml.scoring import ensure_ml_tables
 from warehouse.bootstrap import prepare_warehouse
 from warehouse.server import drop_database, ensure_database
 from warehouse.settings import Settings, with_database
@@ -255,11 +256,7 @@ def built(settings, parsed):
                 "customer_id text not null, matched_by text, primary key (source, source_record_key))"
             )
             ensure_identity_tables(conn)  # the other identity tables the steward mart reads
-            conn.execute(
-                "create table ml.customer_scores (customer_id text, cutoff_date date, model_version text, "
-                "churn_probability double precision, expected_purchases double precision, expected_revenue numeric, "
-                "p_alive double precision, clv numeric, segment text, scored_at timestamptz)"
-            )
+            ensure_ml_tables(conn)  # the table exactly as the ML step creates it
 
         from expectations.gate import CheckResult, store_results
         from ingestion.tables import OPS_DDL
@@ -452,6 +449,23 @@ def test_dq_marts_show_each_table_and_check_at_its_latest_run(built):
     assert row == ("raw.surveys", "scheduled__2024-06-02", "passed", 2, 0)
     checks = dict(query(built.settings, "select check_name, failures_in_last_10_runs from marts.dq_check_latest"))
     assert checks == {"not_null:response_id": 0, "range_0_10:recommend_score": 1}
+
+
+def test_customer_scores_mart_exposes_the_latest_cutoff_and_customer_360_agrees(built):
+    settings = built.settings
+    scores = query(
+        settings,
+        "select customer_id, cutoff_date::text, model_version, churn_probability from marts.customer_scores"
+        " order by customer_id",
+    )
+    assert scores == [("CUST1", "2024-06-01", "v2", 0.2), ("CUST2", "2024-06-01", "v2", 0.4)]
+    disagree = query(
+        settings,
+        "select count(*) from marts.customer_360 c join marts.customer_scores s using (customer_id)"
+        " where c.churn_probability is distinct from s.churn_probability"
+        " or c.scores_model_version is distinct from s.model_version",
+    )
+    assert disagree == [(0,)]
 
 
 def test_negative_amounts_warn_but_do_not_stop_the_build(built):

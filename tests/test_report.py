@@ -140,3 +140,20 @@ def test_the_report_renders_in_headless_chromium(settings, tmp_path):
         import shutil
 
         shutil.copy(shot, keep)
+
+
+def test_report_shows_the_ml_evaluation_plots(settings, tmp_path):
+    from ml.churn import ChurnConfig
+    from ml.scoring import ScoringConfig, compute_scores, ensure_ml_tables, write_run
+    from ml.synthetic import simulate_transactions
+    from reporting.run_report import ML_PLOTS
+
+    history = simulate_transactions(1500, "2023-06-01", "2026-01-01", seed=3)
+    run = compute_scores(history, "2025-12-01", ScoringConfig(churn=ChurnConfig(max_iter=40)))
+    with connect(settings) as conn, conn.transaction():
+        ensure_ml_tables(conn)
+        write_run(conn, run, {})
+    text = write_run_report(settings, "ml", tmp_path).read_text()
+    for title in ML_PLOTS:
+        assert f'<img alt="{title}" src="data:image/png;base64,' in text
+    assert json.loads((tmp_path / "run_summary.json").read_text())["plots"][ML_PLOTS[0]] is True

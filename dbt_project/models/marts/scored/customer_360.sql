@@ -1,6 +1,6 @@
 -- One row per customer: golden attributes, behaviour summaries and the scores
--- of the latest cutoff in ml.customer_scores (null for customers not scored at
--- that cutoff).
+-- of the latest cutoff from the customer_scores mart (null for customers not
+-- scored at that cutoff).
 {%- set send_types = var('campaign_send_event_types') %}
 {%- set response_types = var('campaign_response_event_types') %}
 
@@ -44,7 +44,7 @@ customer_source_xref as (
 
 customer_scores as (
 
-    select * from {{ source('ml', 'customer_scores') }}
+    select * from {{ ref('customer_scores') }}
 
 ),
 
@@ -125,26 +125,6 @@ campaign_summary as (
 
 ),
 
-latest_cutoff_scores as (
-
-    select
-        *,
-        row_number() over (
-            partition by customer_id
-            order by scored_at desc, model_version desc
-        ) as recency_rank
-    from customer_scores
-    where cutoff_date = (select max(cutoff_date) from customer_scores)
-
-),
-
-latest_scores as (
-
-    select * from latest_cutoff_scores
-    where recency_rank = 1
-
-),
-
 final as (
 
     select
@@ -184,6 +164,7 @@ final as (
         latest_scores.p_alive,
         latest_scores.clv,
         latest_scores.segment,
+        latest_scores.cluster_name,
         latest_scores.model_version as scores_model_version,
         latest_scores.cutoff_date as scores_cutoff_date
 
@@ -192,7 +173,7 @@ final as (
     left join service_summary on service_summary.customer_id = customers.customer_id
     left join latest_survey on latest_survey.customer_id = customers.customer_id
     left join campaign_summary on campaign_summary.customer_id = customers.customer_id
-    left join latest_scores on latest_scores.customer_id = customers.customer_id
+    left join customer_scores as latest_scores on latest_scores.customer_id = customers.customer_id
 
 )
 
