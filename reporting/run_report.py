@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 LAYERS = ("raw", "quarantine", "staging", "intermediate", "identity", "marts", "ml")
 TREND_RUNS = 20
+SHOWN_EXAMPLES = 3  # example keys per check in the table; all stored ones are in the cell's tooltip
 NOT_AVAILABLE = "not available"
 
 CSS = """
@@ -38,6 +39,7 @@ th{background:#f3f3f3} td.n{text-align:right;font-variant-numeric:tabular-nums}
 .passed{background:#2e7d32} .warnings{background:#ef6c00} .failed{background:#c62828} .unknown{background:#757575}
 tr.fail-error td{background:#fdecea} tr.fail-warn td{background:#fff4e5}
 .na{color:#777;font-style:italic} .muted{color:#666;font-size:.85rem} img{max-width:100%;height:auto}
+div.keys{max-width:24rem;overflow-wrap:anywhere;font-size:.8rem;color:#444}
 """
 
 
@@ -538,17 +540,20 @@ def _dq_html(dq: list[dict[str, Any]] | None) -> str:
         return _na("ops.dq_results")
     if not dq:
         return '<p class="na">no checks recorded for this run</p>'
-    out = ["<table><tr><th>result</th><th>severity</th><th>owner</th><th>suite</th><th>check</th><th>table</th>"
-           "<th>column</th><th>failing rows</th><th>example keys</th></tr>"]
+    # one suite per table: the table column names both
+    out = ["<table><tr><th>result</th><th>severity</th><th>owner</th><th>table</th><th>check</th>"
+           "<th>failing rows</th><th>example keys</th></tr>"]
     for r in dq:  # already ordered: failing first, errors before warnings
         result = "pass" if r["passed"] else "FAIL"
         cls = "" if r["passed"] else f' class="fail-{_e(r["severity"])}"'
-        examples = ", ".join(r["failing_examples"] or [])
+        keys = r["failing_examples"] or []
+        examples = ", ".join(keys[:SHOWN_EXAMPLES]) + (f" (+{len(keys) - SHOWN_EXAMPLES} more)"
+                                                       if len(keys) > SHOWN_EXAMPLES else "")
         count = "" if r["failing_count"] is None else f"{r['failing_count']:,}"
         out.append(
-            f"<tr{cls}><td>{result}</td><td>{_e(r['severity'])}</td><td>{_e(r['owner'])}</td><td>{_e(r['suite'])}</td>"
-            f"<td>{_e(r['check_name'])}</td><td>{_e(r['table_name'])}</td><td>{_e(r['column_name'])}</td>"
-            f'<td class="n">{count}</td><td>{_e(examples)}</td></tr>'
+            f"<tr{cls}><td>{result}</td><td>{_e(r['severity'])}</td><td>{_e(r['owner'])}</td>"
+            f"<td>{_e(r['table_name'])}</td><td>{_e(r['check_name'])}</td><td class=\"n\">{count}</td>"
+            f'<td><div class="keys" title="{_e(", ".join(keys))}">{_e(examples)}</div></td></tr>'
         )
     out.append("</table>")
     return "".join(out)
