@@ -371,7 +371,7 @@ def _parsed_jsonl_chunk(chunk: bytes, first_line: int, parser: JsonlReader) -> B
     problems: list[tuple[int, Problem, str]] = []
     for line_no, values, extra, problem, text in parser.parse_lines(chunk.split(b"\n"), first_line):
         if problem is not None:
-            problems.append((line_no, problem, printable_raw(text)))
+            problems.append((line_no, problem, printable_raw(text.rstrip("\r\n"))))
             continue
         for column, value in zip(columns, values):
             column.append(value)
@@ -563,7 +563,7 @@ def raw_record(contract: SourceContract, batch: Batch, row: int) -> str:
     if isinstance(batch.raw_text, str):
         batch.raw_text = batch.raw_text.split("\n")
     if batch.raw_text is not None:
-        return batch.raw_text[row]
+        return batch.raw_text[row].rstrip("\r")
     values = [f[row].as_py() for f in batch.fields]
     if contract.format == "csv":
         buf = io.StringIO()

@@ -621,3 +621,18 @@ def test_hostile_values_in_json_lines_load_byte_for_byte(settings):
     assert (report.rows_loaded, report.rows_quarantined) == (len(HOSTILE), 0)
     got = q(settings, "select first_name, shipping_street from raw.web_orders order by _line_number")
     assert got == [(v, v) for v in HOSTILE]
+
+
+def test_windows_line_endings_load_like_unix_ones(settings):
+    crlf = lambda *rows: "\r\n".join(rows) + "\r\n"  # noqa: E731
+    land(settings, "pos_transactions", DAY, crlf(POS_HEADER, pos_row("T1"), pos_row("T2", "oops"), pos_row("T3")))
+    good = {"order_id": "O1", "web_account_id": "W1", "email": "a@example.com", "ordered_at": "2024-03-01T10:15:00Z",
+            "amount": "1.00", "currency": "GBP"}
+    land(settings, "web_orders", DAY, crlf(json.dumps(good), "{broken", json.dumps(dict(good, order_id="O3"))))
+    report = load_interval(settings, DAY, NEXT_DAY, ["pos_transactions", "web_orders"], batch_id="b")
+    assert (report.rows_loaded, report.rows_quarantined) == (4, 2)
+    assert q(settings, "select transaction_id, items from raw.pos_transactions order by 1") == [
+        ("T1", "SKU1*2|SKU2*1"), ("T3", "SKU1*2|SKU2*1")]
+    assert q(settings, "select _line_number, raw_record from quarantine.pos_transactions") == [
+        (3, pos_row("T2", "oops"))]
+    assert q(settings, "select _line_number, raw_record from quarantine.web_orders") == [(2, "{broken")]
