@@ -37,7 +37,8 @@ from ingestion.contracts import SourceContract
 from ingestion.readers import TRUNCATED, ColumnPlan, FileProblem, JsonlReader
 from ingestion.validation import BAD_FIELD_COUNT, UNDECODABLE, Problem, printable_raw
 
-BLOCK_BYTES = 4 << 20  # Arrow block / our read chunk: memory per file stays a few blocks whatever its size
+BLOCK_BYTES = 2 << 20  # our read chunk and Arrow block: a few per file in memory whatever its size; small
+# enough that a 10 MB file is parsed while the server copies the blocks before it (4 MB overlapped too little)
 MARKER = "\x01c360:"  # a stand-in line for a blank or undecodable line, parsed by Arrow as a 1-field row
 FAST_ENCODINGS = {"utf-8", "utf8", "ascii", "us-ascii"}
 
