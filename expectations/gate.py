@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
+import psycopg
 from psycopg import sql
 
 from expectations.suites import MARTS_SUITES, SuiteSpec, quiet_gx, raw_suite, resolve_suite_names
@@ -201,6 +202,7 @@ def _run_gx(settings: Settings, specs: list[SuiteSpec], as_of: datetime, run_id:
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     source = context.data_sources.add_postgres("warehouse", connection_string=sqlalchemy_url(settings.warehouse_url))
     out: list[CheckResult] = []
+    conn = connect(settings, autocommit=True)  # one connection for every suite's failing examples
     try:
         for spec in specs:
             with warnings.catch_warnings():
@@ -218,15 +220,16 @@ def _run_gx(settings: Settings, specs: list[SuiteSpec], as_of: datetime, run_id:
                 result = validation.run(result_format=_result_format(spec))
             log.debug("suite %s ran in %.2fs", spec.name, time.perf_counter() - t0)
             checks = _to_check_results(spec, result, as_of, run_id)
-            out.extend(_with_query_examples(settings, spec, checks))
+            out.extend(_with_query_examples(conn, spec, checks))
     finally:
+        conn.close()
         engine = getattr(source, "_engine", None)
         if engine is not None:
             engine.dispose()
     return out
 
 
-def _with_query_examples(settings: Settings, spec: SuiteSpec, checks: list[CheckResult]) -> list[CheckResult]:
+def _with_query_examples(conn: psycopg.Connection, spec: SuiteSpec, checks: list[CheckResult]) -> list[CheckResult]:
     """Failed query checks get the first column of their first rows as examples (keys by construction)."""
     queries = {
         (e.meta or {}).get("check"): e.unexpected_rows_query
@@ -234,14 +237,13 @@ def _with_query_examples(settings: Settings, spec: SuiteSpec, checks: list[Check
         if type(e).__name__ == "UnexpectedRowsExpectation"
     }
     out = []
-    with connect(settings, autocommit=True) as conn:
-        for check in checks:
-            query = queries.get(check.check_name)
-            if query and not check.passed and check.failing_count:
-                query = query.replace("{batch}", f'"{spec.schema}"."{spec.table}"')  # as GX substitutes it
-                rows = conn.execute(f"select * from ({query}) as failing limit {MAX_EXAMPLES}").fetchall()
-                check = replace(check, failing_examples=[str(r[0]) for r in rows])
-            out.append(check)
+    for check in checks:
+        query = queries.get(check.check_name)
+        if query and not check.passed and check.failing_count:
+            query = query.replace("{batch}", f'"{spec.schema}"."{spec.table}"')  # as GX substitutes it
+            rows = conn.execute(f"select * from ({query}) as failing limit {MAX_EXAMPLES}").fetchall()
+            check = replace(check, failing_examples=[str(r[0]) for r in rows])
+        out.append(check)
     return out
 
 
