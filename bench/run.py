@@ -33,6 +33,7 @@ STAGES = (
     ("score_customers", "ml_scoring"),
     ("dbt_scored_marts", "dbt_scored_marts"),
     ("check_marts", "quality_marts"),
+    ("publish_marts", "publish"),
     ("write_report", "report"),
     ("run_outcome", "report"),
 )

@@ -1,4 +1,7 @@
-"""customer360: landing files -> raw -> staging -> identity -> marts -> scores -> gates -> report.
+"""customer360: landing files -> raw -> staging -> identity -> marts -> scores -> gates -> publish -> report.
+
+The marts are built into a build schema and published (swapped in) only when
+the marts gate passed: a failed gate leaves BI users with the last good marts.
 
 The report is written even when a gate fails; `run_outcome` then fails the run.
 
@@ -83,6 +86,10 @@ def customer360():
     def check_marts(interval: dict) -> dict:
         return run_stage(stages.check_marts, interval)
 
+    @task
+    def publish_marts(interval: dict) -> dict:
+        return run_stage(stages.publish, interval)
+
     # all_done: the steward's report is written whatever happened, a failed gate included
     @task(trigger_rule="all_done")
     def write_report(interval: dict) -> dict:
@@ -104,10 +111,11 @@ def customer360():
     scores = score_customers(interval)
     scored_marts = dbt_task_group("dbt_scored_marts", SCORED_MARTS_SELECT)
     marts_gate = check_marts(interval)
+    published = publish_marts(interval)
     report = write_report(interval)
 
     interval >> ready >> loads
-    loads >> raw_gate >> staging >> identities >> core_marts >> scores >> scored_marts >> marts_gate >> report
+    loads >> raw_gate >> staging >> identities >> core_marts >> scores >> scored_marts >> marts_gate >> published >> report
     watcher = run_outcome()
     for other in watcher.operator.dag.tasks:
         if other is not watcher.operator:

@@ -20,7 +20,7 @@ from psycopg import sql
 
 from expectations.suites import MARTS_SUITES, SuiteSpec, quiet_gx, raw_suite, resolve_suite_names
 from ingestion.contracts import get_source
-from warehouse.db import connect, qualified, table_exists, transaction
+from warehouse.db import MARTS_SCHEMA, connect, qualified, table_exists, transaction
 from warehouse.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -86,8 +86,13 @@ class CheckResult:
 
 # --- public API ----------------------------------------------------------------------
 
-def run_checks(settings: Settings, suite_names: list[str] | str, as_of: datetime, run_id: str) -> list[CheckResult]:
+def run_checks(
+    settings: Settings, suite_names: list[str] | str, as_of: datetime, run_id: str, *, marts: str = MARTS_SCHEMA
+) -> list[CheckResult]:
     """Run the named suites ('raw', 'marts' or a list of suite names) and store the results.
+
+    ``marts`` is the schema the marts suites read: the pipeline checks its build
+    schema before publishing it.
 
     ``as_of`` is the run's data-interval end: it is the ``checked_at`` of every result and
     the bound of the "event time not in the future" checks. Rerunning a run_id replaces
@@ -102,7 +107,7 @@ def run_checks(settings: Settings, suite_names: list[str] | str, as_of: datetime
     results: list[CheckResult] = []
     with connect(settings, autocommit=True) as conn:
         for name in names:
-            spec = _build_spec(conn, name, as_of, settings.max_quarantine_share)
+            spec = _build_spec(conn, name, as_of, settings.max_quarantine_share, marts)
             if table_exists(conn, spec.schema, spec.table):
                 specs.append(spec)
             else:
@@ -167,14 +172,14 @@ def sqlalchemy_url(warehouse_url: str) -> str:
     return parts._replace(scheme="postgresql+psycopg2").geturl()
 
 
-def _build_spec(conn, name: str, as_of: datetime, max_quarantine_share: float) -> SuiteSpec:
+def _build_spec(conn, name: str, as_of: datetime, max_quarantine_share: float, marts: str) -> SuiteSpec:
     schema, _, table = name.partition(".")
     if schema == "raw":
         latest = None
         if table_exists(conn, "raw", table):
             latest = _latest_batch_id(conn, table)
         return raw_suite(get_source(table), as_of, latest, max_quarantine_share)
-    return MARTS_SUITES[name]()
+    return MARTS_SUITES[name](marts)
 
 
 def _latest_batch_id(conn, table: str) -> Any | None:

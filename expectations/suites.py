@@ -21,7 +21,9 @@ Raw suites (``raw.<source>``), built from ``ingestion.contracts.SOURCES``:
 * source-specific value rules (``VALUE_RULES``), e.g. e-mail event types, survey scores,
   and non-negative amounts (warn).
 
-Marts suites: ``marts.customer_360`` and ``marts.fct_orders``.
+Marts suites (``marts.dim_customer``, ``marts.fct_orders``, ``marts.fct_touchpoints``,
+``marts.customer_360``) keep their logical names wherever they run: the pipeline runs
+them on the build schema, before it is published as ``marts``.
 
 Example keys of failing rows come from ``index_columns``: ``_file_name`` and
 ``_line_number`` for raw tables, the business key for marts. Never personal values.
@@ -274,7 +276,7 @@ def raw_suite(contract: SourceContract, as_of: datetime, latest_batch_id: Any | 
 
 # --- marts ---------------------------------------------------------------------------
 
-def customer_360_suite() -> SuiteSpec:
+def customer_360_suite(schema: str) -> SuiteSpec:
     name = "marts.customer_360"
     e = gx.expectations
     expectations = [
@@ -296,7 +298,7 @@ def customer_360_suite() -> SuiteSpec:
     ]
     return SuiteSpec(
         name=name,
-        schema="marts",
+        schema=schema,
         table="customer_360",
         index_columns=("customer_id",),
         suite=gx.ExpectationSuite(name=name, expectations=expectations),
@@ -305,7 +307,7 @@ def customer_360_suite() -> SuiteSpec:
     )
 
 
-def fct_orders_suite() -> SuiteSpec:
+def fct_orders_suite(schema: str) -> SuiteSpec:
     name = "marts.fct_orders"
     e = gx.expectations
     expectations = [
@@ -318,11 +320,11 @@ def fct_orders_suite() -> SuiteSpec:
             meta=_meta("not_null_for_web_orders:customer_id", "error", "identity"),
         ),
         e.ExpectColumnValuesToBeBetween(column="amount", min_value=0, meta=_meta("non_negative:amount", "warn", "marts")),
-        _orphans("fct_orders", "order_key"),
+        _orphans(schema, "fct_orders", "order_key"),
     ]
     return SuiteSpec(
         name=name,
-        schema="marts",
+        schema=schema,
         table="fct_orders",
         index_columns=("order_key",),
         suite=gx.ExpectationSuite(name=name, expectations=expectations),
@@ -331,33 +333,34 @@ def fct_orders_suite() -> SuiteSpec:
     )
 
 
-def _orphans(table: str, key: str) -> Any:
+def _orphans(schema: str, table: str, key: str) -> Any:
     return _unexpected_rows(
-        f"select f.{key} from marts.{table} f left join marts.dim_customer d using (customer_id) "
+        f"select f.{key} from {schema}.{table} f left join {schema}.dim_customer d using (customer_id) "
         "where f.customer_id is not null and d.customer_id is null",
         "no_orphans:customer_id", "error", "marts", f"every customer_id in {table} is in dim_customer",
     )
 
 
-def dim_customer_suite() -> SuiteSpec:
+def dim_customer_suite(schema: str) -> SuiteSpec:
     name = "marts.dim_customer"
     e = gx.expectations
     expectations = [
         e.ExpectColumnValuesToNotBeNull(column="customer_id", meta=_meta("not_null:customer_id", "error", "identity")),
         e.ExpectColumnValuesToBeUnique(column="customer_id", meta=_meta("unique:customer_id", "error", "identity")),
     ]
-    return SuiteSpec(name=name, schema="marts", table="dim_customer", index_columns=("customer_id",),
+    return SuiteSpec(name=name, schema=schema, table="dim_customer", index_columns=("customer_id",),
                      suite=gx.ExpectationSuite(name=name, expectations=expectations), missing_owner="marts")
 
 
-def fct_touchpoints_suite() -> SuiteSpec:
+def fct_touchpoints_suite(schema: str) -> SuiteSpec:
     name = "marts.fct_touchpoints"
-    expectations = [_orphans("fct_touchpoints", "touchpoint_key")]
-    return SuiteSpec(name=name, schema="marts", table="fct_touchpoints", index_columns=("touchpoint_key",),
+    expectations = [_orphans(schema, "fct_touchpoints", "touchpoint_key")]
+    return SuiteSpec(name=name, schema=schema, table="fct_touchpoints", index_columns=("touchpoint_key",),
                      suite=gx.ExpectationSuite(name=name, expectations=expectations), missing_owner="marts")
 
 
-MARTS_SUITES: dict[str, Callable[[], SuiteSpec]] = {
+# Each takes the schema the marts were built into.
+MARTS_SUITES: dict[str, Callable[[str], SuiteSpec]] = {
     "marts.dim_customer": dim_customer_suite,
     "marts.fct_orders": fct_orders_suite,
     "marts.fct_touchpoints": fct_touchpoints_suite,

@@ -59,7 +59,7 @@ from ml.purchases import (
     select_purchase_model,
 )
 from ml.segments import assign_segments
-from warehouse.db import connect, table_exists
+from warehouse.db import MARTS_SCHEMA, connect, table_exists
 from warehouse.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -527,15 +527,15 @@ def _column_or_null(conn: psycopg.Connection, schema: str, table: str, column: s
     return column if found else f"null::{null_type}"
 
 
-def load_transactions(conn: psycopg.Connection, cutoff: pd.Timestamp) -> pd.DataFrame:
-    """Identified, positive-amount orders from marts.fct_orders placed before the cutoff."""
-    if not table_exists(conn, "marts", "fct_orders"):
-        raise RuntimeError("marts.fct_orders does not exist: build the marts (dbt) before scoring")
-    channel = _column_or_null(conn, "marts", "fct_orders", "channel", "text")
-    items = _column_or_null(conn, "marts", "fct_orders", "item_count", "float8")
+def load_transactions(conn: psycopg.Connection, cutoff: pd.Timestamp, marts: str = MARTS_SCHEMA) -> pd.DataFrame:
+    """Identified, positive-amount orders from ``<marts>.fct_orders`` placed before the cutoff."""
+    if not table_exists(conn, marts, "fct_orders"):
+        raise RuntimeError(f"{marts}.fct_orders does not exist: build the marts (dbt) before scoring")
+    channel = _column_or_null(conn, marts, "fct_orders", "channel", "text")
+    items = _column_or_null(conn, marts, "fct_orders", "item_count", "float8")
     query = (
         "copy (select customer_id, extract(epoch from ordered_at)::float8, amount::float8, "
-        f"{channel}, {items}::float8 from marts.fct_orders "
+        f"{channel}, {items}::float8 from {marts}.fct_orders "
         "where customer_id is not null and amount > 0 and ordered_at < %s) to stdout with (format csv)"
     )
     frame = _copy_frame(
@@ -546,13 +546,15 @@ def load_transactions(conn: psycopg.Connection, cutoff: pd.Timestamp) -> pd.Data
     return frame.loc[:, ["customer_id", "ordered_at", "amount", "channel", "item_count"]]
 
 
-def load_touchpoints(conn: psycopg.Connection, cutoff: pd.Timestamp) -> pd.DataFrame | None:
-    """Identified non-purchase touch points before the cutoff from marts.fct_touchpoints.
+def load_touchpoints(
+    conn: psycopg.Connection, cutoff: pd.Timestamp, marts: str = MARTS_SCHEMA
+) -> pd.DataFrame | None:
+    """Identified non-purchase touch points before the cutoff from ``<marts>.fct_touchpoints``.
 
     Survey responses carry their satisfaction score (from the surveys staging
     model, joined on the response id) as ``value``. None when the mart is missing.
     """
-    if not table_exists(conn, "marts", "fct_touchpoints"):
+    if not table_exists(conn, marts, "fct_touchpoints"):
         return None
     satisfaction = "null::float8"
     join = ""
@@ -564,7 +566,7 @@ def load_touchpoints(conn: psycopg.Connection, cutoff: pd.Timestamp) -> pd.DataF
         )
     query = (
         "copy (select touchpoints.customer_id, extract(epoch from touchpoints.occurred_at)::float8, "
-        f"touchpoints.touchpoint_type, {satisfaction} from marts.fct_touchpoints as touchpoints {join} "
+        f"touchpoints.touchpoint_type, {satisfaction} from {marts}.fct_touchpoints as touchpoints {join} "
         "where touchpoints.customer_id is not null and touchpoints.touchpoint_type <> 'purchase' "
         "and touchpoints.occurred_at < %s) to stdout with (format csv)"
     )
@@ -673,9 +675,13 @@ def save_models(run: ModelRun, model_dir: Path) -> dict[str, tuple[str, str]]:
 
 
 def score_customers(
-    settings: Settings, cutoff: date, model_dir: Path, *, config: ScoringConfig | None = None
+    settings: Settings, cutoff: date, model_dir: Path, *, config: ScoringConfig | None = None,
+    marts: str = MARTS_SCHEMA,
 ) -> ScoringSummary:
     """Read orders and touch points, fit and score as of ``cutoff``, save models and write the ml tables.
+
+    ``marts`` is the schema the facts are read from: the pipeline scores the build
+    schema before it is published.
 
     Raises ``ArtifactChecksumError`` when the registered churn champion's file
     does not match its checksum.
@@ -685,8 +691,8 @@ def score_customers(
     cutoff_date = _as_date(cutoff)
     cut = to_utc_timestamp(cutoff_date)
     with connect(settings) as conn:
-        transactions = load_transactions(conn, cut)
-        touchpoints = load_touchpoints(conn, cut)
+        transactions = load_transactions(conn, cut, marts)
+        touchpoints = load_touchpoints(conn, cut, marts)
         champion = load_champion(conn, cutoff_date)
     log.info(
         "scoring as of %s: %d orders and %d touch points read; churn champion %s",

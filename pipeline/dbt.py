@@ -6,11 +6,14 @@ parsing the DAG never invokes dbt; each model and its tests become Airflow tasks
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+from warehouse.db import MARTS_BUILD_SCHEMA
 from warehouse.settings import PROJECT_ROOT, Settings
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
@@ -59,12 +62,19 @@ def dbt_task_group(group_id: str, select: list[str]):
         render_config=RenderConfig(
             load_method=LoadMode.DBT_MANIFEST, select=select, should_detach_multiple_parents_tests=True
         ),
-        operator_args={"install_deps": False},
+        # Marts go to the build schema; warehouse.publish swaps it in after the marts gate.
+        operator_args={"install_deps": False, "vars": {"marts_schema": MARTS_BUILD_SCHEMA}},
     )
 
 
 def compile_manifest(settings: Settings | None = None) -> Path:
     """Write the manifest Cosmos renders from (dbt parse needs no warehouse connection)."""
+    run_dbt(settings, "parse", "--quiet")
+    return MANIFEST_PATH
+
+
+def run_dbt(settings: Settings | None, *args: str, target_path: Path | None = None) -> None:
+    """One dbt command in a subprocess, connected through ``settings`` (None: the local default)."""
     env = {**os.environ, **QUIET_ENV}
     env.update(
         settings.dbt_env()
@@ -73,9 +83,22 @@ def compile_manifest(settings: Settings | None = None) -> Path:
               "C360_PGPASSWORD": "", "C360_PGDATABASE": "customer360"}
     )
     dbt = Path(sys.executable).parent / "dbt"
-    subprocess.run(
-        [str(dbt), "parse", "--quiet", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)],
-        check=True,
-        env=env,
-    )
-    return MANIFEST_PATH
+    command = [str(dbt), *args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
+    if target_path:
+        command += ["--target-path", str(target_path)]
+    subprocess.run(command, check=True, env=env)
+
+
+def record_history(settings: Settings, target_path: Path) -> None:
+    """Snapshot the checked build's golden records and build the marts view over the snapshot."""
+    run_dbt(settings, "build", "--quiet", "--select", "dim_customer_snapshot", "dim_customer_history",
+            "--vars", json.dumps({"marts_schema": MARTS_BUILD_SCHEMA}), target_path=target_path)
+
+
+def write_docs(settings: Settings, target_path: Path, reports_dir: Path) -> Path:
+    """The dbt docs site as one self-contained page next to the run report."""
+    run_dbt(settings, "docs", "generate", "--static", "--quiet", target_path=target_path)
+    page = reports_dir / "dbt_docs.html"
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(target_path / "static_index.html", page)
+    return page

@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 from pipeline.interval import DataInterval
+from warehouse.db import MARTS_BUILD_SCHEMA
 from warehouse.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -45,13 +46,14 @@ def check_raw(settings: Settings, interval: DataInterval) -> dict[str, Any]:
 
 
 def check_marts(settings: Settings, interval: DataInterval) -> dict[str, Any]:
+    """Check the marts this run built, before they are published."""
     return _gate(settings, interval, "marts")
 
 
 def _gate(settings: Settings, interval: DataInterval, suite: str) -> dict[str, Any]:
     from expectations.gate import enforce, run_checks
 
-    results = run_checks(settings, suite, as_of=interval.end, run_id=interval.run_key)
+    results = run_checks(settings, suite, as_of=interval.end, run_id=interval.run_key, marts=MARTS_BUILD_SCHEMA)
     failed = [r for r in results if not r.passed]
     log.info("%s checks: %d run, %d failed", suite, len(results), len(failed))
     enforce(results)
@@ -73,7 +75,8 @@ def score(settings: Settings, interval: DataInterval, cutoff: str | None = None)
     from ml.scoring import score_customers
     from pipeline.interval import resolve_cutoff
 
-    summary = score_customers(settings, resolve_cutoff(cutoff, interval), settings.data_dir / "models")
+    summary = score_customers(settings, resolve_cutoff(cutoff, interval), settings.data_dir / "models",
+                              marts=MARTS_BUILD_SCHEMA)
     churn = summary.metrics["churn"]
     return {
         "cutoff": summary.cutoff.isoformat(),
@@ -83,6 +86,18 @@ def score(settings: Settings, interval: DataInterval, cutoff: str | None = None)
         "champion_decision": churn["champion"]["reason"],
         "purchases_scored_with": summary.metrics["purchases"]["scored_with"],
     }
+
+
+def publish(settings: Settings, interval: DataInterval) -> dict[str, Any]:
+    """Record the checked build's history, swap it in as the marts BI users read, write the dbt docs."""
+    from pipeline.dbt import record_history, write_docs
+    from warehouse.publish import publish_marts
+
+    target_path = settings.data_dir / "dbt" / interval.run_key
+    record_history(settings, target_path)
+    published = publish_marts(settings, interval.run_key)
+    docs = write_docs(settings, target_path, settings.reports_dir)
+    return {**published, "dbt_docs": str(docs)}
 
 
 def report(settings: Settings, interval: DataInterval) -> dict[str, Any]:

@@ -49,6 +49,11 @@ def test_stages_run_in_pipeline_order(dagbag):
     assert "check_raw" in upstream_closure("resolve_identities")
     assert "resolve_identities" in upstream_closure("score_customers")
     assert "score_customers" not in upstream_closure("resolve_identities")
+    # the marts are published only after the marts gate passed on the build (all_success)
+    publish = dag.get_task("publish_marts")
+    assert "check_marts" in publish.upstream_task_ids and publish.trigger_rule == "all_success"
+    assert {i for i in ids if i.startswith(("dbt_marts.", "dbt_scored_marts."))} <= upstream_closure("check_marts")
+    assert "publish_marts" in before_report
     staging_tasks = [i for i in ids if i.startswith("dbt_staging.")]
     assert all("check_raw" in upstream_closure(t) for t in staging_tasks)
 

@@ -472,3 +472,34 @@ def test_negative_amounts_warn_but_do_not_stop_the_build(built):
     assert "accepted_range_stg_pos__transactions_amount__0" in built.warned
     assert "accepted_range_fct_orders_amount__0" in built.warned
     assert "accepted_range_stg_web__orders_amount__0" not in built.warned
+
+
+def test_incremental_facts_equal_a_full_refresh(built):
+    """Last in this module (it adds deliveries): a new sale, a sale delivered two months late
+    (its load time is new, its event time old) and a merge of two customers by the identity step."""
+    settings, target_path, manifest = built.settings, built.target_path, built.manifest
+    with psycopg.connect(settings.warehouse_url, autocommit=True) as conn:
+        insert(conn, "raw", "pos_transactions", [
+            raw("pos_3.csv", 1, "2024-06-05 06:00:00+00", transaction_id="T4", loyalty_id="L1", store_id="S1",
+                transaction_at="2024-06-04 12:00:00+00", amount="12.00", currency="GBP", items="SKU1*1"),
+            raw("pos_3.csv", 2, "2024-06-05 06:00:00+00", transaction_id="T5", loyalty_id="L1", store_id="S2",
+                transaction_at="2024-04-01 09:00:00+00", amount="8.00", currency="GBP", items="SKU2*1"),
+        ])
+        conn.execute("update identity.customer_source_xref set customer_id = 'CUST2' where customer_id = 'CUST1'")
+
+    def facts() -> dict[str, list[tuple]]:
+        return {table: query(settings, f"select * from marts.{table} order by 1") for table in
+                ("fct_orders", "fct_touchpoints")}
+
+    before = facts()
+    run_dbt(settings, target_path, "build", "--selector", "staging_intermediate", manifest=manifest)
+    # no look-back: the new, late and re-linked rows must arrive without it
+    run_dbt(settings, target_path, "build", "--selector", "core_marts", "--vars", "{fact_lookback_days: 0}",
+            manifest=manifest)
+    incremental = facts()
+    run_dbt(settings, target_path, "build", "--selector", "core_marts", "--full-refresh", manifest=manifest)
+    assert incremental == facts()
+
+    orders = {row[2]: row for row in query(settings, "select * from marts.fct_orders")}  # by source_order_id
+    assert {"T4", "T5"} <= set(orders) and len(incremental["fct_orders"]) == len(before["fct_orders"]) + 2
+    assert orders["T1"][3] == "CUST2"  # re-linked by the merge, not left on the retired id

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from expectations.gate import QualityGateFailed
+from pipeline import stages
 from pipeline.dbt import compile_manifest
+from pipeline.interval import DataInterval
 from pipeline.run_dag import run_dag_subprocess
 from simulator import simulate
 from simulator.config import SimulationConfig
@@ -42,7 +45,7 @@ def pipeline_run(server_url, tmp_path_factory, airflow_home):
     first = snapshot(settings)
     second_ok = run("second")
     yield {"settings": settings, "ok": (first_ok, second_ok), "first": first, "second": snapshot(settings),
-           "truth": settings.truth_dir, "work": work, "run": run, "end": end}
+           "truth": settings.truth_dir, "work": work, "run": run, "start": config.start, "end": end}
     drop_database(url)
 
 
@@ -198,6 +201,35 @@ def test_identity_scores_pairs_and_a_rerun_of_the_interval_keeps_them(pipeline_r
     review = query(s, "select count(*) filter (where left_customer_id = right_customer_id) as same "
                       "from marts.steward_review_pairs").iloc[0]
     assert review.same == 0
+
+
+def test_the_marts_are_published_by_a_swap_and_bi_users_never_see_the_build(pipeline_run):
+    with connect(pipeline_run["settings"]) as conn:
+        access = dict(conn.execute(
+            "select nspname, has_schema_privilege('c360_bi_reader', nspname, 'usage') from pg_namespace "
+            "where nspname in ('marts', 'marts_build')").fetchall())
+        # after the second run the build schema holds the first run's marts, kept for the next incremental build
+        previous = conn.execute("select count(*) from marts_build.customer_360").fetchone()[0]
+    assert access == {"marts": True, "marts_build": False}
+    assert previous == len(pipeline_run["second"]["customer_360"])
+
+
+def test_a_failed_marts_gate_names_the_check_and_leaves_the_published_marts_as_they_were(pipeline_run):
+    """A build with one customer twice (what an identity bug would give) fails the marts gate."""
+    settings = pipeline_run["settings"]
+    before = snapshot(settings)
+    with connect(settings) as conn:
+        conn.execute("insert into marts_build.customer_360 select * from marts_build.customer_360 limit 1")
+        conn.commit()
+    interval = DataInterval(_utc(pipeline_run["start"]), _utc(pipeline_run["end"]))
+    with pytest.raises(QualityGateFailed, match=r"unique:customer_id.*customer_360|customer_360.*unique:customer_id"):
+        stages.check_marts(settings, interval)
+    # publish_marts runs only when check_marts succeeded (tests/test_dags.py): BI keeps the published marts
+    pd.testing.assert_frame_equal(snapshot(settings)["customer_360"], before["customer_360"])
+
+
+def _utc(day) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
 
 
 def test_a_broken_delivery_fails_the_raw_gate_and_leaves_the_marts_as_they_were(pipeline_run):

@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 ROLE_SCHEMAS: dict[str, dict[str, tuple[str, ...]]] = {
     "c360_loader": {"write": ("raw", "quarantine", "ops"), "read": ()},
     "c360_transformer": {
-        "write": ("staging", "intermediate", "identity", "marts", "ml", "ops"),
+        "write": ("staging", "intermediate", "identity", "marts", "marts_build", "history", "ml", "ops"),
         "read": ("raw", "quarantine"),
     },
     "c360_bi_reader": {"write": (), "read": ("marts",)},

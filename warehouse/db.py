@@ -11,7 +11,14 @@ from psycopg import sql
 
 from warehouse.settings import Settings
 
-SCHEMAS = ("raw", "quarantine", "ops", "staging", "intermediate", "identity", "marts", "ml")
+# Marts are built into MARTS_BUILD_SCHEMA, checked there, then published by swapping it
+# with MARTS_SCHEMA (warehouse.publish): BI users only ever see a build that passed the gate.
+MARTS_SCHEMA = "marts"
+MARTS_BUILD_SCHEMA = "marts_build"
+# dbt snapshots (history of the golden record); BI reads them through a marts view.
+HISTORY_SCHEMA = "history"
+SCHEMAS = ("raw", "quarantine", "ops", "staging", "intermediate", "identity", MARTS_SCHEMA, MARTS_BUILD_SCHEMA,
+           HISTORY_SCHEMA, "ml")
 
 
 def connect(settings: Settings, *, autocommit: bool = False) -> psycopg.Connection:

@@ -25,7 +25,8 @@ store_orders as (
         transaction_at as ordered_at,
         amount,
         currency,
-        items
+        items,
+        _loaded_at
     from pos_transactions
 
 ),
@@ -41,7 +42,8 @@ online_orders as (
         ordered_at,
         amount,
         currency,
-        items
+        items,
+        _loaded_at
     from web_orders
 
 ),

@@ -1,5 +1,9 @@
 -- One row per interaction from every source, linked to the resolved customer
 -- when the interaction is identified (anonymous ones keep a null customer_id).
+-- Incremental like fct_orders: new, re-delivered (look-back) and re-linked rows only.
+{{ config(materialized='incremental', unique_key='touchpoint_key', incremental_strategy='merge',
+          on_schema_change='sync_all_columns') }}
+
 with
 
 orders as (
@@ -52,7 +56,8 @@ order_touchpoints as (
         customer_id,
         channel,
         'purchase' as touchpoint_type,
-        ordered_at as occurred_at
+        ordered_at as occurred_at,
+        _loaded_at
     from orders
 
 ),
@@ -66,7 +71,8 @@ identified_by_key as (
         web_account_id as source_record_key,
         'web' as channel,
         'web_' || event_type as touchpoint_type,
-        occurred_at
+        occurred_at,
+        _loaded_at
     from web_events
 
     union all
@@ -77,7 +83,8 @@ identified_by_key as (
         contact_id,
         'phone',
         case when is_complaint then 'complaint' else 'service_call' end,
-        contacted_at
+        contacted_at,
+        _loaded_at
     from call_center_contacts
 
     union all
@@ -88,7 +95,8 @@ identified_by_key as (
         email_normalised,
         'email',
         'email_' || event_type,
-        occurred_at
+        occurred_at,
+        _loaded_at
     from email_campaign_events
 
     union all
@@ -99,7 +107,8 @@ identified_by_key as (
         response_id,
         'survey',
         'survey_response',
-        responded_at
+        responded_at,
+        _loaded_at
     from survey_responses
 
     union all
@@ -110,7 +119,8 @@ identified_by_key as (
         registration_id,
         'registration',
         'product_registration',
-        registered_at
+        registered_at,
+        _loaded_at
     from product_registrations
 
 ),
@@ -123,7 +133,8 @@ other_touchpoints as (
         customer_source_xref.customer_id,
         identified_by_key.channel,
         identified_by_key.touchpoint_type,
-        identified_by_key.occurred_at
+        identified_by_key.occurred_at,
+        identified_by_key._loaded_at
     from identified_by_key
     left join customer_source_xref
         on customer_source_xref.source = identified_by_key.source
@@ -139,7 +150,7 @@ unioned as (
 
 ),
 
-final as (
+keyed as (
 
     select
         {{ surrogate_key(['source', 'source_record_id']) }} as touchpoint_key,
@@ -148,8 +159,24 @@ final as (
         customer_id,
         channel,
         touchpoint_type,
-        occurred_at
+        occurred_at,
+        _loaded_at
     from unioned
+
+),
+
+final as (
+
+    select keyed.*
+    from keyed
+    {%- if is_incremental() %}
+    left join {{ this }} as existing
+        on existing.touchpoint_key = keyed.touchpoint_key
+    where existing.touchpoint_key is null
+        or existing.customer_id is distinct from keyed.customer_id
+        or keyed._loaded_at >= (select max(_loaded_at) from {{ this }})
+            - interval '{{ var("fact_lookback_days") }} days'
+    {%- endif %}
 
 )
 

@@ -1,0 +1,31 @@
+-- The golden record as it was: one row per version of a customer's attributes.
+-- What did customer C look like on day D:
+--   where customer_id = C and valid_from <= D and (valid_to > D or valid_to is null)
+with
+
+snapshot as (
+
+    select * from {{ ref('dim_customer_snapshot') }}
+
+),
+
+final as (
+
+    select
+        customer_id,
+        first_name,
+        last_name,
+        email,
+        phone,
+        city,
+        postcode,
+        country,
+        date_of_birth,
+        dbt_valid_from as valid_from,
+        dbt_valid_to as valid_to,
+        dbt_valid_to is null as is_current
+    from snapshot
+
+)
+
+select * from final
