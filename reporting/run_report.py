@@ -173,7 +173,7 @@ def _quarantine(conn: psycopg.Connection) -> dict[str, dict[str, int]] | None:
 
 def _review_queue(conn: psycopg.Connection) -> int | None:
     """Pairs of source records held for a steward's decision (the identity review queue)."""
-    for schema, table in (("marts", "steward_review_pairs"), ("identity", "review_queue")):
+    for schema, table in (("steward", "steward_review_pairs"), ("identity", "review_queue")):
         if table_exists(conn, schema, table):
             return conn.execute(sql.SQL("select count(*) from {}").format(qualified(schema, table))).fetchone()[0]
     return None
@@ -480,7 +480,7 @@ def render_html(data: ReportData) -> str:
     parts.append('<h2 id="identity-review">Identity review queue</h2>')
     parts.append(_na("identity review") if data.review_queue is None else
                  f'<p><span class="n">{data.review_queue:,}</span> pair(s) of records wait for a steward\'s '
-                 "decision (<code>marts.steward_review_pairs</code>).</p>")
+                 "decision (<code>steward.steward_review_pairs</code>).</p>")
     parts.append('<h2 id="trends">Trends</h2>')
     for title, png in data.trend_plots.items():
         parts.append(f"<h3>{_e(title)}</h3>")

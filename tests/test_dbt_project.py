@@ -344,6 +344,7 @@ def test_dbt_parse_writes_a_manifest_with_the_models_and_selectors(parsed):
     assert {m["schema"] for name, m in models.items() if name.startswith("stg_")} == {"staging"}
     assert models["int_source_records"]["schema"] == "intermediate"
     assert models["dim_customer"]["schema"] == "marts"
+    assert {models[m]["schema"] for m in ("customer_golden_record", "steward_review_pairs")} == {"steward"}
     assert "core" in models["fct_orders"]["tags"] and "scored" not in models["fct_orders"]["tags"]
     assert "scored" in models["customer_360"]["tags"] and "core" not in models["customer_360"]["tags"]
     assert set(manifest["selectors"]) >= {"staging_intermediate", "core_marts", "scored_marts"}
@@ -358,7 +359,8 @@ def test_unit_tests_pass(built):
     assert set(statuses.values()) == {"pass"}, statuses
     assert {"test_stg_crm__accounts_standardises_tricky_values", "test_stg_crm__accounts_phone_default_country_is_configurable",
             "test_int_source_records_nicknames_and_email_repairs", "test_stg_call_center__contacts_caller_name_and_phone",
-            "test_dim_customer_survivorship_and_provenance"} <= set(statuses), statuses
+            "test_customer_golden_record_survivorship_and_provenance",
+            "test_dim_customer_shows_only_the_allowed_personal_columns"} <= set(statuses), statuses
 
 
 def test_staging_deduplicates_redeliveries(built):
@@ -386,12 +388,12 @@ def test_int_source_records_is_unique_per_source_record(built):
     assert web == ("jane.smith@example.com", "+447700900123")
 
 
-def test_dim_customer_has_one_golden_row_per_customer(built):
+def test_the_golden_record_has_one_row_per_customer_and_bi_sees_only_allowed_personal_columns(built):
     settings = built.settings
     rows = query(
         settings,
         "select customer_id, first_name, email, phone, city, postcode, golden_source, source_record_count,"
-        " source_systems from marts.dim_customer order by customer_id",
+        " source_systems from steward.customer_golden_record order by customer_id",
     )
     assert [r[0] for r in rows] == ["CUST1", "CUST2"]
     jane, bob = rows
@@ -399,6 +401,11 @@ def test_dim_customer_has_one_golden_row_per_customer(built):
     assert jane[7] == 8
     assert bob[6] == "web_orders"  # no CRM account: the most trusted source it has
     assert bob[8] == "product_registrations,web_orders"
+    # the default bi_personal_columns: names, city and country; no e-mail, phone, postcode or birth date
+    bi = query(settings, "select customer_id, first_name, email, phone, city, postcode, date_of_birth, golden_source"
+                         " from marts.dim_customer order by customer_id")
+    assert bi[0] == ("CUST1", "Jane", None, None, "York", None, None, "crm_accounts")
+    assert len(bi) == 2
 
 
 def test_fct_orders_keeps_the_anonymous_sale(built):

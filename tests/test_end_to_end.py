@@ -199,7 +199,7 @@ def test_identity_scores_pairs_and_a_rerun_of_the_interval_keeps_them(pipeline_r
                      "count(*) filter (where evidence ? 'last_name') as with_evidence from identity.match_pairs").iloc[0]
     assert pairs.scored == first_run.scored_pairs and pairs.links > 0 and pairs.with_evidence == pairs.scored
     review = query(s, "select count(*) filter (where left_customer_id = right_customer_id) as same "
-                      "from marts.steward_review_pairs").iloc[0]
+                      "from steward.steward_review_pairs").iloc[0]
     assert review.same == 0
 
 

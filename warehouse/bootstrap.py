@@ -15,11 +15,11 @@ log = logging.getLogger(__name__)
 ROLE_SCHEMAS: dict[str, dict[str, tuple[str, ...]]] = {
     "c360_loader": {"write": ("raw", "quarantine", "ops"), "read": ()},
     "c360_transformer": {
-        "write": ("staging", "intermediate", "identity", "marts", "marts_build", "history", "ml", "ops"),
+        "write": ("staging", "intermediate", "identity", "steward", "marts", "marts_build", "history", "ml", "ops"),
         "read": ("raw", "quarantine"),
     },
     "c360_bi_reader": {"write": (), "read": ("marts",)},
-    "c360_steward": {"write": (), "read": ("marts", "quarantine", "identity")},
+    "c360_steward": {"write": (), "read": ("marts", "steward", "history", "quarantine", "identity")},
 }
 
 

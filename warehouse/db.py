@@ -17,8 +17,10 @@ MARTS_SCHEMA = "marts"
 MARTS_BUILD_SCHEMA = "marts_build"
 # dbt snapshots (history of the golden record); BI reads them through a marts view.
 HISTORY_SCHEMA = "history"
-SCHEMAS = ("raw", "quarantine", "ops", "staging", "intermediate", "identity", MARTS_SCHEMA, MARTS_BUILD_SCHEMA,
-           HISTORY_SCHEMA, "ml")
+# What data stewards review (full golden records, the identity review queue); not BI.
+STEWARD_SCHEMA = "steward"
+SCHEMAS = ("raw", "quarantine", "ops", "staging", "intermediate", "identity", STEWARD_SCHEMA, MARTS_SCHEMA,
+           MARTS_BUILD_SCHEMA, HISTORY_SCHEMA, "ml")
 
 
 def connect(settings: Settings, *, autocommit: bool = False) -> psycopg.Connection:

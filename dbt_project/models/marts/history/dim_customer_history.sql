@@ -1,11 +1,12 @@
--- The golden record as it was: one row per version of a customer's attributes.
+-- The golden record as it was: one row per version of a customer's attributes,
+-- personal columns limited like dim_customer's (macro bi_personal).
 -- What did customer C look like on day D:
 --   where customer_id = C and valid_from <= D and (valid_to > D or valid_to is null)
 with
 
 snapshot as (
 
-    select * from {{ ref('dim_customer_snapshot') }}
+    select * from {{ ref('customer_history_snapshot') }}
 
 ),
 
@@ -13,14 +14,14 @@ final as (
 
     select
         customer_id,
-        first_name,
-        last_name,
-        email,
-        phone,
-        city,
-        postcode,
-        country,
-        date_of_birth,
+        {{ bi_personal('first_name') }},
+        {{ bi_personal('last_name') }},
+        {{ bi_personal('email') }},
+        {{ bi_personal('phone') }},
+        {{ bi_personal('city') }},
+        {{ bi_personal('postcode') }},
+        {{ bi_personal('country') }},
+        {{ bi_personal('date_of_birth') }},
         dbt_valid_from as valid_from,
         dbt_valid_to as valid_to,
         dbt_valid_to is null as is_current
