@@ -68,7 +68,9 @@ class SuiteSpec:
 
     @property
     def table_name(self) -> str:
-        return f"{self.schema}.{self.table}"
+        """The table as its readers know it: marts suites check the build schema but report
+        the published name, so a table's results history does not depend on where it was built."""
+        return self.name
 
 
 def _meta(check: str, severity: Severity, owner: Owner) -> dict[str, str]:

@@ -91,7 +91,7 @@ def run_dbt(settings: Settings | None, *args: str, target_path: Path | None = No
 
 def record_history(settings: Settings, target_path: Path) -> None:
     """Snapshot the checked build's golden records and build the marts view over the snapshot."""
-    run_dbt(settings, "build", "--quiet", "--select", "dim_customer_snapshot", "dim_customer_history",
+    run_dbt(settings, "build", "--quiet", "--select", "customer_history_snapshot", "dim_customer_history",
             "--vars", json.dumps({"marts_schema": MARTS_BUILD_SCHEMA}), target_path=target_path)
 
 

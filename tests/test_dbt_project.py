@@ -481,6 +481,32 @@ def test_negative_amounts_warn_but_do_not_stop_the_build(built):
     assert "accepted_range_stg_web__orders_amount__0" not in built.warned
 
 
+def test_the_history_shows_what_a_customer_looked_like_on_a_past_date(built):
+    """Near the end of this module (it adds a CRM delivery): Jane moves from York to Bath."""
+    settings, target_path, manifest = built.settings, built.target_path, built.manifest
+    history = ("build", "--select", "customer_history_snapshot", "dim_customer_history")
+    run_dbt(settings, target_path, *history, manifest=manifest)
+    (between,) = query(settings, "select clock_timestamp()")[0]
+    with psycopg.connect(settings.warehouse_url, autocommit=True) as conn:
+        insert(conn, "raw", "crm_accounts", [
+            raw("crm_4.csv", 1, "2024-06-06 06:00:00+00", account_id="A1", title="Ms", first_name="Jane",
+                last_name="Smith", email="jane.smith@example.com", phone="07700 900123", date_of_birth="1980-05-17",
+                street_address="9 Abbey Rd", city="Bath", postcode="ba1 1aa", country="GB", loyalty_id="L1",
+                created_at="2024-01-01 09:00:00+00", updated_at="2024-06-05 10:00:00+00"),
+        ])
+    run_dbt(settings, target_path, "build", "--selector", "staging_intermediate", manifest=manifest)
+    run_dbt(settings, target_path, "build", "--selector", "core_marts", manifest=manifest)
+    run_dbt(settings, target_path, *history, manifest=manifest)
+
+    as_of = ("select city from marts.dim_customer_history where customer_id = 'CUST1' "
+             "and valid_from <= %s and (valid_to > %s or valid_to is null)")
+    assert query(settings, as_of, (between, between)) == [("York",)]
+    assert query(settings, "select city, is_current from marts.dim_customer_history where customer_id = 'CUST1' "
+                           "order by valid_from") == [("York", False), ("Bath", True)]
+    # the personal columns BI may not see stay hidden in the history too
+    assert query(settings, "select count(email) from marts.dim_customer_history") == [(0,)]
+
+
 def test_incremental_facts_equal_a_full_refresh(built):
     """Last in this module (it adds deliveries): a new sale, a sale delivered two months late
     (its load time is new, its event time old) and a merge of two customers by the identity step."""

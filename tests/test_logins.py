@@ -142,3 +142,43 @@ def test_the_bi_login_reads_the_marts_a_run_publishes_and_never_the_build(wareho
         assert bi.execute("select customer_id from marts.customer_360").fetchall() == [("published",)]
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match="permission denied"):
             bi.execute("select * from marts_build.customer_360")
+
+
+# Which schemas each group may read; every other project schema must refuse it.
+READABLE = {
+    "c360_bi_reader": {"marts"},
+    "c360_steward": {"marts", "steward", "history", "quarantine", "identity"},
+}
+
+
+@pytest.mark.parametrize("group", sorted(READABLE))
+def test_each_role_reads_exactly_its_schemas_and_writes_none_of_them(warehouse_settings, login_name, group):
+    from warehouse.db import SCHEMAS
+
+    with connect(warehouse_settings, autocommit=True) as conn:
+        for schema in SCHEMAS:
+            conn.execute(psycopg.sql.SQL("create table {}.probe (x int)").format(psycopg.sql.Identifier(schema)))
+            conn.execute(psycopg.sql.SQL("insert into {}.probe values (1)").format(psycopg.sql.Identifier(schema)))
+        # PUBLIC (every role on the server) gets nothing in a project schema
+        public = conn.execute("select nspname from pg_namespace where nspname = any(%s) "
+                              "and has_schema_privilege('public', nspname, 'usage')", (list(SCHEMAS),)).fetchall()
+    assert public == []
+
+    password = f"pw-{uuid.uuid4().hex}"
+    ensure_logins(warehouse_settings, [Login(name=login_name, group=group, password=password)])
+    readable, writable = set(), set()
+    with psycopg.connect(_login_url(warehouse_settings, login_name, password), autocommit=True) as user:
+        for schema in SCHEMAS:
+            table = psycopg.sql.SQL("{}.probe").format(psycopg.sql.Identifier(schema))
+            try:
+                user.execute(psycopg.sql.SQL("select x from {}").format(table)).fetchall()
+                readable.add(schema)
+            except psycopg.errors.InsufficientPrivilege:
+                pass
+            try:
+                user.execute(psycopg.sql.SQL("insert into {} values (2)").format(table))
+                writable.add(schema)
+            except psycopg.errors.InsufficientPrivilege:
+                pass
+    assert readable == READABLE[group]
+    assert writable == set()
