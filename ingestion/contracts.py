@@ -7,11 +7,30 @@ Adding a source means adding a `SourceContract` to `SOURCES` and a staging model
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 
 ColumnType = Literal["text", "integer", "numeric", "boolean", "date", "timestamp"]
 FileFormat = Literal["csv", "jsonl", "parquet"]
+
+
+# Names become table and column names in SQL: lower snake case only, so no name can need
+# quoting, let alone escape it. A header field outside the contract never becomes an
+# identifier (it is kept as a key in the row's _extra JSON).
+SQL_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+class ContractError(ValueError):
+    pass
+
+
+def check_sql_name(kind: str, name: str) -> None:
+    if not isinstance(name, str) or not SQL_NAME.fullmatch(name):
+        raise ContractError(
+            f"{kind} name {name!r} is not allowed: use lower-case letters, digits and underscores "
+            "(at most 63, not starting with a digit), e.g. 'loyalty_id'"
+        )
 
 
 @dataclass(frozen=True)
@@ -20,6 +39,9 @@ class Column:
     type: ColumnType = "text"
     required: bool = False
     personal: bool = False  # holds personal data: kept out of BI-facing output
+
+    def __post_init__(self) -> None:
+        check_sql_name("column", self.name)
 
 
 @dataclass(frozen=True)
@@ -35,6 +57,15 @@ class SourceContract:
     header: bool = True
     extension: str = field(default="")
     freshness_days: int = 2  # the newest event older than this at a run's end is worth a warning
+
+    def __post_init__(self) -> None:
+        check_sql_name("source", self.name)
+        names = [c.name for c in self.columns]
+        if len(set(names)) != len(names):
+            raise ContractError(f"source {self.name!r} declares a column twice")
+        for role, name in (("key", self.key), ("event_time", self.event_time)):
+            if name not in names:
+                raise ContractError(f"source {self.name!r}: its {role} {name!r} is not one of its columns")
 
     @property
     def file_extension(self) -> str:

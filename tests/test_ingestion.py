@@ -277,6 +277,28 @@ def test_extra_column_kept_in_extra(settings):
     assert "channel" in q(settings, "select message from ops.ingest_log")[0][0]
 
 
+def test_a_hostile_header_field_stays_data_and_never_becomes_sql(settings):
+    hostile = 'x"; drop table raw.pos_transactions; --'
+    quoted = '"' + hostile.replace('"', '""') + '"'  # a well-formed CSV header field
+    land(settings, "pos_transactions", DAY, lines(POS_HEADER + ";" + quoted, pos_row("T1") + ";v"))
+    report = load_interval(settings, DAY, NEXT_DAY, ["pos_transactions"], batch_id="b")
+    assert report.sources["pos_transactions"].rows_loaded == 1
+    assert q(settings, "select _extra from raw.pos_transactions") == [({hostile: "v"},)]
+
+
+def test_a_contract_with_a_name_that_would_need_quoting_is_refused():
+    from ingestion.contracts import Column, ContractError, SourceContract
+
+    with pytest.raises(ContractError, match="lower-case letters"):
+        Column('x"; drop table t; --')
+    with pytest.raises(ContractError, match="not allowed"):
+        SourceContract(name="Store Returns", description="", format="csv", columns=(Column("id"),),
+                       key="id", event_time="id")
+    with pytest.raises(ContractError, match="not one of its columns"):
+        SourceContract(name="returns", description="", format="csv", columns=(Column("id"),),
+                       key="id", event_time="returned_at")
+
+
 def test_optional_column_missing_from_header_loads_as_null(settings):
     cols = [c for c in SOURCES["pos_transactions"].column_names if c != "items"]
     land(settings, "pos_transactions", DAY, lines(";".join(cols), "T1;L-1;S01;2024-03-01T10:15:00Z;5.00;GBP"))
