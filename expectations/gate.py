@@ -13,14 +13,14 @@ import warnings
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import psycopg
 from psycopg import sql
 
 from expectations.suites import MARTS_SUITES, SuiteSpec, quiet_gx, raw_suite, resolve_suite_names
 from ingestion.contracts import get_source
-from warehouse.db import MARTS_SCHEMA, connect, qualified, table_exists, transaction
+from warehouse.db import MARTS_SCHEMA, connect, connect_options, qualified, table_exists, transaction
 from warehouse.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -166,10 +166,12 @@ def store_results(settings: Settings, run_id: str, suite_names: list[str], resul
 
 # --- internals -----------------------------------------------------------------------
 
-def sqlalchemy_url(warehouse_url: str) -> str:
-    """The warehouse URL with the psycopg2 SQLAlchemy driver that GX's postgres source expects."""
-    parts = urlsplit(warehouse_url)
-    return parts._replace(scheme="postgresql+psycopg2").geturl()
+def sqlalchemy_url(settings: Settings) -> str:
+    """The warehouse URL with the psycopg2 SQLAlchemy driver that GX's postgres source expects,
+    acting as the settings' role like every other session."""
+    parts = urlsplit(settings.warehouse_url)
+    query = parse_qsl(parts.query) + list(connect_options(settings).items())
+    return parts._replace(scheme="postgresql+psycopg2", query=urlencode(query)).geturl()
 
 
 def _build_spec(conn, name: str, as_of: datetime, max_quarantine_share: float, marts: str) -> SuiteSpec:
@@ -205,7 +207,7 @@ def _run_gx(settings: Settings, specs: list[SuiteSpec], as_of: datetime, run_id:
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    source = context.data_sources.add_postgres("warehouse", connection_string=sqlalchemy_url(settings.warehouse_url))
+    source = context.data_sources.add_postgres("warehouse", connection_string=sqlalchemy_url(settings))
     out: list[CheckResult] = []
     conn = connect(settings, autocommit=True)  # one connection for every suite's failing examples
     try:

@@ -80,7 +80,6 @@ SCORE_COLUMNS = (
 )
 
 DDL = (
-    "create schema if not exists ml",
     """
     create table if not exists ml.customer_scores (
         customer_id text not null,
@@ -503,6 +502,10 @@ def _json_safe(value: Any) -> Any:
 
 def ensure_ml_tables(conn: psycopg.Connection) -> None:
     """Create the ml tables if missing, and add columns newer code writes."""
+    # The warehouse set-up creates the schema; only a bare database (bench, CLI) lacks it,
+    # and creating one needs a right the pipeline's transformer role does not have.
+    if conn.execute("select to_regnamespace('ml') is null").fetchone()[0]:
+        conn.execute("create schema ml")
     for statement in DDL:
         conn.execute(statement)
 

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from warehouse.bootstrap import TRANSFORMER
 from warehouse.db import MARTS_BUILD_SCHEMA
 from warehouse.settings import PROJECT_ROOT, Settings
 
@@ -39,7 +40,7 @@ def export_dbt_env() -> None:
     """
     os.environ.update(QUIET_ENV)
     if os.environ.get("WAREHOUSE_URL"):
-        os.environ.update(Settings.from_env().dbt_env())
+        os.environ.update(Settings.from_env().as_role(TRANSFORMER).dbt_env())
 
 
 def dbt_task_group(group_id: str, select: list[str]):

@@ -3,6 +3,10 @@
 Each takes the settings and the run's data interval and returns a small dict
 of counts (safe for XCom and logs: no personal data). The same functions run
 from the command line and in tests without Airflow.
+
+Least privilege: only `prepare` uses the warehouse URL's own user (to create
+schemas and roles); ingestion acts as the loader role and every later stage as
+the transformer role, so no stage can write where its role may not.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import logging
 from typing import Any
 
 from pipeline.interval import DataInterval
+from warehouse.bootstrap import LOADER, TRANSFORMER
 from warehouse.db import MARTS_BUILD_SCHEMA
 from warehouse.settings import Settings
 
@@ -23,7 +28,7 @@ def prepare(settings: Settings) -> dict[str, Any]:
     from warehouse.db import connect
 
     prepare_warehouse(settings)
-    with connect(settings) as conn:
+    with connect(settings.as_role(LOADER)) as conn:
         ensure_tables(conn)
         conn.commit()
     return {"warehouse": "ready"}
@@ -34,7 +39,7 @@ def ingest(settings: Settings, interval: DataInterval, source: str) -> dict[str,
     from ingestion.loader import load_interval
 
     report = load_interval(
-        settings, interval.start_date, interval.end_date, sources=[source], batch_id=interval.run_key
+        settings.as_role(LOADER), interval.start_date, interval.end_date, sources=[source], batch_id=interval.run_key
     )
     log.info(report.summary())
     report.raise_if_rejected()
@@ -53,7 +58,7 @@ def check_marts(settings: Settings, interval: DataInterval) -> dict[str, Any]:
 def _gate(settings: Settings, interval: DataInterval, suite: str) -> dict[str, Any]:
     from expectations.gate import enforce, run_checks
 
-    results = run_checks(settings, suite, as_of=interval.end, run_id=interval.run_key, marts=MARTS_BUILD_SCHEMA)
+    results = run_checks(settings.as_role(TRANSFORMER), suite, as_of=interval.end, run_id=interval.run_key, marts=MARTS_BUILD_SCHEMA)
     failed = [r for r in results if not r.passed]
     log.info("%s checks: %d run, %d failed", suite, len(results), len(failed))
     enforce(results)
@@ -63,7 +68,7 @@ def _gate(settings: Settings, interval: DataInterval, suite: str) -> dict[str, A
 def resolve(settings: Settings, interval: DataInterval) -> dict[str, Any]:
     from identity.resolve import resolve_identities
 
-    summary = resolve_identities(settings, interval.run_key, interval.end)
+    summary = resolve_identities(settings.as_role(TRANSFORMER), interval.run_key, interval.end)
     return {"mode": summary.mode, "records": summary.records, "records_matched": summary.records_matched,
             "customers": summary.customers, "new_customers": summary.new_customers,
             "merged_ids": summary.merged_ids, "split_ids": summary.split_ids,
@@ -75,7 +80,7 @@ def score(settings: Settings, interval: DataInterval, cutoff: str | None = None)
     from ml.scoring import score_customers
     from pipeline.interval import resolve_cutoff
 
-    summary = score_customers(settings, resolve_cutoff(cutoff, interval), settings.data_dir / "models",
+    summary = score_customers(settings.as_role(TRANSFORMER), resolve_cutoff(cutoff, interval), settings.data_dir / "models",
                               marts=MARTS_BUILD_SCHEMA)
     churn = summary.metrics["churn"]
     return {
@@ -93,6 +98,7 @@ def publish(settings: Settings, interval: DataInterval) -> dict[str, Any]:
     from pipeline.dbt import record_history, write_docs
     from warehouse.publish import publish_marts
 
+    settings = settings.as_role(TRANSFORMER)
     target_path = settings.data_dir / "dbt" / interval.run_key
     record_history(settings, target_path)
     published = publish_marts(settings, interval.run_key)
@@ -103,5 +109,5 @@ def publish(settings: Settings, interval: DataInterval) -> dict[str, Any]:
 def report(settings: Settings, interval: DataInterval) -> dict[str, Any]:
     from reporting.run_report import write_run_report
 
-    path = write_run_report(settings, interval.run_key, settings.reports_dir)
+    path = write_run_report(settings.as_role(TRANSFORMER), interval.run_key, settings.reports_dir)
     return {"report": str(path)}

@@ -214,6 +214,22 @@ def test_the_marts_are_published_by_a_swap_and_bi_users_never_see_the_build(pipe
     assert previous == len(pipeline_run["second"]["customer_360"])
 
 
+def test_the_run_acts_as_its_roles_and_publishes_history_and_docs(pipeline_run):
+    settings = pipeline_run["settings"]
+    owners = query(settings, "select distinct n.nspname as schema, pg_get_userbyid(c.relowner) as owner "
+                             "from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+                             "where c.relkind in ('r', 'v') and n.nspname in "
+                             "('staging', 'intermediate', 'steward', 'marts', 'history', 'ml', 'identity')")
+    # dbt, identity and ML created their tables as the transformer role, not the superuser
+    assert set(owners["owner"]) == {"c360_transformer"}, owners
+    history = query(settings, "select count(*) as versions, count(distinct customer_id) as customers, "
+                              "(select count(*) from marts.dim_customer) as current from marts.dim_customer_history")
+    # two runs over the same data: one version per customer
+    assert history.iloc[0].tolist() == [history.iloc[0].current] * 3
+    docs = (Path(settings.reports_dir) / "dbt_docs.html").read_text()
+    assert "customer_360" in docs and "crm_scorecard_monthly" in docs
+
+
 def test_a_failed_marts_gate_names_the_check_and_leaves_the_published_marts_as_they_were(pipeline_run):
     """A build with one customer twice (what an identity bug would give) fails the marts gate."""
     settings = pipeline_run["settings"]

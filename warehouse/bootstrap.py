@@ -11,16 +11,31 @@ from warehouse.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# NOLOGIN group roles; people and services log in as members of them.
+LOADER = "c360_loader"
+TRANSFORMER = "c360_transformer"
+
+# NOLOGIN group roles; people and services log in as members of them. The pipeline's
+# own sessions act as LOADER (ingestion) or TRANSFORMER (everything after it), never
+# as the superuser: see Settings.as_role and pipeline.stages.
 ROLE_SCHEMAS: dict[str, dict[str, tuple[str, ...]]] = {
-    "c360_loader": {"write": ("raw", "quarantine", "ops"), "read": ()},
-    "c360_transformer": {
+    LOADER: {"write": ("raw", "quarantine", "ops"), "read": ()},
+    TRANSFORMER: {
         "write": ("staging", "intermediate", "identity", "steward", "marts", "marts_build", "history", "ml", "ops"),
         "read": ("raw", "quarantine"),
     },
     "c360_bi_reader": {"write": (), "read": ("marts",)},
     "c360_steward": {"write": (), "read": ("marts", "steward", "history", "quarantine", "identity")},
 }
+
+# The role that owns (creates, alters, replaces) the tables of each schema; in ops, per table.
+TABLE_OWNERS: dict[str, str] = {
+    "raw": LOADER, "quarantine": LOADER,
+    **{schema: TRANSFORMER for schema in ("staging", "intermediate", "identity", "steward", "marts", "marts_build",
+                                          "history", "ml")},
+}
+OPS_TABLE_OWNERS: dict[str, str] = {"file_manifest": LOADER, "ingest_log": LOADER, "dq_results": TRANSFORMER}
+# Publishing renames these two schemas, which only their owner may do.
+TRANSFORMER_OWNED_SCHEMAS = ("marts", "marts_build")
 
 
 def prepare_warehouse(settings: Settings) -> None:
@@ -35,6 +50,10 @@ def prepare_warehouse(settings: Settings) -> None:
             for schema in SCHEMAS:
                 conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(schema)))
                 conn.execute(sql.SQL("revoke all on schema {} from public").format(sql.Identifier(schema)))
+            for schema in TRANSFORMER_OWNED_SCHEMAS:
+                conn.execute(sql.SQL("alter schema {} owner to {}").format(
+                    sql.Identifier(schema), sql.Identifier(TRANSFORMER)))
+            _hand_tables_to_their_owners(conn)
             for role, access in ROLE_SCHEMAS.items():
                 for schema in access["read"]:
                     _grant_read(conn, role, schema)
@@ -48,8 +67,30 @@ def prepare_warehouse(settings: Settings) -> None:
     log.info("warehouse ready: schemas %s", ", ".join(SCHEMAS))
 
 
+def _hand_tables_to_their_owners(conn) -> None:
+    """Tables made by an older version, or by hand as the admin, go to the role that maintains them."""
+    rows = conn.execute(
+        """select n.nspname, c.relname, c.relkind, pg_get_userbyid(c.relowner)
+           from pg_class c join pg_namespace n on n.oid = c.relnamespace
+           where n.nspname = any(%s) and c.relkind in ('r', 'p', 'v', 'm', 'S')
+             and not (c.relkind = 'S' and exists (select 1 from pg_depend d where d.objid = c.oid and d.deptype in ('a', 'i')))""",
+        (list(SCHEMAS),),
+    ).fetchall()
+    kinds = {"r": "table", "p": "table", "v": "view", "m": "materialized view", "S": "sequence"}
+    for schema, name, kind, owner in rows:
+        target = OPS_TABLE_OWNERS.get(name) if schema == "ops" else TABLE_OWNERS.get(schema)
+        if target and owner != target:
+            conn.execute(sql.SQL("alter {} {}.{} owner to {}").format(
+                sql.SQL(kinds[kind]), sql.Identifier(schema), sql.Identifier(name), sql.Identifier(target)))
+
+
 def _grant_read(conn, role: str, schema: str) -> None:
     s, r = sql.Identifier(schema), sql.Identifier(role)
     conn.execute(sql.SQL("grant usage on schema {} to {}").format(s, r))
     conn.execute(sql.SQL("grant select on all tables in schema {} to {}").format(s, r))
+    # Tables the admin, the loader or the transformer create later are readable too.
     conn.execute(sql.SQL("alter default privileges in schema {} grant select on tables to {}").format(s, r))
+    for creator in (LOADER, TRANSFORMER):
+        if creator != role:
+            conn.execute(sql.SQL("alter default privileges for role {} in schema {} grant select on tables to {}")
+                         .format(sql.Identifier(creator), s, r))

@@ -24,7 +24,13 @@ SCHEMAS = ("raw", "quarantine", "ops", "staging", "intermediate", "identity", ST
 
 
 def connect(settings: Settings, *, autocommit: bool = False) -> psycopg.Connection:
-    return psycopg.connect(settings.warehouse_url, autocommit=autocommit, application_name="customer360")
+    return psycopg.connect(settings.warehouse_url, autocommit=autocommit, application_name="customer360",
+                           **connect_options(settings))
+
+
+def connect_options(settings: Settings) -> dict[str, str]:
+    """libpq options for a session: the group role it acts as (a SET ROLE from the start)."""
+    return {"options": f"-c role={settings.role}"} if settings.role else {}
 
 
 @contextmanager

@@ -7,7 +7,7 @@ command, DAG and test reads it through `Settings.from_env()`.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -71,6 +71,12 @@ class Settings:
     match_link_probability: float = 0.99
     match_review_probability: float = 0.5
     extra: dict[str, str] = field(default_factory=dict)
+    # The group role this work acts as (SET ROLE at connect); None: the URL's own user.
+    role: str | None = None
+
+    def as_role(self, role: str) -> "Settings":
+        """The same warehouse, acting as ``role``: the URL's user must be a member of it."""
+        return replace(self, role=role)
 
     @property
     def landing_dir(self) -> Path:
@@ -128,4 +134,5 @@ class Settings:
             "C360_PGUSER": c.user,
             "C360_PGPASSWORD": c.password,
             "C360_PGDATABASE": c.dbname,
+            "C360_PGROLE": self.role or "",
         }
