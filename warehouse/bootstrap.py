@@ -6,12 +6,13 @@ import logging
 
 from psycopg import sql
 
-from warehouse.db import SCHEMAS, connect
+from warehouse.db import MARTS_BUILD_SCHEMA, MARTS_SCHEMA, SCHEMAS, connect
 from warehouse.settings import Settings
 
 log = logging.getLogger(__name__)
 
 LOADER = "c360_loader"
+PUBLISH_LOCK = 360361
 TRANSFORMER = "c360_transformer"
 
 # NOLOGIN group roles; people and services log in as members of them. The pipeline's
@@ -34,8 +35,7 @@ TABLE_OWNERS: dict[str, str] = {
                                           "history", "ml")},
 }
 OPS_TABLE_OWNERS: dict[str, str] = {"file_manifest": LOADER, "ingest_log": LOADER, "dq_results": TRANSFORMER}
-# Publishing renames these two schemas, which only their owner may do.
-TRANSFORMER_OWNED_SCHEMAS = ("marts", "marts_build")
+MARTS_READERS = tuple(role for role, access in ROLE_SCHEMAS.items() if MARTS_SCHEMA in access["read"])
 
 
 def prepare_warehouse(settings: Settings) -> None:
@@ -50,10 +50,8 @@ def prepare_warehouse(settings: Settings) -> None:
             for schema in SCHEMAS:
                 conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(schema)))
                 conn.execute(sql.SQL("revoke all on schema {} from public").format(sql.Identifier(schema)))
-            for schema in TRANSFORMER_OWNED_SCHEMAS:
-                conn.execute(sql.SQL("alter schema {} owner to {}").format(
-                    sql.Identifier(schema), sql.Identifier(TRANSFORMER)))
             _hand_tables_to_their_owners(conn)
+            _create_publish_function(conn)
             for role, access in ROLE_SCHEMAS.items():
                 for schema in access["read"]:
                     _grant_read(conn, role, schema)
@@ -65,6 +63,32 @@ def prepare_warehouse(settings: Settings) -> None:
         finally:
             conn.execute("select pg_advisory_unlock(360360)")
     log.info("warehouse ready: schemas %s", ", ".join(SCHEMAS))
+
+
+def _create_publish_function(conn) -> None:
+    """ops.publish_marts(): swap the checked build in as the marts, callable by the transformer.
+
+    Renaming schemas needs rights on the whole database, which the transformer must not
+    have; this one definer-rights function is all of them it gets. It moves the readers'
+    access to the new marts and takes it off the build, in one transaction.
+    """
+    published, build = sql.Identifier(MARTS_SCHEMA), sql.Identifier(MARTS_BUILD_SCHEMA)
+    readers = sql.SQL(", ").join(map(sql.Identifier, MARTS_READERS))
+    body = sql.SQL("""
+        begin
+            perform pg_advisory_xact_lock({lock});
+            alter schema {published} rename to marts_outgoing;
+            alter schema {build} rename to {published};
+            alter schema marts_outgoing rename to {build};
+            revoke all on schema {build} from {readers};
+            grant usage on schema {published} to {readers};
+            grant select on all tables in schema {published} to {readers};
+        end""").format(lock=sql.Literal(PUBLISH_LOCK), published=published, build=build, readers=readers)
+    conn.execute(sql.SQL(
+        "create or replace function ops.publish_marts() returns void language plpgsql security definer "
+        "set search_path = pg_catalog as {}").format(sql.Literal(body.as_string(conn))))
+    conn.execute("revoke all on function ops.publish_marts() from public")
+    conn.execute(sql.SQL("grant execute on function ops.publish_marts() to {}").format(sql.Identifier(TRANSFORMER)))
 
 
 def _hand_tables_to_their_owners(conn) -> None:

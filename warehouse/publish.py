@@ -15,34 +15,23 @@ from typing import Any
 
 from psycopg import sql
 
-from warehouse.bootstrap import ROLE_SCHEMAS
 from warehouse.db import MARTS_BUILD_SCHEMA, MARTS_SCHEMA, connect, table_exists
 from warehouse.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# Roles that read the published marts: they lose the schema that is swapped out.
-MARTS_READERS = tuple(role for role, access in ROLE_SCHEMAS.items() if MARTS_SCHEMA in access["read"])
-PUBLISH_LOCK = 360361
 LOCK_TIMEOUT = "60s"
 
 
 def publish_marts(settings: Settings, run_id: str) -> dict[str, Any]:
-    published, build = sql.Identifier(MARTS_SCHEMA), sql.Identifier(MARTS_BUILD_SCHEMA)
+    """Swap the build in (ops.publish_marts(), made by warehouse.bootstrap) and count what BI now sees."""
     with connect(settings) as conn:
         if not table_exists(conn, MARTS_BUILD_SCHEMA, "customer_360"):
             raise RuntimeError(f"nothing to publish: {MARTS_BUILD_SCHEMA}.customer_360 does not exist")
         with conn.transaction():
             # A reader's long query must not hold the swap forever, nor the swap block readers for long.
             conn.execute(sql.SQL("set local lock_timeout = {}").format(sql.Literal(LOCK_TIMEOUT)))
-            conn.execute("select pg_advisory_xact_lock(%s)", (PUBLISH_LOCK,))
-            conn.execute(sql.SQL("alter schema {} rename to marts_outgoing").format(published))
-            conn.execute(sql.SQL("alter schema {} rename to {}").format(build, published))
-            conn.execute(sql.SQL("alter schema marts_outgoing rename to {}").format(build))
-            for role in map(sql.Identifier, MARTS_READERS):
-                conn.execute(sql.SQL("revoke all on schema {} from {}").format(build, role))
-                conn.execute(sql.SQL("grant usage on schema {} to {}").format(published, role))
-                conn.execute(sql.SQL("grant select on all tables in schema {} to {}").format(published, role))
+            conn.execute("select ops.publish_marts()")
             tables = conn.execute(
                 "select count(*) from information_schema.tables where table_schema = %s", (MARTS_SCHEMA,)
             ).fetchone()[0]
