@@ -9,6 +9,7 @@ staging+intermediate, core marts, scored marts (dbt_project/selectors.yml).
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from datetime import datetime, timezone
 import os
 import sys
@@ -350,7 +351,69 @@ def test_dbt_parse_writes_a_manifest_with_the_models_and_selectors(parsed):
     assert set(manifest["selectors"]) >= {"staging_intermediate", "core_marts", "scored_marts"}
 
 
+# The marts of issue 5: built with the core marts, except what reads the ML scores.
+CORE_MARTS = {"dim_date", "dim_channel", "dim_store", "dim_campaign", "dim_product", "fct_order_lines",
+              "fct_service_contacts", "fct_campaign_responses", "fct_survey_responses", "customer_rfm",
+              "customer_value_pareto"}
+SCORED_MARTS = {"crm_scorecard_monthly", "customer_360"}
+
+
+def test_new_marts_run_in_the_right_pipeline_step(parsed):
+    target_path, _ = parsed
+    manifest = json.loads((target_path / "manifest.json").read_text())
+    models = {n["name"]: n for n in manifest["nodes"].values() if n["resource_type"] == "model"}
+    for name in CORE_MARTS:
+        assert models[name]["schema"] == "marts", name
+        assert "core" in models[name]["tags"] and "scored" not in models[name]["tags"], name
+    for name in SCORED_MARTS:
+        assert "scored" in models[name]["tags"] and "core" not in models[name]["tags"], name
+
+
+def test_every_mart_and_column_is_documented(parsed):
+    """BI users read the docs site: every marts model and each of its columns says what it means."""
+    target_path, _ = parsed
+    manifest = json.loads((target_path / "manifest.json").read_text())
+    marts = [n for n in manifest["nodes"].values()
+             if n["resource_type"] == "model" and n["original_file_path"].startswith("models/marts/")]
+    assert {m["name"] for m in marts} >= CORE_MARTS | SCORED_MARTS
+    for model in marts:
+        assert model["description"].strip(), f"{model['name']} has no description"
+        assert model["columns"], f"{model['name']} documents no columns"
+        undocumented = [c for c, col in model["columns"].items() if not col["description"].strip()]
+        assert not undocumented, f"{model['name']}: columns without a description: {undocumented}"
+
+
+def test_the_dashboard_is_declared_as_an_exposure(parsed):
+    target_path, _ = parsed
+    manifest = json.loads((target_path / "manifest.json").read_text())
+    (exposure,) = [e for e in manifest["exposures"].values() if e["name"] == "customer_360_dashboard"]
+    assert exposure["type"] == "dashboard" and exposure["owner"]["name"] == "CRM analytics"
+    assert exposure["url"] == "http://localhost:3000/dashboard/1"
+    parents = {manifest["nodes"][n]["name"] for n in exposure["depends_on"]["nodes"]}
+    assert parents == {"customer_360", "crm_scorecard_monthly", "customer_value_pareto", "customer_rfm",
+                       "dq_table_status"}
+
+
 # --------------------------------------------------------------------------- built warehouse
+
+
+def test_mart_tables_have_exactly_the_documented_columns(built):
+    """The docs cannot drift from the tables: every column documented, no documented column missing."""
+    manifest = json.loads((built.target_path / "manifest.json").read_text())
+    for node in manifest["nodes"].values():
+        if node["resource_type"] != "model" or not node["original_file_path"].startswith("models/marts/"):
+            continue
+        actual = [r[0] for r in query(
+            built.settings,
+            "select column_name from information_schema.columns where table_schema = 'marts' and table_name = %s"
+            " order by ordinal_position",
+            (node["name"],),
+        )]
+        documented = set(node["columns"])
+        assert set(actual) == documented, (
+            f"marts.{node['name']}: undocumented {sorted(set(actual) - documented)}, "
+            f"documented but not in the table {sorted(documented - set(actual))}"
+        )
 
 
 def test_unit_tests_pass(built):
@@ -361,6 +424,13 @@ def test_unit_tests_pass(built):
             "test_int_source_records_nicknames_and_email_repairs", "test_stg_call_center__contacts_caller_name_and_phone",
             "test_customer_golden_record_survivorship_and_provenance",
             "test_dim_customer_shows_only_the_allowed_personal_columns"} <= set(statuses), statuses
+    marts_unit_tests = {
+        "test_customer_rfm_scores_quintiles_and_names_segments", "test_customer_rfm_as_of_defaults_to_after_latest_order",
+        "test_customer_value_pareto_accumulates_revenue_by_percentile", "test_customer_360_products_value_decile_and_rfm",
+        "test_scorecard_acquisition_retention_and_churn", "test_scorecard_revenue_products_and_top_20pct",
+        "test_scorecard_campaign_service_survey_and_clv",
+    }
+    assert marts_unit_tests <= set(statuses), statuses
 
 
 def test_staging_deduplicates_redeliveries(built):
@@ -479,6 +549,70 @@ def test_negative_amounts_warn_but_do_not_stop_the_build(built):
     assert "accepted_range_stg_pos__transactions_amount__0" in built.warned
     assert "accepted_range_fct_orders_amount__0" in built.warned
     assert "accepted_range_stg_web__orders_amount__0" not in built.warned
+
+
+# --------------------------------------------------------------------------- issue 5 marts on the handmade rows
+
+
+def test_dimensions_cover_the_data(built):
+    settings = built.settings
+    (days, first, last, weekend_days) = query(
+        settings,
+        "select count(*), min(date_day)::text, max(date_day)::text, count(*) filter (where is_weekend)"
+        " from marts.dim_date",
+    )[0]
+    assert (days, first, last) == (366, "2024-01-01", "2024-12-31")  # the data's whole years, every day
+    assert weekend_days == 104
+    channels = dict(query(settings, "select channel, is_sales_channel from marts.dim_channel"))
+    assert channels == {"store": True, "web": True, "phone": False, "email": False, "survey": False,
+                        "registration": False}
+    assert query(settings, "select store_id, transaction_count, customer_count, first_sale_date::text"
+                           " from marts.dim_store order by 1") == [("S1", 2, 1, "2024-04-01"), ("S2", 1, 0, "2024-04-01")]
+    assert query(settings, "select campaign_id, campaign_name, sends, clicks, recipients_sent, response_rate"
+                           " from marts.dim_campaign order by 1") == [
+        ("CMP1", "Spring", 1, 1, 1, 1), ("CMP2", "Summer", 1, 0, 1, 0)]
+    assert query(settings, "select product_sku, units_sold, registration_count from marts.dim_product order by 1") == [
+        ("SKU1", 2, 0), ("SKU2", 1, 0), ("SKU3", 1, 0), ("SKU4", 3, 1), ("SKU9", 1, 0)]
+
+
+def test_facts_at_their_grain_carry_the_customer(built):
+    settings = built.settings
+    lines = query(settings, "select source_order_id, line_number, product_sku, quantity, customer_id"
+                            " from marts.fct_order_lines order by 1, 2")
+    assert lines == [("T1", 1, "SKU1", 2, "CUST1"), ("T1", 2, "SKU2", 1, "CUST1"), ("T2", 1, "SKU3", 1, None),
+                     ("W1", 1, "SKU9", 1, "CUST1"), ("W2", 1, "SKU4", 3, "CUST2")]  # T3 has no items
+    assert query(settings, "select contact_id, customer_id, contact_reason, is_complaint, is_resolved_first_time,"
+                           " handling_seconds from marts.fct_service_contacts") == [
+        ("C1", "CUST1", "delivery", True, False, 300)]
+    assert query(settings, "select response_id, customer_id, nps_group, has_comment from marts.fct_survey_responses"
+                           " order by 1") == [("R1", "CUST1", "passive", False), ("R2", "CUST1", "detractor", True)]
+    assert query(settings, "select campaign_id, customer_id, is_sent, has_responded from marts.fct_campaign_responses"
+                           " order by 1") == [("CMP1", "CUST1", True, True), ("CMP2", "CUST1", True, False)]
+    # the service and survey keys are the touchpoint keys: a BI user can join the two
+    (unmatched,) = query(settings, "select count(*) from marts.fct_service_contacts s left join marts.fct_touchpoints t"
+                                   " on t.touchpoint_key = s.service_contact_key where t.touchpoint_key is null")[0]
+    assert unmatched == 0
+
+
+def test_rfm_pareto_scorecard_and_customer_360_on_the_handmade_rows(built):
+    settings = built.settings
+    # as of the day after the latest order (W2 on 2024-05-02)
+    assert query(settings, "select customer_id, as_of_date::text, recency_days, frequency, monetary"
+                           " from marts.customer_rfm order by 1") == [
+        ("CUST1", "2024-05-03", 2, 2, 100), ("CUST2", "2024-05-03", 1, 1, 15)]
+    pareto = query(settings, "select customer_percentile, customer_count, cumulative_revenue_share"
+                             " from marts.customer_value_pareto order by 1")
+    assert len(pareto) == 100 and pareto[-1] == (100, 2, 1)
+    assert pareto[49] == (50, 1, Decimal("0.869565"))  # Jane: 100 of 115
+    scorecard = query(settings, "select month::text, new_customers, active_customers, revenue,"
+                                " campaign_response_rate, first_contact_resolution_rate, avg_handling_seconds,"
+                                " avg_satisfaction_score, total_clv from marts.crm_scorecard_monthly order by 1")
+    assert scorecard == [
+        ("2024-04-01", 1, 1, 30, None, None, None, None, 180),
+        ("2024-05-01", 1, 2, 85, Decimal("0.5"), 0, 300, 3, 180),
+    ]
+    assert query(settings, "select customer_id, products_per_customer, value_decile, rfm_score"
+                           " from marts.customer_360 order by 1") == [("CUST1", 3, 5, "122"), ("CUST2", 1, 10, "211")]
 
 
 def test_the_history_shows_what_a_customer_looked_like_on_a_past_date(built):

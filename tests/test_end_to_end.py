@@ -203,6 +203,91 @@ def test_identity_scores_pairs_and_a_rerun_of_the_interval_keeps_them(pipeline_r
     assert review.same == 0
 
 
+def test_rfm_has_one_row_per_buying_customer_with_named_segments(pipeline_run):
+    s = pipeline_run["settings"]
+    rfm = query(s, "select customer_id, rfm_segment, recency_score, frequency_score, monetary_score "
+                   "from marts.customer_rfm")
+    buyers = query(s, "select distinct customer_id from marts.fct_orders where customer_id is not null")
+    assert rfm.customer_id.is_unique and set(rfm.customer_id) == set(buyers.customer_id)
+    assert rfm.rfm_segment.notna().all() and rfm.rfm_segment.nunique() >= 5
+    for score in ("recency_score", "frequency_score", "monetary_score"):
+        assert rfm[score].between(1, 5).all() and rfm[score].max() == 5, score
+    # customer_360 carries the same segment, and still one row per customer
+    joined = query(s, "select count(*) filter (where c.rfm_segment is distinct from r.rfm_segment) as differ, "
+                      "count(*) as buyers from marts.customer_360 c join marts.customer_rfm r using (customer_id)")
+    assert joined.differ[0] == 0 and joined.buyers[0] == len(rfm)
+
+
+def test_the_pareto_curve_rises_to_one_and_agrees_with_value_deciles(pipeline_run):
+    s = pipeline_run["settings"]
+    pareto = query(s, "select customer_percentile, customer_count, cumulative_revenue_share "
+                      "from marts.customer_value_pareto order by 1")
+    assert pareto.customer_percentile.tolist() == list(range(1, 101))
+    share = pareto.cumulative_revenue_share.astype(float)
+    assert share.is_monotonic_increasing and share.iloc[-1] == 1.0
+    assert pareto.customer_count.is_monotonic_increasing
+    # concentration: the top 20% of customers bring more than 20% of the revenue
+    assert share.iloc[19] > 0.2
+    deciles = query(s, "select count(*) filter (where value_decile <= 2) as top_fifth, count(value_decile) as buyers "
+                       "from marts.customer_360").iloc[0]
+    assert deciles.top_fifth == pareto.customer_count.iloc[19]
+    assert deciles.buyers == pareto.customer_count.iloc[-1]
+
+
+def test_the_scorecard_has_every_month_and_consistent_measures(pipeline_run):
+    s = pipeline_run["settings"]
+    card = query(s, "select * from marts.crm_scorecard_monthly order by month")
+    months = pd.to_datetime(card.month)
+    assert (months.dt.day == 1).all()
+    assert months.tolist() == pd.date_range(months.iloc[0], months.iloc[-1], freq="MS").tolist()  # contiguous
+    orders = query(s, "select date_trunc('month', order_date)::date as month, count(distinct customer_id) as active, "
+                      "sum(amount) as revenue from marts.fct_orders where customer_id is not null group by 1 order by 1")
+    assert months.iloc[0] == pd.Timestamp(orders.month.iloc[0]) and months.iloc[-1] == pd.Timestamp(orders.month.iloc[-1])
+    from_orders = orders.assign(month=pd.to_datetime(orders.month)).rename(columns={"revenue": "order_revenue"})
+    by_month = card.assign(month=months).merge(from_orders, on="month", how="left")
+    assert (by_month.active_customers == by_month.active.fillna(0)).all()
+    assert (by_month.revenue.astype(float) - by_month.order_revenue.fillna(0).astype(float)).abs().max() < 0.01
+    # every buying customer is new exactly once
+    (buyers,) = query(s, "select count(distinct customer_id) as n from marts.fct_orders "
+                         "where customer_id is not null").n
+    assert card.new_customers.sum() == buyers
+    based = card[card.customers_at_start > 0]
+    assert len(based) > 0
+    assert ((based.retention_rate.astype(float) + based.churn_rate.astype(float)) - 1).abs().max() < 0.001
+    assert (based.retained_customers + based.churned_customers == based.customers_at_start).all()
+    for rate in ("retention_rate", "churn_rate", "top_20pct_revenue_share", "campaign_response_rate",
+                 "first_contact_resolution_rate"):
+        assert card[rate].dropna().astype(float).between(0, 1).all(), rate
+    assert card.campaign_response_rate.notna().any() and card.avg_satisfaction_score.notna().any()
+    (clv,) = query(s, "select sum(clv) as clv from marts.customer_scores").clv
+    assert card.total_clv.nunique() == 1 and float(card.total_clv.iloc[0]) == pytest.approx(float(clv))
+
+
+def test_order_lines_dimensions_and_facts_are_built_by_the_dag(pipeline_run):
+    s = pipeline_run["settings"]
+    checks = query(s, """select
+        (select sum(quantity) from marts.fct_order_lines) as line_units,
+        (select sum(item_count) from marts.fct_orders) as order_units,
+        (select count(*) from marts.fct_orders o where o.order_date not in (select date_day from marts.dim_date))
+            as orders_outside_calendar,
+        (select count(*) from marts.fct_order_lines l
+            where l.product_sku not in (select product_sku from marts.dim_product)) as lines_without_product,
+        (select count(*) from marts.fct_orders o where o.store_id is not null
+            and o.store_id not in (select store_id from marts.dim_store)) as orders_without_store,
+        (select count(*) from marts.fct_touchpoints t
+            where t.channel not in (select channel from marts.dim_channel)) as touchpoints_without_channel,
+        (select count(*) from marts.dim_channel where channel_description is null) as unnamed_channels,
+        (select count(*) from marts.fct_service_contacts) as contacts,
+        (select count(*) from raw.call_center_contacts) as raw_contacts,
+        (select count(*) from marts.fct_survey_responses) as surveys,
+        (select count(*) from marts.fct_campaign_responses) as campaign_recipients""").iloc[0]
+    assert checks.line_units == checks.order_units > 0
+    assert checks.orders_outside_calendar == checks.lines_without_product == checks.orders_without_store == 0
+    assert checks.touchpoints_without_channel == checks.unnamed_channels == 0
+    assert 0 < checks.contacts <= checks.raw_contacts
+    assert checks.surveys > 0 and checks.campaign_recipients > 0
+
+
 def test_the_marts_are_published_by_a_swap_and_bi_users_never_see_the_build(pipeline_run):
     with connect(pipeline_run["settings"]) as conn:
         access = dict(conn.execute(

@@ -1,6 +1,6 @@
--- One row per customer: golden attributes, behaviour summaries and the scores
--- of the latest cutoff from the customer_scores mart (null for customers not
--- scored at that cutoff).
+-- One row per customer: golden attributes, behaviour summaries, RFM scores (from
+-- customer_rfm), the value decile and the scores of the latest cutoff from the
+-- customer_scores mart (null for customers not scored at that cutoff).
 {%- set send_types = var('campaign_send_event_types') %}
 {%- set response_types = var('campaign_response_event_types') %}
 
@@ -48,6 +48,18 @@ customer_scores as (
 
 ),
 
+order_lines as (
+
+    select * from {{ ref('fct_order_lines') }}
+
+),
+
+customer_rfm as (
+
+    select * from {{ ref('customer_rfm') }}
+
+),
+
 order_summary as (
 
     select
@@ -59,6 +71,30 @@ order_summary as (
         round(avg(amount), 2) as average_order_value,
         string_agg(distinct channel, ',' order by channel) as channels_used
     from orders
+    where customer_id is not null
+    group by customer_id
+
+),
+
+-- deciles by revenue among customers with an order, with the rule of
+-- customer_value_pareto: decile d holds ranks r with ceil(10 * r / n) = d
+value_deciles as (
+
+    select
+        customer_id,
+        cast(ceil(
+            10.0 * row_number() over (order by total_revenue desc, customer_id) / count(*) over ()
+        ) as integer) as value_decile
+    from order_summary
+
+),
+
+product_summary as (
+
+    select
+        customer_id,
+        count(distinct product_sku) as products_per_customer
+    from order_lines
     where customer_id is not null
     group by customer_id
 
@@ -147,6 +183,8 @@ final as (
         coalesce(order_summary.total_revenue, 0) as total_revenue,
         order_summary.average_order_value,
         order_summary.channels_used,
+        coalesce(product_summary.products_per_customer, 0) as products_per_customer,
+        value_deciles.value_decile,
 
         coalesce(service_summary.service_contact_count, 0) as service_contact_count,
         coalesce(service_summary.complaint_count, 0) as complaint_count,
@@ -157,6 +195,13 @@ final as (
             least(campaign_summary.campaigns_responded::numeric / nullif(campaign_summary.campaigns_sent, 0), 1),
             4
         ) as campaign_response_rate,
+
+        customer_rfm.recency_score,
+        customer_rfm.frequency_score,
+        customer_rfm.monetary_score,
+        customer_rfm.rfm_score,
+        customer_rfm.rfm_segment,
+        customer_rfm.as_of_date as rfm_as_of_date,
 
         latest_scores.churn_probability,
         latest_scores.expected_purchases,
@@ -170,6 +215,9 @@ final as (
 
     from customers
     left join order_summary on order_summary.customer_id = customers.customer_id
+    left join value_deciles on value_deciles.customer_id = customers.customer_id
+    left join product_summary on product_summary.customer_id = customers.customer_id
+    left join customer_rfm on customer_rfm.customer_id = customers.customer_id
     left join service_summary on service_summary.customer_id = customers.customer_id
     left join latest_survey on latest_survey.customer_id = customers.customer_id
     left join campaign_summary on campaign_summary.customer_id = customers.customer_id
