@@ -302,6 +302,9 @@ def built(settings, parsed):
         started = time.monotonic()
         run_dbt(settings, target_path, "build", "--selector", "scored_marts", manifest=manifest)
         timings["scored_marts"] = time.monotonic() - started
+        # what publishing adds: the golden-record snapshot and the history view over it
+        run_dbt(settings, target_path, "build", "--select", "customer_history_snapshot", "dim_customer_history",
+                manifest=manifest)
         print("dbt step runtimes (s):", {k: round(v, 1) for k, v in timings.items()})
 
         yield SimpleNamespace(settings=settings, target_path=target_path, manifest=manifest, warned=warned)

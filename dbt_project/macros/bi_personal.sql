@@ -11,3 +11,11 @@
         case when false then {{ column }} end as {{ column }}
     {%- endif -%}
 {%- endmacro %}
+
+
+{#- The golden record's personal columns, each as bi_personal shows it. -#}
+{% macro bi_personal_golden_columns() -%}
+    {%- for column in ['first_name', 'last_name', 'email', 'phone', 'city', 'postcode', 'country', 'date_of_birth'] %}
+        {{ bi_personal(column) }},
+    {%- endfor %}
+{%- endmacro %}

@@ -13,14 +13,7 @@ final as (
 
     select
         customer_id,
-        {{ bi_personal('first_name') }},
-        {{ bi_personal('last_name') }},
-        {{ bi_personal('email') }},
-        {{ bi_personal('phone') }},
-        {{ bi_personal('city') }},
-        {{ bi_personal('postcode') }},
-        {{ bi_personal('country') }},
-        {{ bi_personal('date_of_birth') }},
+        {{ bi_personal_golden_columns() }}
         source_systems,
         source_record_count,
         first_seen_at,

@@ -1,9 +1,7 @@
 -- Store and web orders at order grain, linked to the resolved customer.
 -- Anonymous store sales (no loyalty card) keep a null customer_id.
--- Incremental: each run merges only the orders that are new, re-delivered
--- (loaded within the look-back window of the newest row already here) or
--- linked to another customer since (identity merges and splits), so the
--- result equals a full refresh on the same data.
+-- Incremental: each run merges only the orders that are new, re-delivered or
+-- linked to another customer since (macro incremental_changes).
 {{ config(materialized='incremental', unique_key='order_key', incremental_strategy='merge',
           on_schema_change='sync_all_columns') }}
 
@@ -47,14 +45,7 @@ final as (
 
     select orders_with_customer.*
     from orders_with_customer
-    {%- if is_incremental() %}
-    left join {{ this }} as existing
-        on existing.order_key = orders_with_customer.order_key
-    where existing.order_key is null
-        or existing.customer_id is distinct from orders_with_customer.customer_id
-        or orders_with_customer._loaded_at >= (select max(_loaded_at) from {{ this }})
-            - interval '{{ var("fact_lookback_days") }} days'
-    {%- endif %}
+    {{ incremental_changes('orders_with_customer', 'order_key') }}
 
 )
 

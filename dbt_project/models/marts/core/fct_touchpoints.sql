@@ -1,6 +1,6 @@
 -- One row per interaction from every source, linked to the resolved customer
 -- when the interaction is identified (anonymous ones keep a null customer_id).
--- Incremental like fct_orders: new, re-delivered (look-back) and re-linked rows only.
+-- Incremental: new, re-delivered and re-linked rows only (macro incremental_changes).
 {{ config(materialized='incremental', unique_key='touchpoint_key', incremental_strategy='merge',
           on_schema_change='sync_all_columns') }}
 
@@ -169,14 +169,7 @@ final as (
 
     select keyed.*
     from keyed
-    {%- if is_incremental() %}
-    left join {{ this }} as existing
-        on existing.touchpoint_key = keyed.touchpoint_key
-    where existing.touchpoint_key is null
-        or existing.customer_id is distinct from keyed.customer_id
-        or keyed._loaded_at >= (select max(_loaded_at) from {{ this }})
-            - interval '{{ var("fact_lookback_days") }} days'
-    {%- endif %}
+    {{ incremental_changes('keyed', 'touchpoint_key') }}
 
 )
 

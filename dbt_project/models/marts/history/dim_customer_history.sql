@@ -14,14 +14,7 @@ final as (
 
     select
         customer_id,
-        {{ bi_personal('first_name') }},
-        {{ bi_personal('last_name') }},
-        {{ bi_personal('email') }},
-        {{ bi_personal('phone') }},
-        {{ bi_personal('city') }},
-        {{ bi_personal('postcode') }},
-        {{ bi_personal('country') }},
-        {{ bi_personal('date_of_birth') }},
+        {{ bi_personal_golden_columns() }}
         dbt_valid_from as valid_from,
         dbt_valid_to as valid_to,
         dbt_valid_to is null as is_current
