@@ -119,10 +119,10 @@ def marts_rows(settings: Settings, *, canonical_ids: bool, schema: str = "marts"
             select = []
             for c in cols:
                 if canonical_ids and c in CUSTOMER_ID_COLUMNS:
-                    select.append(f'(select person from canonical k where k.customer_id = t."{c}") as "{c}"')
+                    select.append(f'(select person from canonical k where k.customer_id = t."{c}")')
                 else:
                     select.append(f't."{c}"')
-            rows = conn.execute(f'select ({", ".join(select)})::text from "{schema}"."{table}" t').fetchall()
+            rows = conn.execute(f'select row({", ".join(select)})::text from "{schema}"."{table}" t').fetchall()
             out[table] = sorted(r[0] for r in rows)
     return out
 
@@ -189,8 +189,10 @@ def warehouses(server_url, tmp_path_factory, airflow_home):
 
     def run(env: dict, label: str, offset: int, days: int = 1) -> bool:
         name = "a" if env is env_a else "b"
+        # runs one after another share an Airflow home; parallel ones each have their own (SQLite)
+        home = work / name / ("airflow" if name == "a" else f"airflow-{label}")
         return run_dag_subprocess(_day(offset), _day(offset + days), work / name / f"{label}.log", env=env,
-                                  airflow_home=work / name / f"airflow-{label}", on_progress=lambda _: None)
+                                  airflow_home=home, on_progress=lambda _: None)
 
     def sequential() -> list[bool]:
         return [run(env_a, f"day{d}", d) for d in range(BACKFILL_DAYS)]

@@ -28,7 +28,11 @@ final as (
         max(run_id) filter (where recency = 1) as latest_run_id,
         bool_and(passed) filter (where recency = 1) as passed,
         max(failing_count) filter (where recency = 1) as failing_count,
-        (array_agg(failing_examples) filter (where recency = 1))[1] as failing_examples,
+        -- only non-empty arrays: array_agg cannot accumulate an empty one ('{}' for a passed check)
+        coalesce(
+            (array_agg(failing_examples) filter (where recency = 1 and cardinality(failing_examples) > 0))[1],
+            '{}'::text[]
+        ) as failing_examples,
         count(*) filter (where recency <= 10 and not passed) as failures_in_last_10_runs,
         max(checked_at) filter (where recency = 1) as checked_at
     from ranked
