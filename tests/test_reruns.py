@@ -246,11 +246,14 @@ def test_every_run_succeeds(warehouses):
 
 def test_rerunning_an_interval_gives_byte_identical_marts_and_no_duplicates_anywhere(warehouses):
     before, after = warehouses["a_raw_after_backfill"], warehouses["a_after_rerun"]
-    diff = diff_rows(before, after)
+    # the quality views report the runs themselves (the rerun's checks count in failures_in_last_10_runs)
+    quality_views = {"dq_check_latest", "dq_table_status"}
+    diff = diff_rows(before, after, skip=quality_views)
+    assert {t: len(before[t]) for t in quality_views} == {t: len(after[t]) for t in quality_views}
     dups = duplicates(warehouses["a"])
     print(f"\nrerun of day {RERUN_DAY}: {len(diff)} marts relations compared, {sum(diff.values())} rows differ; "
           f"{len(dups)} tables checked for duplicates, {sum(dups.values())} duplicate rows")
-    assert len(diff) >= 8 and set(diff.values()) == {0}, diff
+    assert len(diff) >= 6 and set(diff.values()) == {0}, diff
     assert all(before[t] for t in ("dim_customer", "fct_orders", "customer_360"))
     assert {t: n for t, n in dups.items() if n} == {}
 
