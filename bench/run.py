@@ -27,6 +27,8 @@ STAGES = (
     ("prepare_warehouse", "prepare"),
     ("ingest_", "ingest"),
     ("check_raw", "quality_raw"),
+    ("claim_warehouse", "prepare"),
+    ("release_warehouse", "publish"),
     ("dbt_staging", "dbt_staging"),
     ("resolve_identities", "identity"),
     ("dbt_marts", "dbt_marts"),

@@ -5,6 +5,12 @@ the marts gate passed: a failed gate leaves BI users with the last good marts.
 
 The report is written even when a gate fails; `run_outcome` then fails the run.
 
+Runs may overlap (a backfill run in parallel, a rerun by hand): loading is safe
+in parallel, building is not. `claim_warehouse` takes the warehouse build lease
+before the first build task (waiting for a run that holds it) and
+`release_warehouse` gives it back whatever happened (warehouse/runs.py).
+Scheduled runs are also kept apart by max_active_runs=1.
+
 Thin on purpose: every task calls a function in pipeline.stages; dbt models
 render as tasks through Cosmos from the precompiled manifest.
 """
@@ -29,8 +35,17 @@ export_dbt_env()
 
 
 def run_stage(stage, interval: dict, *args) -> dict:
-    """Call a stage with the settings from the environment and the run's interval."""
-    return stage(Settings.from_env(), DataInterval.from_dict(interval), *args)
+    """Call a stage with the settings from the environment and the run's interval.
+
+    A build stage (its interval carries the build lease) first checks the lease is still held.
+    A lock wait that timed out fails the task with a message naming the lock and who holds it.
+    """
+    from warehouse.db import lock_wait_explained
+
+    settings = Settings.from_env()
+    with lock_wait_explained(settings, stage.__name__):
+        stages.renew_build(settings, interval)
+        return stage(settings, DataInterval.from_dict(interval), *args)
 
 
 @dag(
@@ -63,8 +78,17 @@ def customer360():
         return resolve_interval(params, context.get("data_interval_start"), context.get("data_interval_end")).as_dict()
 
     @task
-    def prepare_warehouse() -> dict:
-        return stages.prepare(Settings.from_env())
+    def prepare_warehouse(interval: dict) -> dict:
+        return run_stage(stages.prepare, interval)
+
+    @task
+    def claim_warehouse(interval: dict) -> dict:
+        return stages.claim_build(Settings.from_env(), DataInterval.from_dict(interval))
+
+    # all_done: the lease goes back whatever happened; no-op when it was never taken
+    @task(trigger_rule="all_done")
+    def release_warehouse(**context) -> dict:
+        return stages.release_build(Settings.from_env(), context["ti"].xcom_pull(task_ids="claim_warehouse"))
 
     @task
     def ingest(source: str, interval: dict) -> dict:
@@ -102,20 +126,24 @@ def customer360():
         raise AirflowFailException("a task of this run failed: see its log and the run report")
 
     interval = data_interval()
-    ready = prepare_warehouse()
+    ready = prepare_warehouse(interval)
     loads = [ingest.override(task_id=f"ingest_{name}")(name, interval) for name in SOURCES]
     raw_gate = check_raw(interval)
+    build = claim_warehouse(interval)  # the interval, with the build's as-of and lease
     staging = dbt_task_group("dbt_staging", STAGING_SELECT)
-    identities = resolve_identities(interval)
+    identities = resolve_identities(build)
     core_marts = dbt_task_group("dbt_marts", CORE_MARTS_SELECT)
-    scores = score_customers(interval)
+    scores = score_customers(build)
     scored_marts = dbt_task_group("dbt_scored_marts", SCORED_MARTS_SELECT)
-    marts_gate = check_marts(interval)
-    published = publish_marts(interval)
+    marts_gate = check_marts(build)
+    published = publish_marts(build)
+    released = release_warehouse()
     report = write_report(interval)
 
-    interval >> ready >> loads
-    loads >> raw_gate >> staging >> identities >> core_marts >> scores >> scored_marts >> marts_gate >> published >> report
+    ready >> loads
+    loads >> raw_gate >> build >> staging >> identities >> core_marts >> scores >> scored_marts >> marts_gate
+    marts_gate >> published >> released >> report
+    build >> released
     watcher = run_outcome()
     for other in watcher.operator.dag.tasks:
         if other is not watcher.operator:

@@ -11,7 +11,7 @@ import logging
 import time
 import warnings
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -20,7 +20,7 @@ from psycopg import sql
 
 from expectations.suites import MARTS_SUITES, SuiteSpec, quiet_gx, raw_suite, resolve_suite_names
 from ingestion.contracts import get_source
-from warehouse.db import MARTS_SCHEMA, connect, connect_options, qualified, table_exists, transaction
+from warehouse.db import MARTS_SCHEMA, connect, qualified, table_exists, transaction
 from warehouse.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -87,12 +87,16 @@ class CheckResult:
 # --- public API ----------------------------------------------------------------------
 
 def run_checks(
-    settings: Settings, suite_names: list[str] | str, as_of: datetime, run_id: str, *, marts: str = MARTS_SCHEMA
+    settings: Settings, suite_names: list[str] | str, as_of: datetime, run_id: str, *, marts: str = MARTS_SCHEMA,
+    delivery_days: tuple[date, date] | None = None,
 ) -> list[CheckResult]:
     """Run the named suites ('raw', 'marts' or a list of suite names) and store the results.
 
     ``marts`` is the schema the marts suites read: the pipeline checks its build
     schema before publishing it.
+
+    ``delivery_days`` ([start, end)): the days on which every source that delivers daily
+    must have sent a file (``missing_delivery_day``); None skips that check.
 
     ``as_of`` is the run's data-interval end: it is the ``checked_at`` of every result and
     the bound of the "event time not in the future" checks. Rerunning a run_id replaces
@@ -107,7 +111,7 @@ def run_checks(
     results: list[CheckResult] = []
     with connect(settings, autocommit=True) as conn:
         for name in names:
-            spec = _build_spec(conn, name, as_of, settings.max_quarantine_share, marts)
+            spec = _build_spec(conn, name, as_of, settings.max_quarantine_share, marts, run_id, delivery_days)
             if table_exists(conn, spec.schema, spec.table):
                 specs.append(spec)
             else:
@@ -170,21 +174,33 @@ def sqlalchemy_url(settings: Settings) -> str:
     """The warehouse URL with the psycopg2 SQLAlchemy driver that GX's postgres source expects,
     acting as the settings' role like every other session."""
     parts = urlsplit(settings.warehouse_url)
-    query = parse_qsl(parts.query) + list(connect_options(settings).items())
+    query = [*parse_qsl(parts.query), ("options", settings.session_options)]
     return parts._replace(scheme="postgresql+psycopg2", query=urlencode(query)).geturl()
 
 
-def _build_spec(conn, name: str, as_of: datetime, max_quarantine_share: float, marts: str) -> SuiteSpec:
+def _build_spec(conn, name: str, as_of: datetime, max_quarantine_share: float, marts: str,
+                run_id: str | None = None, delivery_days: tuple[date, date] | None = None) -> SuiteSpec:
     schema, _, table = name.partition(".")
     if schema == "raw":
         latest = None
         if table_exists(conn, "raw", table):
-            latest = _latest_batch_id(conn, table)
-        return raw_suite(get_source(table), as_of, latest, max_quarantine_share)
+            latest = _latest_batch_id(conn, table, run_id)
+        return raw_suite(get_source(table), as_of, latest, max_quarantine_share, delivery_days=delivery_days)
     return MARTS_SUITES[name](marts)
 
 
-def _latest_batch_id(conn, table: str) -> Any | None:
+def _latest_batch_id(conn, table: str, run_id: str | None = None) -> Any | None:
+    """The batch the batch checks look at: this run's, if it loaded rows here, else the latest loaded.
+
+    Preferring the run's own batch keeps parallel runs from checking each other's batches.
+    """
+    if run_id is not None:
+        own = conn.execute(
+            sql.SQL("select _batch_id::text from {} where _batch_id = %s limit 1").format(qualified("raw", table)),
+            (run_id,),
+        ).fetchone()
+        if own:
+            return own[0]
     row = conn.execute(
         sql.SQL("select _batch_id::text from {} order by _loaded_at desc nulls last limit 1").format(
             qualified("raw", table)

@@ -18,6 +18,9 @@ Raw suites (``raw.<source>``), built from ``ingestion.contracts.SOURCES``:
   versions of the same record.
 * the event time is not after the run's as-of timestamp (error). The as-of is passed
   in (the Airflow run's data-interval end); nothing here reads the clock.
+* every day of the run's interval has a file from each source that delivers daily
+  (``missing_delivery_day``, error: the run names the source and the day instead of
+  succeeding with nothing; an empty, header-only file is a delivery).
 * source-specific value rules (``VALUE_RULES``), e.g. e-mail event types, survey scores,
   and non-negative amounts (warn).
 
@@ -35,7 +38,7 @@ import contextlib
 import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any, Literal
 
 import great_expectations as gx
@@ -201,8 +204,26 @@ def _batch_checks(contract: SourceContract, batch_id: Any, max_quarantine_share:
     ]
 
 
+def _missing_delivery_days(contract: SourceContract, days: tuple[date, date]) -> Any:
+    """A source that delivers daily sent no file (an empty one counts) for a day of the run's interval.
+
+    Reads ops.ingest_log, which lists every file seen, re-deliveries included: a header-only
+    file whose bytes equal an earlier day's is logged as a duplicate but is still that day's delivery.
+    """
+    start, end = days
+    return _unexpected_rows(
+        f"select to_char(d, 'YYYY-MM-DD') as missing_day from generate_series("
+        f"{_literal(start.isoformat())}::date, {_literal(end.isoformat())}::date - 1, interval '1 day') as d "
+        f"where not exists (select 1 from ops.ingest_log l where l.source = {_literal(contract.name)} "
+        f"and l.file_day = d::date and l.status in ('loaded', 'duplicate')) order by d",
+        "missing_delivery_day", "error", "source",
+        f"{contract.name} delivers a file every day (an empty one on a quiet day); these days of the run's "
+        "interval have none: re-send them, then rerun the interval",
+    )
+
+
 def raw_suite(contract: SourceContract, as_of: datetime, latest_batch_id: Any | None = None,
-              max_quarantine_share: float = 0.05) -> SuiteSpec:
+              max_quarantine_share: float = 0.05, *, delivery_days: tuple[date, date] | None = None) -> SuiteSpec:
     """The suite of one raw source, derived from its contract.
 
     ``latest_batch_id``: restricts the key-uniqueness check to that batch and is the
@@ -262,6 +283,8 @@ def raw_suite(contract: SourceContract, as_of: datetime, latest_batch_id: Any | 
     ))
     if latest_batch_id is not None:
         expectations.extend(_batch_checks(contract, latest_batch_id, max_quarantine_share))
+    if contract.delivers_daily and delivery_days is not None:
+        expectations.append(_missing_delivery_days(contract, delivery_days))
 
     return SuiteSpec(
         name=name,

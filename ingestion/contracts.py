@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 ColumnType = Literal["text", "integer", "numeric", "boolean", "date", "timestamp"]
 FileFormat = Literal["csv", "jsonl", "parquet"]
@@ -57,6 +59,15 @@ class SourceContract:
     header: bool = True
     extension: str = field(default="")
     freshness_days: int = 2  # the newest event older than this at a run's end is worth a warning
+    # The declared rule for source times written without an offset: they are wall-clock times
+    # in this IANA zone and are stored in UTC (a time with an explicit offset keeps it). The
+    # loader applies it by giving Postgres the zone for the file's COPY (ingestion.loader);
+    # a wall-clock time that does not exist or occurs twice on a daylight-saving change is
+    # read as standard time, as Postgres does.
+    timezone: str = "UTC"
+    # The source sends a file every day, an empty one (header only) on a day without records;
+    # a day of a run's interval with no file from it fails the raw gate (missing_delivery_day).
+    delivers_daily: bool = False
 
     def __post_init__(self) -> None:
         check_sql_name("source", self.name)
@@ -70,6 +81,10 @@ class SourceContract:
     @property
     def file_extension(self) -> str:
         return self.extension or {"csv": "csv", "jsonl": "jsonl", "parquet": "parquet"}[self.format]
+
+    @cached_property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
     @property
     def column_names(self) -> list[str]:
@@ -103,6 +118,7 @@ SOURCES: dict[str, SourceContract] = {
             format="csv",
             key="account_id",
             event_time="updated_at",
+            delivers_daily=True,
             columns=(
                 _c("account_id", required=True),
                 _c("title", personal=True),
@@ -127,6 +143,8 @@ SOURCES: dict[str, SourceContract] = {
             delimiter=";",
             key="transaction_id",
             event_time="transaction_at",
+            timezone="Europe/London",  # the tills' clocks show UK time
+            delivers_daily=True,
             columns=(
                 _c("transaction_id", required=True),
                 _c("loyalty_id"),

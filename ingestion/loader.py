@@ -156,7 +156,7 @@ def load_interval(
     report = IngestReport(batch_id=batch_id, start=start, end=end)
     t0 = time.perf_counter()
     with connect(settings, autocommit=True) as conn:
-        conn.execute("set timezone = 'UTC'")  # a source time without an offset is UTC, on either path
+        conn.execute("set timezone = 'UTC'")  # each file's transaction sets its source's zone (_source_zone)
         ensure_tables(conn)
         loader = _FileLoader(conn, batch_id)
         try:
@@ -190,6 +190,20 @@ def _db_error_message(e: psycopg.Error) -> str:
     """A database error without quoted values (COPY errors quote the offending value)."""
     primary = (e.diag.message_primary if e.diag else None) or str(e).splitlines()[0]
     return f"database error {e.sqlstate or ''}: {_QUOTED.sub('<value>', primary)}".strip()
+
+
+def _source_zone(conn: psycopg.Connection, contract: SourceContract) -> None:
+    """The one place a source time without an offset becomes UTC: COPY reads it in the source's zone.
+
+    Both load paths hand such times to COPY as written (a time with an offset keeps it);
+    the zone is set for the file's transaction only.
+    """
+    conn.execute(sql.SQL("set local timezone = {}").format(sql.Literal(contract.timezone)))
+
+
+def _fails_the_task(e: psycopg.Error) -> bool:
+    """A lock wait that timed out is the warehouse's problem, not the file's: the task fails and is retried."""
+    return isinstance(e, psycopg.errors.LockNotAvailable)
 
 
 def _copy_out(cur: psycopg.Cursor, statement: sql.Composed, rows: list) -> None:
@@ -244,6 +258,7 @@ class _FileLoader:
         # caught when the manifest row is written, and the file's rows roll back.
         try:
             with self.conn.transaction():
+                _source_zone(self.conn, contract)
                 outcome, checksum = self._load_rows(contract, path, day, rel, checksum)
                 self._record_loaded(contract, day, path, checksum, outcome)
         except _Duplicate:  # the same bytes were loaded before (or by a concurrent run)
@@ -256,7 +271,7 @@ class _FileLoader:
             self._reject(contract, day, path, rel, checksum, src, f"cannot read file: {e.strerror or e}")
             return
         except psycopg.Error as e:
-            if self.conn.broken:
+            if self.conn.broken or _fails_the_task(e):
                 raise
             self._reject(contract, day, path, rel, checksum, src, _db_error_message(e))
             return

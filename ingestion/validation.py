@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
@@ -101,8 +101,9 @@ def _to_timestamp(column: Column, value: str) -> datetime:
         except ValueError:
             pass
         else:
-            # A timestamp without an offset is taken as UTC (the sources write UTC).
-            return ts if ts.tzinfo is not None else ts.replace(tzinfo=timezone.utc)
+            # Without an offset it stays a wall-clock time: COPY reads it in the source's
+            # declared zone (SourceContract.timezone), as it does on the columnar path.
+            return ts
     raise BadValue(f"column {column.name}: {_shown(column, value)} is not an ISO-8601 timestamp like 2024-03-01T10:15:00Z")
 
 
@@ -183,6 +184,8 @@ class RowValidator:
                     problems.append(Problem(BAD_TYPE, str(e)))
                     append(None)
         latest, event_at = self._latest_event_at, out[self._event_index]
+        if event_at is not None and event_at.tzinfo is None:
+            event_at = event_at.replace(tzinfo=self.contract.zone)  # only to compare; COPY gets the wall time
         if latest is not None and event_at is not None and event_at > latest:
             problems.append(Problem(
                 FUTURE_DATE,

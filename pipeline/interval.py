@@ -20,6 +20,9 @@ class IntervalError(ValueError):
 class DataInterval:
     start: datetime
     end: datetime
+    # What the run's build describes: the warehouse's as-of when it took the build lease
+    # (warehouse.runs), at least `end`. None before then: the interval's end.
+    build_as_of: datetime | None = None
 
     def __post_init__(self) -> None:
         if self.start.tzinfo is None or self.end.tzinfo is None:
@@ -36,6 +39,14 @@ class DataInterval:
         return f"{self.start:%Y%m%d}-{self.end:%Y%m%d}"
 
     @property
+    def as_of(self) -> datetime:
+        """The as-of of what this run builds: the scoring cutoff and the bound of "not in the future" checks."""
+        return self.build_as_of or self.end
+
+    def with_as_of(self, as_of: datetime) -> "DataInterval":
+        return DataInterval(self.start, self.end, max(as_of, self.end))
+
+    @property
     def start_date(self) -> date:
         return self.start.date()
 
@@ -45,15 +56,19 @@ class DataInterval:
 
     @property
     def cutoff_date(self) -> date:
-        """Scores are as of the end of the interval."""
-        return self.end.date()
+        """Scores are as of the build's as-of (the end of the interval unless a later one was run)."""
+        return self.as_of.date()
 
     def as_dict(self) -> dict[str, str]:
-        return {"start": self.start.isoformat(), "end": self.end.isoformat(), "run_key": self.run_key}
+        d = {"start": self.start.isoformat(), "end": self.end.isoformat(), "run_key": self.run_key}
+        if self.build_as_of is not None:
+            d["as_of"] = self.build_as_of.isoformat()
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, str]) -> "DataInterval":
-        return cls(datetime.fromisoformat(d["start"]), datetime.fromisoformat(d["end"]))
+        as_of = datetime.fromisoformat(d["as_of"]) if d.get("as_of") else None
+        return cls(datetime.fromisoformat(d["start"]), datetime.fromisoformat(d["end"]), as_of)
 
 
 def _midnight_utc(value: str, name: str) -> datetime:
@@ -91,9 +106,9 @@ def resolve_cutoff(param: str | None, interval: DataInterval) -> date:
         cutoff = date.fromisoformat(str(param))
     except ValueError:
         raise IntervalError(f"param cutoff={param!r} is not a date; use YYYY-MM-DD") from None
-    if cutoff > interval.end_date:
+    if cutoff > interval.cutoff_date:
         raise IntervalError(
             f"param cutoff={cutoff.isoformat()} is after the end of the data interval "
-            f"({interval.end_date.isoformat()}): pick a cutoff on or before it, or widen the interval"
+            f"({interval.cutoff_date.isoformat()}): pick a cutoff on or before it, or widen the interval"
         )
     return cutoff

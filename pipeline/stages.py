@@ -22,16 +22,54 @@ from warehouse.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def prepare(settings: Settings) -> dict[str, Any]:
+def prepare(settings: Settings, interval: DataInterval | None = None) -> dict[str, Any]:
+    """Schemas, roles and tables; and the run's interval registered (it moves the warehouse's as-of)."""
     from ingestion.tables import ensure_tables
     from warehouse.bootstrap import prepare_warehouse
-    from warehouse.db import connect
+    from warehouse.db import transaction
+    from warehouse.runs import ensure_run_tables, register_interval
 
     prepare_warehouse(settings)
-    with connect(settings.as_role(LOADER)) as conn:
+    # Each role creates the tables it maintains; parallel runs create them once.
+    with transaction(settings.as_role(LOADER)) as conn:
+        conn.execute("select pg_advisory_xact_lock(hashtext('c360.prepare'))")
         ensure_tables(conn)
-        conn.commit()
+    transformer = settings.as_role(TRANSFORMER)
+    with transaction(transformer) as conn:
+        conn.execute("select pg_advisory_xact_lock(hashtext('c360.prepare'))")
+        ensure_run_tables(conn)
+    if interval is not None:
+        register_interval(transformer, interval.run_key, interval.start, interval.end)
     return {"warehouse": "ready"}
+
+
+def claim_build(settings: Settings, interval: DataInterval) -> dict[str, Any]:
+    """Take the warehouse build lease (waiting for a run that holds it) and fix the build's as-of.
+
+    Returns the interval for the build tasks: with the lease token and the as-of.
+    """
+    from warehouse.runs import claim, warehouse_as_of
+
+    settings = settings.as_role(TRANSFORMER)
+    token = claim(settings, interval.run_key)
+    build = interval.with_as_of(warehouse_as_of(settings, interval.end))
+    log.info("run %s builds the warehouse as of %s", interval.run_key, build.as_of.isoformat())
+    return {**build.as_dict(), "lease": token}
+
+
+def renew_build(settings: Settings, build: dict[str, Any]) -> None:
+    """Every build stage first checks that its run still holds the lease."""
+    from warehouse.runs import renew
+
+    if build.get("lease"):
+        renew(settings.as_role(TRANSFORMER), build["lease"])
+
+
+def release_build(settings: Settings, build: dict[str, Any] | None) -> dict[str, Any]:
+    from warehouse.runs import release
+
+    released = release(settings.as_role(TRANSFORMER), (build or {}).get("lease"))
+    return {"released": released}
 
 
 def ingest(settings: Settings, interval: DataInterval, source: str) -> dict[str, Any]:
@@ -47,7 +85,14 @@ def ingest(settings: Settings, interval: DataInterval, source: str) -> dict[str,
 
 
 def check_raw(settings: Settings, interval: DataInterval) -> dict[str, Any]:
-    return _gate(settings, interval, "raw")
+    """Check raw as of the warehouse's as-of (raw holds whatever every run loaded) and the run's days.
+
+    Each day of the interval must have a file from every source that delivers daily.
+    """
+    from warehouse.runs import warehouse_as_of
+
+    checked = interval.with_as_of(warehouse_as_of(settings.as_role(TRANSFORMER), interval.end))
+    return _gate(settings, checked, "raw", delivery_days=(interval.start_date, interval.end_date))
 
 
 def check_marts(settings: Settings, interval: DataInterval) -> dict[str, Any]:
@@ -55,10 +100,11 @@ def check_marts(settings: Settings, interval: DataInterval) -> dict[str, Any]:
     return _gate(settings, interval, "marts")
 
 
-def _gate(settings: Settings, interval: DataInterval, suite: str) -> dict[str, Any]:
+def _gate(settings: Settings, interval: DataInterval, suite: str, **kwargs: Any) -> dict[str, Any]:
     from expectations.gate import enforce, run_checks
 
-    results = run_checks(settings.as_role(TRANSFORMER), suite, as_of=interval.end, run_id=interval.run_key, marts=MARTS_BUILD_SCHEMA)
+    results = run_checks(settings.as_role(TRANSFORMER), suite, as_of=interval.as_of, run_id=interval.run_key,
+                         marts=MARTS_BUILD_SCHEMA, **kwargs)
     failed = [r for r in results if not r.passed]
     log.info("%s checks: %d run, %d failed", suite, len(results), len(failed))
     enforce(results)
@@ -68,7 +114,7 @@ def _gate(settings: Settings, interval: DataInterval, suite: str) -> dict[str, A
 def resolve(settings: Settings, interval: DataInterval) -> dict[str, Any]:
     from identity.resolve import resolve_identities
 
-    summary = resolve_identities(settings.as_role(TRANSFORMER), interval.run_key, interval.end)
+    summary = resolve_identities(settings.as_role(TRANSFORMER), interval.run_key, interval.as_of)
     return {"mode": summary.mode, "records": summary.records, "records_matched": summary.records_matched,
             "customers": summary.customers, "new_customers": summary.new_customers,
             "merged_ids": summary.merged_ids, "split_ids": summary.split_ids,
@@ -80,8 +126,8 @@ def score(settings: Settings, interval: DataInterval, cutoff: str | None = None)
     from ml.scoring import score_customers
     from pipeline.interval import resolve_cutoff
 
-    summary = score_customers(settings.as_role(TRANSFORMER), resolve_cutoff(cutoff, interval), settings.data_dir / "models",
-                              marts=MARTS_BUILD_SCHEMA)
+    summary = score_customers(settings.as_role(TRANSFORMER), resolve_cutoff(cutoff, interval),
+                              settings.data_dir / "models", marts=MARTS_BUILD_SCHEMA)
     churn = summary.metrics["churn"]
     return {
         "cutoff": summary.cutoff.isoformat(),

@@ -132,7 +132,25 @@ class _SourceWriter:
                     copy.write_bytes(path.read_bytes())
                     files += 1
                     self.defects.append(("redelivered_file", contract.name, f"{contract.name}/{d}/{copy.name}", "", ""))
+        if contract.delivers_daily:
+            files += self.write_empty_days(contract)
         return files, rows
+
+    def write_empty_days(self, contract: SourceContract) -> int:
+        """A source that delivers daily sends a header-only file on a day without records."""
+        if contract.format != "csv":
+            raise NotImplementedError(f"{contract.name}: empty daily files are written for CSV sources only")
+        written = 0
+        for offset in range(self.config.days):
+            d = (self.config.start + pd.Timedelta(days=offset)).isoformat()[:10]
+            folder = self.landing / contract.name / d
+            if folder.is_dir() and any(folder.iterdir()):
+                continue
+            folder.mkdir(parents=True, exist_ok=True)
+            header = csv_header(contract) + "\n" if contract.header else ""
+            (folder / landing_file_name(contract, d)).write_text(header, encoding="utf-8")
+            written += 1
+        return written
 
 
 def _write_csv(df: pd.DataFrame, path: Path) -> None:

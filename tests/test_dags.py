@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -100,3 +100,49 @@ def test_the_report_is_written_whatever_happened_and_a_watcher_fails_the_run(dag
     assert report.trigger_rule == "all_done"
     assert watcher.trigger_rule == "one_failed"
     assert watcher.upstream_task_ids == {t.task_id for t in dag.tasks} - {"run_outcome"}
+
+
+# A daily DAG works on whole days: every DAG's expected data interval length, from its timetable.
+DATA_INTERVAL = {"customer360": timedelta(hours=24)}
+
+
+def test_each_dag_works_on_data_intervals_of_its_declared_length(dagbag):
+    import pendulum
+    from airflow.timetables.base import TimeRestriction
+
+    assert set(dagbag.dags) <= set(DATA_INTERVAL), "declare the data interval length of every DAG here"
+    for dag_id, dag in dagbag.dags.items():
+        first = dag.timetable.next_dagrun_info(
+            last_automated_data_interval=None,
+            restriction=TimeRestriction(earliest=pendulum.datetime(2024, 1, 1, tz="UTC"), latest=None, catchup=True),
+        )
+        assert first.data_interval.end - first.data_interval.start == DATA_INTERVAL[dag_id], dag_id
+        following = dag.timetable.next_dagrun_info(
+            last_automated_data_interval=first.data_interval,
+            restriction=TimeRestriction(earliest=None, latest=None, catchup=True),
+        )
+        assert following.data_interval.start == first.data_interval.end  # back to back: no gap, no overlap
+        # a manual run gets the last whole interval before it, also on a daylight-saving day
+        manual = dag.timetable.infer_manual_data_interval(run_after=pendulum.datetime(2024, 3, 31, 12, tz="UTC"))
+        assert manual.end - manual.start == DATA_INTERVAL[dag_id], dag_id
+
+
+def test_a_manual_run_without_a_logical_date_is_refused_with_a_clear_message():
+    with pytest.raises(IntervalError, match="no data interval: trigger it with a logical date, or pass "
+                                            "interval_start and interval_end"):
+        resolve_interval({"interval_start": None, "interval_end": None}, None, None)
+
+
+def test_one_run_builds_at_a_time_and_the_lease_is_released_whatever_happened(dagbag):
+    dag = dagbag.dags["customer360"]
+
+    def upstream_closure(task_id: str) -> set[str]:
+        return {t.task_id for t in dag.get_task(task_id).get_flat_relatives(upstream=True)}
+
+    builders = [t.task_id for t in dag.tasks if t.task_id.startswith(("dbt_", "resolve_", "score_", "check_marts",
+                                                                       "publish_"))]
+    assert builders and all("claim_warehouse" in upstream_closure(t) for t in builders)
+    assert "check_raw" in upstream_closure("claim_warehouse")  # loading runs in parallel; building does not
+    release = dag.get_task("release_warehouse")
+    assert release.trigger_rule == "all_done" and {"publish_marts", "claim_warehouse"} <= release.upstream_task_ids
+    assert "release_warehouse" in upstream_closure("write_report")

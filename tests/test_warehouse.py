@@ -19,9 +19,9 @@ def test_the_url_is_the_one_setting_and_is_checked():
     settings = Settings.from_env({"WAREHOUSE_URL": "postgresql://loader:s3cret@db.example:6543/c360"})
     assert settings.dbt_env() == {
         "C360_PGHOST": "db.example", "C360_PGPORT": "6543", "C360_PGUSER": "loader",
-        "C360_PGPASSWORD": "s3cret", "C360_PGDATABASE": "c360", "C360_PGROLE": "",
+        "C360_PGPASSWORD": "s3cret", "C360_PGDATABASE": "c360", "PGOPTIONS": "-c lock_timeout=2min",
     }
-    assert settings.as_role("c360_transformer").dbt_env()["C360_PGROLE"] == "c360_transformer"
+    assert settings.as_role("c360_transformer").dbt_env()["PGOPTIONS"] == "-c lock_timeout=2min -c role=c360_transformer"
     assert redact(settings.warehouse_url) == "postgresql://loader:***@db.example:6543/c360"
     assert with_database(settings.warehouse_url, "other").endswith("@db.example:6543/other")
     with pytest.raises(RuntimeError, match="WAREHOUSE_URL is not set"):

@@ -34,7 +34,8 @@ TABLE_OWNERS: dict[str, str] = {
     **{schema: TRANSFORMER for schema in ("staging", "intermediate", "identity", "steward", "marts", "marts_build",
                                           "history", "ml")},
 }
-OPS_TABLE_OWNERS: dict[str, str] = {"file_manifest": LOADER, "ingest_log": LOADER, "dq_results": TRANSFORMER}
+OPS_TABLE_OWNERS: dict[str, str] = {"file_manifest": LOADER, "ingest_log": LOADER, "dq_results": TRANSFORMER,
+                                    "run_intervals": TRANSFORMER, "build_lease": TRANSFORMER}
 MARTS_READERS = tuple(role for role, access in ROLE_SCHEMAS.items() if MARTS_SCHEMA in access["read"])
 
 

@@ -7,12 +7,14 @@ command, DAG and test reads it through `Settings.from_env()`.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
+_LOCK_TIMEOUT = re.compile(r"\d+\s*(ms|s|min|h)?")
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,14 @@ class Settings:
     max_cluster_size: int = 50
     match_link_probability: float = 0.99
     match_review_probability: float = 0.5
+    # Longest a pipeline statement waits for a table lock before it fails (a Postgres interval:
+    # 500ms, 30s, 2min); the task then fails, rolls back and is retried (see README: Operations).
+    lock_timeout: str = "2min"
+    # A run's build (staging -> identity -> marts -> scores -> publish) holds the warehouse build
+    # lease (warehouse.lease): another run waits this long for it, then fails saying who holds it.
+    build_wait_seconds: int = 7200
+    # A lease not renewed for this long is taken to belong to a run that died.
+    build_lease_seconds: int = 21600
     extra: dict[str, str] = field(default_factory=dict)
     # The group role this work acts as (SET ROLE at connect); None: the URL's own user.
     role: str | None = None
@@ -113,6 +123,9 @@ class Settings:
             max_cluster_size=int(env.get("C360_MAX_CLUSTER_SIZE", "50")),
             match_link_probability=float(env.get("C360_MATCH_LINK_PROBABILITY", "0.99")),
             match_review_probability=float(env.get("C360_MATCH_REVIEW_PROBABILITY", "0.5")),
+            lock_timeout=env.get("C360_LOCK_TIMEOUT", "2min").strip(),
+            build_wait_seconds=int(env.get("C360_BUILD_WAIT_SECONDS", "7200")),
+            build_lease_seconds=int(env.get("C360_BUILD_LEASE_SECONDS", "21600")),
         )
 
     def __post_init__(self) -> None:
@@ -124,6 +137,19 @@ class Settings:
                 f"0 < review <= link <= 1, got review={self.match_review_probability}, "
                 f"link={self.match_link_probability}"
             )
+        if not _LOCK_TIMEOUT.fullmatch(self.lock_timeout):
+            raise ValueError(
+                f"C360_LOCK_TIMEOUT must be a Postgres duration like 500ms, 30s or 2min, got {self.lock_timeout!r}"
+            )
+        if self.build_wait_seconds < 0 or self.build_lease_seconds < 60:
+            raise ValueError("C360_BUILD_WAIT_SECONDS must be >= 0 and C360_BUILD_LEASE_SECONDS >= 60")
+
+    @property
+    def session_options(self) -> str:
+        """libpq options every pipeline session starts with (psycopg here, PGOPTIONS for dbt):
+        the lock timeout, and the group role the work acts as (a SET ROLE from the start)."""
+        role = f" -c role={self.role}" if self.role else ""
+        return f"-c lock_timeout={self.lock_timeout}{role}"
 
     def dbt_env(self) -> dict[str, str]:
         """Environment variables that dbt_project/profiles.yml reads, derived from WAREHOUSE_URL."""
@@ -134,5 +160,6 @@ class Settings:
             "C360_PGUSER": c.user,
             "C360_PGPASSWORD": c.password,
             "C360_PGDATABASE": c.dbname,
-            "C360_PGROLE": self.role or "",
+            # libpq reads PGOPTIONS: dbt's sessions get the same lock_timeout as the Python stages
+            "PGOPTIONS": self.session_options,
         }

@@ -16,7 +16,7 @@ ranked as (
 
 ),
 
-final as (
+grouped as (
 
     select
         suite,
@@ -28,11 +28,46 @@ final as (
         max(run_id) filter (where recency = 1) as latest_run_id,
         bool_and(passed) filter (where recency = 1) as passed,
         max(failing_count) filter (where recency = 1) as failing_count,
-        (array_agg(failing_examples) filter (where recency = 1))[1] as failing_examples,
         count(*) filter (where recency <= 10 and not passed) as failures_in_last_10_runs,
         max(checked_at) filter (where recency = 1) as checked_at
     from ranked
     group by suite, check_name, table_name, column_name, owner, severity
+
+),
+
+-- the examples of the latest result, joined rather than aggregated: array_agg of text[]
+-- values makes a two-dimensional array, and cannot take an empty one
+latest as (
+
+    select suite, check_name, table_name, column_name, owner, severity, failing_examples
+    from ranked
+    where recency = 1
+
+),
+
+final as (
+
+    select
+        grouped.suite,
+        grouped.check_name,
+        grouped.table_name,
+        grouped.column_name,
+        grouped.owner,
+        grouped.severity,
+        grouped.latest_run_id,
+        grouped.passed,
+        grouped.failing_count,
+        latest.failing_examples,
+        grouped.failures_in_last_10_runs,
+        grouped.checked_at
+    from grouped
+    left join latest
+        on latest.suite = grouped.suite
+        and latest.check_name = grouped.check_name
+        and latest.table_name = grouped.table_name
+        and latest.column_name is not distinct from grouped.column_name
+        and latest.owner = grouped.owner
+        and latest.severity = grouped.severity
 
 )
 

@@ -1,0 +1,320 @@
+"""Reruns, backfills, late and out-of-order data, empty deliveries: real DAG runs on the real Postgres.
+
+One small simulated company, two warehouses fed the same landing files:
+
+* **A** runs the backfill days one after another (one DAG run per day), then
+  reruns an older day, then runs a day whose files are empty (header only);
+* **B** runs the same days as DAG runs in parallel, each with its own interval.
+
+Landing files carry the awkward cases: the till sales of day 1 arrive three days
+late (in day 4's folder; day 1 has an empty file), and the CRM re-sends an older
+version of an account after its newer one.
+
+Figures are printed (run with -s to see them) and asserted.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from ingestion.contracts import SOURCES
+from pipeline.dbt import compile_manifest, run_dbt
+from pipeline.run_dag import run_dag_subprocess
+from simulator import simulate
+from simulator.config import SimulationConfig
+from warehouse.db import connect
+from warehouse.server import drop_database
+from warehouse.settings import Settings
+
+from conftest import make_test_database
+
+PEOPLE = 80
+# The issue asks for a 7-day backfill; C360_TEST_BACKFILL_DAYS shortens it on a slow machine (>= 5).
+BACKFILL_DAYS = int(os.environ.get("C360_TEST_BACKFILL_DAYS", "7"))
+START = date(2024, 1, 1)
+LATE_DAY, LATE_BY = 1, 3
+RERUN_DAY = 2
+OUT_OF_ORDER_NAME = "Outoforder"
+# What a run records about itself rather than about the data: compared by count only.
+RUN_RECORD_RELATIONS = {"dq_check_latest", "dq_table_status", "dim_customer_history"}
+# Columns that differ between a backfill run in parallel and one run day by day by design:
+# _loaded_at is when the warehouse loaded the row (another warehouse, another time); the churn
+# champion and the behaviour clusters carry model history: day by day, the first day's churn
+# model stays champion (it cannot be judged on unseen outcomes for 90 days) and cluster labels
+# follow the previous run's, while the parallel backfill's first build was already at the
+# last day. The scores themselves (churn, CLV, p_alive, expected purchases) are compared.
+MODEL_HISTORY_COLUMNS = frozenset({"churn_model_version", "cluster_id", "cluster_name"})
+BACKFILL_EXCLUDED = frozenset({"_loaded_at"}) | MODEL_HISTORY_COLUMNS
+CUSTOMER_ID_COLUMNS = ("customer_id", "left_customer_id", "right_customer_id")
+
+
+def _day(offset: int) -> date:
+    return START + timedelta(days=offset)
+
+
+def _land_awkward_files(landing: Path) -> dict:
+    """Day 1's till sales three days late; an older CRM version re-sent after the newer one."""
+    late_src = landing / "pos_transactions" / _day(LATE_DAY).isoformat()
+    files = sorted(late_src.glob("*.csv"))
+    header = files[0].read_text().splitlines()[0]
+    late_dir = landing / "pos_transactions" / _day(LATE_DAY + LATE_BY).isoformat()
+    late_dir.mkdir(parents=True, exist_ok=True)
+    late_rows = 0
+    for f in files:
+        late_rows += len(f.read_text().splitlines()) - 1
+        shutil.move(f, late_dir / f"late_{f.name}")
+    (late_src / f"pos_transactions_{_day(LATE_DAY)}_001.csv").write_text(header + "\n")  # the day's empty file
+
+    crm = SOURCES["crm_accounts"]
+    first = sorted((landing / "crm_accounts" / _day(0).isoformat()).glob("*.csv"))[0]
+    rows = list(csv.DictReader(io.StringIO(first.read_text()), delimiter=crm.delimiter))
+    row = next(r for r in rows if r["updated_at"] and r["created_at"] and r["last_name"])
+    sent_at = datetime.fromisoformat(row["updated_at"].replace("Z", "+00:00"))
+    earlier = (sent_at - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # an older version of the account (an hour before the version already sent), delivered two days later
+    older = dict(row, last_name=OUT_OF_ORDER_NAME, created_at=earlier, updated_at=earlier)
+    newer_day = _day(2).isoformat()
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=crm.column_names, delimiter=crm.delimiter, lineterminator="\n")
+    writer.writeheader()
+    writer.writerow(older)
+    (landing / "crm_accounts" / newer_day / f"crm_accounts_{newer_day}_009.csv").write_text(buf.getvalue())
+    return {"late_rows": late_rows, "account_id": row["account_id"], "account_updated_at": row["updated_at"]}
+
+
+def _empty_day(landing: Path, offset: int) -> None:
+    for source in ("pos_transactions", "crm_accounts"):
+        contract = SOURCES[source]
+        folder = landing / source / _day(offset).isoformat()
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{source}_{_day(offset)}_001.csv").write_text(contract.delimiter.join(contract.column_names) + "\n")
+
+
+# --------------------------------------------------------------------------- what is compared
+
+
+def relations(settings: Settings, schema: str) -> list[str]:
+    with connect(settings) as conn:
+        return [r[0] for r in conn.execute(
+            "select table_name from information_schema.tables where table_schema = %s order by 1", (schema,))]
+
+
+def columns(conn, schema: str, table: str) -> list[str]:
+    return [r[0] for r in conn.execute(
+        "select column_name from information_schema.columns where table_schema = %s and table_name = %s "
+        "order by ordinal_position", (schema, table))]
+
+
+def marts_rows(settings: Settings, *, canonical_ids: bool, schema: str = "marts",
+               exclude: frozenset[str] = frozenset()) -> dict[str, list[str]]:
+    """Every marts relation as sorted row texts; with ``canonical_ids`` a customer_id is replaced by its
+    smallest source record (ids are minted in build order, which parallel runs change); ``exclude``
+    leaves columns out."""
+    out = {}
+    with connect(settings) as conn:
+        conn.execute("""create temp table canonical as
+                        select customer_id, min(source || ':' || source_record_key) as person
+                        from identity.customer_source_xref group by customer_id""")
+        for table in relations(settings, schema):
+            cols = [c for c in columns(conn, schema, table) if c not in exclude]
+            select = []
+            for c in cols:
+                if canonical_ids and c in CUSTOMER_ID_COLUMNS:
+                    select.append(f'(select person from canonical k where k.customer_id = t."{c}")')
+                else:
+                    select.append(f't."{c}"')
+            rows = conn.execute(f'select row({", ".join(select)})::text from "{schema}"."{table}" t').fetchall()
+            out[table] = sorted(r[0] for r in rows)
+    return out
+
+
+def diff_rows(a: dict[str, list[str]], b: dict[str, list[str]], skip=frozenset()) -> dict[str, int]:
+    """Rows in one and not the other (multiset), per relation."""
+    from collections import Counter
+
+    out = {}
+    for table in sorted(set(a) | set(b)):
+        if table in skip:
+            continue
+        ca, cb = Counter(a.get(table, [])), Counter(b.get(table, []))
+        out[table] = sum(((ca - cb) + (cb - ca)).values())
+    return out
+
+
+def _model_history_differences(a: Settings, b: Settings) -> int:
+    """customer_scores rows whose model-history columns differ between the two warehouses (a figure)."""
+    only = frozenset({"_loaded_at"})
+    sa = marts_rows(a, canonical_ids=True, exclude=only)["customer_scores"]
+    sb = marts_rows(b, canonical_ids=True, exclude=only)["customer_scores"]
+    return diff_rows({"s": sa}, {"s": sb})["s"] // 2
+
+
+def duplicates(settings: Settings) -> dict[str, int]:
+    """Whole-row duplicates in every table of every project schema; raw rows by (file, line)."""
+    out = {}
+    with connect(settings) as conn:
+        tables = conn.execute(
+            "select table_schema, table_name from information_schema.tables where table_type = 'BASE TABLE' "
+            "and table_schema in ('raw', 'quarantine', 'staging', 'intermediate', 'identity', 'steward', "
+            "'marts', 'ml', 'history') order by 1, 2").fetchall()
+        for schema, table in tables:
+            if schema in ("raw", "quarantine"):
+                expr = "(t._file_name, t._line_number)::text"
+            else:
+                expr = "t::text"
+            n = conn.execute(f'select count(*) - count(distinct {expr}) from "{schema}"."{table}" t').fetchone()[0]
+            out[f"{schema}.{table}"] = n
+        keys = {"marts.dim_customer": "customer_id", "marts.customer_360": "customer_id",
+                "marts.fct_orders": "order_key", "marts.fct_touchpoints": "touchpoint_key"}
+        for table, key in keys.items():
+            n = conn.execute(f"select count(*) - count(distinct {key}) from {table}").fetchone()[0]
+            out[f"{table} by {key}"] = n
+        n = conn.execute("select count(*) - count(distinct customer_id) from history.customer_history_snapshot "
+                         "where dbt_valid_to is null").fetchone()[0]
+        out["history.customer_history_snapshot current rows by customer_id"] = n
+    return out
+
+
+# --------------------------------------------------------------------------- the runs
+
+
+@pytest.fixture(scope="module")
+def warehouses(server_url, tmp_path_factory, airflow_home):
+    work = tmp_path_factory.mktemp("reruns")
+    config = SimulationConfig(people=PEOPLE, days=BACKFILL_DAYS, defect_rate=0.0)
+    landing_a = work / "a" / "data"
+    simulate(config, landing_a)
+    awkward = _land_awkward_files(landing_a / "landing")
+    shutil.copytree(landing_a / "landing", work / "b" / "data" / "landing")
+
+    def env_for(name: str) -> dict[str, str]:
+        return {"WAREHOUSE_URL": make_test_database(server_url, f"reruns{name}"),
+                "C360_DATA_DIR": str(work / name / "data"), "C360_REPORTS_DIR": str(work / name / "reports"),
+                "C360_TASK_RETRIES": "0"}
+
+    env_a, env_b = env_for("a"), env_for("b")
+    a, b = (Settings.from_env({**os.environ, **e}) for e in (env_a, env_b))
+    compile_manifest(a)
+
+    def run(env: dict, label: str, offset: int, days: int = 1) -> bool:
+        name = "a" if env is env_a else "b"
+        # runs one after another share an Airflow home; parallel ones each have their own (SQLite)
+        home = work / name / ("airflow" if name == "a" else f"airflow-{label}")
+        return run_dag_subprocess(_day(offset), _day(offset + days), work / name / f"{label}.log", env=env,
+                                  airflow_home=home, on_progress=lambda _: None)
+
+    def sequential() -> list[bool]:
+        return [run(env_a, f"day{d}", d) for d in range(BACKFILL_DAYS)]
+
+    def parallel() -> list[bool]:
+        with ThreadPoolExecutor(max_workers=BACKFILL_DAYS) as pool:
+            return list(pool.map(lambda d: run(env_b, f"day{d}", d), range(BACKFILL_DAYS)))
+
+    with ThreadPoolExecutor(max_workers=2) as both:
+        seq, par = both.submit(sequential), both.submit(parallel)
+        seq_ok, par_ok = seq.result(), par.result()
+    state = {"a": a, "b": b, "work": work, "awkward": awkward, "seq_ok": seq_ok, "par_ok": par_ok,
+             "a_after_backfill": marts_rows(a, canonical_ids=True, exclude=BACKFILL_EXCLUDED),
+             "a_raw_after_backfill": marts_rows(a, canonical_ids=False),
+             "b_after_backfill": marts_rows(b, canonical_ids=True, exclude=BACKFILL_EXCLUDED),
+             "model_history_rows": _model_history_differences(a, b)}
+    state["rerun_ok"] = run(env_a, "rerun", RERUN_DAY)
+    state["a_after_rerun"] = marts_rows(a, canonical_ids=False)
+    _empty_day(landing_a / "landing", BACKFILL_DAYS)
+    state["empty_ok"] = run(env_a, "empty", BACKFILL_DAYS)
+    state["a_after_empty"] = marts_rows(a, canonical_ids=False)
+    yield state
+    for e in (env_a, env_b):
+        drop_database(e["WAREHOUSE_URL"])
+
+
+def test_every_run_succeeds(warehouses):
+    w = warehouses
+    assert w["seq_ok"] == [True] * BACKFILL_DAYS, f"see {w['work'] / 'a'}"
+    assert w["par_ok"] == [True] * BACKFILL_DAYS, f"see {w['work'] / 'b'}"
+    assert (w["rerun_ok"], w["empty_ok"]) == (True, True), f"see {w['work'] / 'a'}"
+
+
+def test_rerunning_an_interval_gives_byte_identical_marts_and_no_duplicates_anywhere(warehouses):
+    before, after = warehouses["a_raw_after_backfill"], warehouses["a_after_rerun"]
+    # the quality views report the runs themselves (the rerun's checks count in failures_in_last_10_runs)
+    quality_views = {"dq_check_latest", "dq_table_status"}
+    diff = diff_rows(before, after, skip=quality_views)
+    assert {t: len(before[t]) for t in quality_views} == {t: len(after[t]) for t in quality_views}
+    dups = duplicates(warehouses["a"])
+    print(f"\nrerun of day {RERUN_DAY}: {len(diff)} marts relations compared, {sum(diff.values())} rows differ; "
+          f"{len(dups)} tables checked for duplicates, {sum(dups.values())} duplicate rows")
+    assert len(diff) >= 6 and set(diff.values()) == {0}, diff
+    assert all(before[t] for t in ("dim_customer", "fct_orders", "customer_360"))
+    assert {t: n for t, n in dups.items() if n} == {}
+
+
+def test_a_backfill_in_parallel_gives_the_marts_of_the_days_run_one_after_another(warehouses):
+    seq, par = warehouses["a_after_backfill"], warehouses["b_after_backfill"]
+    diff = diff_rows(seq, par, skip=RUN_RECORD_RELATIONS)
+    waits = sum("waiting for the warehouse build lease" in p.read_text()
+                for p in (warehouses["work"] / "b").glob("day*.log"))
+    print(f"\nbackfill of {BACKFILL_DAYS} days, in parallel vs one after another: {len(diff)} marts relations "
+          f"compared (without {', '.join(sorted(BACKFILL_EXCLUDED))}), {sum(diff.values())} rows differ; "
+          f"{warehouses['model_history_rows']} customer_scores rows differ in model history only; "
+          f"{waits} parallel run(s) waited for the build lease")
+    assert set(diff.values()) == {0}, diff
+    assert {t: len(seq[t]) for t in RUN_RECORD_RELATIONS & set(seq)} == \
+        {t: len(par[t]) for t in RUN_RECORD_RELATIONS & set(par)}
+    assert waits >= 1  # the runs did overlap, and the lease kept their builds apart
+    dups = duplicates(warehouses["b"])
+    assert {t: n for t, n in dups.items() if n} == {}
+
+
+def test_till_sales_three_days_late_are_in_the_facts_and_incremental_equals_a_full_refresh(warehouses):
+    a = warehouses["a"]
+    with connect(a) as conn:
+        late = conn.execute(
+            "select count(*) from marts.fct_orders where source = 'pos_transactions' "
+            "and (ordered_at at time zone 'UTC')::date = %s", (_day(LATE_DAY),)).fetchone()[0]
+        raw_late = conn.execute("select count(*) from raw.pos_transactions where _file_name like 'late_%'").fetchone()[0]
+    assert raw_late == warehouses["awkward"]["late_rows"] > 0
+    assert late > 0
+    run_dbt(a, "run", "--quiet", "--select", "fct_orders", "fct_touchpoints", "--full-refresh",
+            "--vars", json.dumps({"marts_schema": "marts_full_refresh"}),
+            target_path=warehouses["work"] / "a" / "full-refresh")
+    incremental = marts_rows(a, canonical_ids=False)
+    full = marts_rows(a, canonical_ids=False, schema="marts_full_refresh")
+    diff = diff_rows({t: incremental[t] for t in full}, full)
+    print(f"\nlate data ({raw_late} till rows {LATE_BY} days late): fct_* incremental vs full refresh: "
+          f"{sum(diff.values())} rows differ over {sum(len(v) for v in full.values())} rows")
+    assert set(full) == {"fct_orders", "fct_touchpoints"} and set(diff.values()) == {0}, diff
+
+
+def test_an_older_crm_version_delivered_later_does_not_win(warehouses):
+    account = warehouses["awkward"]["account_id"]
+    with connect(warehouses["a"]) as conn:
+        versions = conn.execute("select count(*) from raw.crm_accounts where account_id = %s", (account,)).fetchone()[0]
+        staged = conn.execute("select last_name from staging.stg_crm__accounts where account_id = %s",
+                              (account,)).fetchone()[0]
+        golden = conn.execute("select count(*) from steward.customer_golden_record where last_name = %s",
+                              (OUT_OF_ORDER_NAME,)).fetchone()[0]
+    assert versions >= 2
+    assert staged != OUT_OF_ORDER_NAME and golden == 0
+
+
+def test_an_empty_delivery_is_a_no_op_and_never_empties_the_marts(warehouses):
+    before, after = warehouses["a_after_rerun"], warehouses["a_after_empty"]
+    counts_before = {t: len(v) for t, v in before.items()}
+    counts_after = {t: len(v) for t, v in after.items()}
+    # the scores move with the as-of (one more day without a purchase); the data does not
+    as_of_dependent = {"customer_scores", "customer_360"} | RUN_RECORD_RELATIONS
+    diff = diff_rows(before, after, skip=as_of_dependent)
+    print(f"\nempty delivery: {len(diff)} marts relations compared, {sum(diff.values())} rows differ; "
+          f"row counts {'unchanged' if counts_before == counts_after else 'changed'}")
+    assert counts_after == counts_before and all(n > 0 for t, n in counts_after.items() if t != "dq_check_latest")
+    assert set(diff.values()) == {0}, diff
