@@ -64,10 +64,20 @@ def resolve(settings: Settings, interval: DataInterval) -> dict[str, Any]:
     from identity.resolve import resolve_identities
 
     summary = resolve_identities(settings, interval.run_key, interval.end)
-    return {"mode": summary.mode, "records": summary.records, "records_matched": summary.records_matched,
+    pseudonymised = pseudonymise(settings)
+    return {"pseudonymised_records": pseudonymised,"mode": summary.mode, "records": summary.records, "records_matched": summary.records_matched,
             "customers": summary.customers, "new_customers": summary.new_customers,
             "merged_ids": summary.merged_ids, "split_ids": summary.split_ids,
             "scored_pairs": summary.scored_pairs, "review_pairs": summary.review_pairs}
+
+
+def pseudonymise(settings: Settings) -> int:
+    """Pseudonymised keys of every source record (identity.record_pseudonyms), for the BI marts."""
+    from privacy.pseudonyms import refresh
+    from warehouse.db import transaction
+
+    with transaction(settings) as conn:
+        return refresh(conn)
 
 
 def score(settings: Settings, interval: DataInterval, cutoff: str | None = None) -> dict[str, Any]:
