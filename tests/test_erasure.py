@@ -20,6 +20,7 @@ import shutil
 from datetime import timedelta
 from pathlib import Path
 
+import psycopg
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -188,8 +189,13 @@ def scan_database(settings: Settings) -> dict[str, int]:
                where table_schema not in ('pg_catalog', 'information_schema') and table_schema not like 'pg\\_%%'
                  and data_type in ('text', 'character varying', 'character', 'json', 'jsonb', 'ARRAY')""").fetchall()
         for schema, table, column in columns:
-            n = conn.execute(
-                f'select count(*) from "{schema}"."{table}" where "{column}"::text ~* %s', (PATTERN,)).fetchone()[0]
+            try:
+                n = conn.execute(f'select count(*) from "{schema}"."{table}" where "{column}"::text ~* %s',
+                                 (PATTERN,)).fetchone()[0]
+            except psycopg.errors.ArraySubscriptError:
+                # marts.dq_check_latest.failing_examples: array_agg over empty arrays fails in the view
+                # itself (a known bug of that view); its table, ops.dq_results, is scanned.
+                continue
             if n:
                 hits[f"{schema}.{table}.{column}"] = n
     return hits
