@@ -123,6 +123,7 @@ class ErasureResult:
     values_scrubbed: dict[str, int] = field(default_factory=dict)  # schema.table.column -> rows swept
     dq_examples_removed: int = 0
     suppressions: int = 0
+    shared_rows_kept: int = 0  # raw rows sharing an e-mail or phone but recorded as another customer's
     files_rewritten: list[str] = field(default_factory=list)  # landing-relative paths
     file_records_removed: int = 0
     other_files_scrubbed: list[str] = field(default_factory=list)
@@ -141,6 +142,7 @@ class ErasureResult:
             "customers": self.customers, "records": self.records,
             "rows_deleted": sum(self.rows_deleted.values()), "rows_deleted_by_schema": self.rows_by_schema(),
             "values_scrubbed": sum(self.values_scrubbed.values()), "dq_examples_removed": self.dq_examples_removed,
+            "shared_rows_kept": self.shared_rows_kept,
             "suppressions": self.suppressions, "files_rewritten": len(self.files_rewritten),
             "file_records_removed": self.file_records_removed,
             "other_files_scrubbed": len(self.other_files_scrubbed), "reports_regenerated": self.reports_regenerated,
@@ -341,7 +343,8 @@ def _delete_raw(conn, person: Person, result: ErasureResult) -> None:
                 continue  # the phone's last digits matched, the number did not
             owner = owners.get(xkeys_of_rows[row[0]] or "")
             if not (by_key or by_identifier) and owner is not None and owner not in person.customer_ids:
-                continue  # another customer's record sharing a value (a household)
+                result.shared_rows_kept += 1  # another customer's record sharing a value (a household)
+                continue
             doomed.append(row[0])
             person.locations[contract.name].add((row[1], int(row[2])))
             person.keys.add(f"{row[1]}:{row[2]}")

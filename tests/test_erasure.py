@@ -51,7 +51,7 @@ PATTERN = "(" + "|".join(re.escape(n) for n in NEEDLES) + ")"
 
 def canary_values(source: str, column: str, i: int) -> str | None:
     contract = SOURCES[source]
-    if column == contract.key:
+    if column == contract.key and column not in IDS:  # the CRM account is the one the other sources name
         return f"CANARY7Q-{source}-{i}"
     return {
         "email": EMAIL, "phone": PHONE, "first_name": FIRST, "last_name": LAST, "title": "Mr",
@@ -275,6 +275,9 @@ def canary_run(server_url, tmp_path_factory, airflow_home):
         "erasure": state["result"].summary(), "rows_deleted_by_table": state["result"].rows_deleted,
         "values_scrubbed": state["result"].values_scrubbed,
         "redelivered_rows": state["redelivered"], "rows_suppressed": state["suppressed"],
+        "where_before": {**state["db_before"], **state["files_before"]},
+        "where_after": {**state["db_after"], **state["files_after"]},
+        "where_after_rerun": {**state["db_after_rerun"], **state["files_after_rerun"]},
     }
     (work / "erasure_figures.json").write_text(json.dumps(figures, indent=2, default=str))
     print("\nerasure figures:", json.dumps(figures, indent=2, default=str))
