@@ -177,10 +177,10 @@ def erase(settings: Settings, *, email: str | None = None, customer_id: str | No
                 _delete_derived(conn, person, result)
                 _scrub_dq_examples(conn, person, result)
                 _sweep_tables(conn, person, result)
-                rewrites = _plan_file_rewrites(settings, person)
+                result.suppressions = _suppress(conn, key, person, result.request_id)
+                rewrites = _plan_file_rewrites(settings, person, suppression.load(conn), _files_with_suppressed_rows(conn))
                 result.file_records_removed = sum(r.removed for r in rewrites)
                 result.files_rewritten = [r.rel for r in rewrites]
-                result.suppressions = _suppress(conn, key, person, result.request_id)
                 _record_rewrites(conn, rewrites, result.request_id)
                 _record_request(conn, result)
                 if dry_run:
@@ -554,8 +554,20 @@ def _holds(text_lower: bytes, needles: list[bytes]) -> bool:
     return any(n in text_lower for n in needles)
 
 
-def _plan_file_rewrites(settings: Settings, person: Person) -> list[_Rewrite]:
-    """Write each landing file that holds the person without their records, beside it (hidden), for later."""
+def _files_with_suppressed_rows(conn) -> set[tuple[str, str, str]]:
+    """(source, day, file name) of loaded files the suppression list dropped rows of: re-sent files of erased people."""
+    return {(r[0], r[1].strftime(LANDING_DAY_FORMAT), r[2]) for r in conn.execute(
+        "select source, file_day, file_name from ops.file_manifest where rows_suppressed > 0")}
+
+
+def _plan_file_rewrites(settings: Settings, person: Person, supp: suppression.Suppressions = suppression.EMPTY,
+                        resent: set[tuple[str, str, str]] = frozenset()) -> list[_Rewrite]:
+    """Write each landing file that holds the person without their records, beside it (hidden), for later.
+
+    Files are found by the deleted rows' file and line, by the person's e-mails and phones
+    in their bytes, and, for files the loader dropped suppressed rows of, by the whole
+    suppression list (a later erasure of the same person knows only what it was given).
+    """
     landing = settings.landing_dir
     if not landing.is_dir():
         return []
@@ -571,18 +583,19 @@ def _plan_file_rewrites(settings: Settings, person: Person) -> list[_Rewrite]:
         for day_dir in sorted(p for p in source_dir.iterdir() if p.is_dir()):
             for path in sorted(p for p in day_dir.iterdir() if p.is_file() and not p.name.startswith((".", "_"))):
                 lines = by_name.get(path.name, set())
-                plan = _rewrite_file(contract, path, lines, needles, person)
+                check = supp if (contract.name, day_dir.name, path.name) in resent else suppression.EMPTY
+                plan = _rewrite_file(contract, path, lines, needles, person, check)
                 if plan is not None:
                     plans.append(plan)
     return plans
 
 
 def _rewrite_file(contract: SourceContract, path: Path, lines: set[int], needles: list[bytes],
-                  person: Person) -> _Rewrite | None:
+                  person: Person, supp: suppression.Suppressions = suppression.EMPTY) -> _Rewrite | None:
     data = path.read_bytes()
     if contract.format == "parquet":
-        return _rewrite_parquet(contract, path, data, lines, needles, person)
-    if not lines and not _holds(data.lower(), needles):
+        return _rewrite_parquet(contract, path, data, lines, needles, person, supp)
+    if not lines and not supp and not _holds(data.lower(), needles):
         return None
     if contract.format == "csv":
         records = _csv_records(data)
@@ -593,9 +606,13 @@ def _rewrite_file(contract: SourceContract, path: Path, lines: set[int], needles
         for chunk in data.splitlines(keepends=True):
             body.append((line, chunk))
             line += 1
-    kept = [chunk for first, chunk in body
-            if not (first in lines or _holds(chunk.lower(), needles)
-                    or _person_in_text(contract, person, chunk.decode("utf-8", "replace").rstrip("\r\n")))]
+    def theirs(first: int, chunk: bytes) -> bool:
+        if first in lines or _holds(chunk.lower(), needles):
+            return True
+        text = chunk.decode(contract.encoding, "replace").rstrip("\r\n")
+        return _person_in_text(contract, person, text) or supp.text_matches(contract, text)
+
+    kept = [chunk for first, chunk in body if not theirs(first, chunk)]
     removed = len(body) - len(kept)
     if not removed:
         return None
@@ -604,7 +621,7 @@ def _rewrite_file(contract: SourceContract, path: Path, lines: set[int], needles
 
 
 def _rewrite_parquet(contract: SourceContract, path: Path, data: bytes, lines: set[int], needles: list[bytes],
-                     person: Person) -> _Rewrite | None:
+                     person: Person, supp: suppression.Suppressions = suppression.EMPTY) -> _Rewrite | None:
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
@@ -627,6 +644,10 @@ def _rewrite_parquet(contract: SourceContract, path: Path, data: bytes, lines: s
             elif name in IDENTIFIERS and v.strip() in person.identifiers.get(name, ()):
                 drop[i] = True
             elif name == contract.key and v.strip() in person.record_keys.get(contract.name, ()):
+                drop[i] = True
+    if supp:
+        for i, row in enumerate(table.to_pylist()):
+            if not drop[i] and supp.text_matches(contract, json.dumps(row, default=str)):
                 drop[i] = True
     removed = sum(drop)
     if not removed:
