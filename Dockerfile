@@ -22,6 +22,7 @@ COPY ml/ ml/
 COPY expectations/ expectations/
 COPY reporting/ reporting/
 COPY pipeline/ pipeline/
+COPY privacy/ privacy/
 COPY dags/ dags/
 COPY dbt_project/ dbt_project/
 RUN pip install --no-cache-dir --no-deps -e . \

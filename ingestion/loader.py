@@ -45,6 +45,7 @@ from ingestion.readers import FileProblem, open_reader
 from ingestion.report import IngestReport, RejectedFile, SourceReport
 from ingestion.tables import QUARANTINE_COPY_COLUMNS, RAW_COPY_METADATA, ensure_tables
 from ingestion.validation import RowValidator, printable_raw, summarize
+from privacy import suppression
 from warehouse.db import connect, qualified
 from warehouse.settings import Settings
 
@@ -62,11 +63,14 @@ class FileOutcome:
     rows_in_file: int = 0
     rows_loaded: int = 0
     rows_quarantined: int = 0
+    rows_suppressed: int = 0  # rows of erased people, dropped (privacy.suppression)
     extra_columns: frozenset[str] = frozenset()
     missing_columns: tuple[str, ...] = ()
 
     def message(self) -> str:
         parts = [f"loaded {self.rows_loaded} of {self.rows_in_file} rows, quarantined {self.rows_quarantined}"]
+        if self.rows_suppressed:
+            parts.append(f"dropped {self.rows_suppressed} row(s) of erased people (suppression list)")
         if self.extra_columns:
             parts.append("undeclared columns kept in _extra: " + ", ".join(sorted(self.extra_columns)))
         if self.missing_columns:
@@ -158,7 +162,7 @@ def load_interval(
     with connect(settings, autocommit=True) as conn:
         conn.execute("set timezone = 'UTC'")  # each file's transaction sets its source's zone (_source_zone)
         ensure_tables(conn)
-        loader = _FileLoader(conn, batch_id)
+        loader = _FileLoader(conn, batch_id, suppression.load(conn))
         try:
             for contract in contracts:
                 src = report.source(contract.name)
@@ -167,9 +171,10 @@ def load_interval(
                     loader.load_file(contract, day, path, src)
                 loader.flush_log()
                 log.info(
-                    "%s: %d file(s) loaded, %d duplicate(s) skipped, %d rejected; %d row(s) loaded, %d quarantined",
+                    "%s: %d file(s) loaded, %d duplicate(s) skipped, %d rejected; %d row(s) loaded, %d quarantined"
+                    ", %d suppressed",
                     contract.name, src.files_loaded, src.duplicates_skipped, src.files_rejected,
-                    src.rows_loaded, src.rows_quarantined,
+                    src.rows_loaded, src.rows_quarantined, src.rows_suppressed,
                 )
         finally:
             if not conn.broken and not conn.closed:
@@ -214,9 +219,12 @@ def _copy_out(cur: psycopg.Cursor, statement: sql.Composed, rows: list) -> None:
 
 
 class _FileLoader:
-    def __init__(self, conn: psycopg.Connection, batch_id: str):
+    def __init__(self, conn: psycopg.Connection, batch_id: str,
+                 suppressions: suppression.Suppressions = suppression.EMPTY):
         self.conn = conn
         self.batch_id = batch_id
+        self.suppressions = suppressions  # erased people: their rows are dropped and counted, never logged
+        self._suppressed = 0  # rows dropped in the current file (columnar path)
         self._copy_sql: dict[str, tuple[sql.Composed, sql.Composed]] = {}
         self._pending_log: list[tuple] = []
         self._known: dict[str, tuple] = {}
@@ -283,6 +291,7 @@ class _FileLoader:
         src.files_loaded += 1
         src.rows_loaded += outcome.rows_loaded
         src.rows_quarantined += outcome.rows_quarantined
+        src.rows_suppressed += outcome.rows_suppressed
         src.extra_columns.update(outcome.extra_columns)
         src.missing_columns.update(outcome.missing_columns)
         level = logging.WARNING if outcome.rows_quarantined or outcome.extra_columns else logging.INFO
@@ -301,9 +310,9 @@ class _FileLoader:
             with claimed as (
                 insert into ops.file_manifest
                     (checksum, source, file_name, file_day, batch_id,
-                     rows_in_file, rows_loaded, rows_quarantined, status)
+                     rows_in_file, rows_loaded, rows_quarantined, rows_suppressed, status)
                 values (%(checksum)s, %(source)s, %(file_name)s, %(day)s, %(batch_id)s,
-                        %(rows_in)s, %(loaded)s, %(quarantined)s, 'loaded')
+                        %(rows_in)s, %(loaded)s, %(quarantined)s, %(suppressed)s, 'loaded')
                 on conflict (checksum) do nothing
                 returning checksum
             ), logged as (
@@ -324,7 +333,8 @@ class _FileLoader:
             """,
             {"checksum": checksum, "source": contract.name, "file_name": path.name, "day": day,
              "batch_id": self.batch_id, "rows_in": outcome.rows_in_file, "loaded": outcome.rows_loaded,
-             "quarantined": outcome.rows_quarantined, "message": outcome.message()},
+             "quarantined": outcome.rows_quarantined, "suppressed": outcome.rows_suppressed,
+             "message": outcome.message()},
         ).fetchone()
         if not row or row[0] == 0:
             raise _Duplicate()
@@ -365,6 +375,7 @@ class _FileLoader:
         held: list[tuple] = []  # quarantine rows
         accepted: list[list] = []  # flagged rows the row validator accepts (typed values)
         batches = columnar.BATCH_READERS[contract.format](contract, path, hasher)
+        self._suppressed = 0
         with self.conn.cursor() as cur:
             finished = False
             while not finished:
@@ -391,6 +402,7 @@ class _FileLoader:
                     held.clear()
         outcome.extra_columns = frozenset(extra_columns)
         outcome.missing_columns = missing
+        outcome.rows_suppressed = self._suppressed
         return outcome
 
     def _check_batch(self, contract: SourceContract, validator: RowValidator, latest: datetime,
@@ -401,7 +413,16 @@ class _FileLoader:
         values = [batch.fields[i] if i is not None else pa.nulls(n, pa.string()) for i in plan.index]
         checked = columnar.check_columns(contract, values, latest, batch.may_hold_nul)
         extra = columnar.extra_json(contract, plan, batch)
-        held.extend((self.batch_id, file_name, line, p.code, p.reason, raw) for line, p, raw in batch.problems)
+        supp = self.suppressions
+        if supp:
+            dropped = supp.mask(contract, values)
+            checked.suspect &= ~dropped
+            self._suppressed += int(dropped.sum())
+            problems = [p for p in batch.problems if not supp.text_matches(contract, p[2])]
+            self._suppressed += len(batch.problems) - len(problems)
+        else:
+            dropped, problems = None, batch.problems
+        held.extend((self.batch_id, file_name, line, p.code, p.reason, raw) for line, p, raw in problems)
         for r in np.flatnonzero(checked.suspect).tolist():
             line = int(batch.lines[r])
             typed, problems = validator.convert([v[r].as_py() for v in values])
@@ -411,7 +432,7 @@ class _FileLoader:
                 held.append((self.batch_id, file_name, line, p.code, p.reason, printable_raw(raw)))
             else:
                 accepted.append([*typed, self.batch_id, file_name, line, extra[r].as_py() if extra is not None else None])
-        good = ~checked.suspect
+        good = ~checked.suspect if dropped is None else ~(checked.suspect | dropped)
         kept = int(good.sum())
         if not kept:
             return None
@@ -431,9 +452,10 @@ class _FileLoader:
             convert = validator.convert
             batch_id, file_name = self.batch_id, path.name
             raw_text = reader.raw_text
-            rows_in = loaded = 0
+            rows_in = loaded = suppressed = 0
             held: list[tuple] = []
             quarantined = 0
+            supp = self.suppressions
             records = reader.records()
             with self.conn.cursor() as cur:
                 finished = False
@@ -443,6 +465,10 @@ class _FileLoader:
                         write_row = copy.write_row
                         for line_no, values, extra, problem, raw in records:
                             rows_in += 1
+                            if supp and (supp.row_matches(contract, values) if problem is None
+                                         else supp.text_matches(contract, raw_text(raw))):
+                                suppressed += 1
+                                continue
                             if problem is None:
                                 typed, problems = convert(values)  # type: ignore[arg-type]
                                 if typed is not None:
@@ -467,6 +493,7 @@ class _FileLoader:
                 rows_in_file=rows_in,
                 rows_loaded=loaded,
                 rows_quarantined=quarantined,
+                rows_suppressed=suppressed,
                 extra_columns=frozenset(reader.extra_columns),
                 missing_columns=tuple(reader.missing_columns),
             )

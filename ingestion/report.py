@@ -34,6 +34,7 @@ class SourceReport:
     rejected: list[RejectedFile] = field(default_factory=list)
     rows_loaded: int = 0
     rows_quarantined: int = 0
+    rows_suppressed: int = 0  # rows of erased people the suppression list dropped
     extra_columns: set[str] = field(default_factory=set)  # drift: columns the contract does not declare
     missing_columns: set[str] = field(default_factory=set)  # drift: optional contract columns absent from headers
 
@@ -50,6 +51,7 @@ class SourceReport:
             "rejected": [{"file_name": r.file_name, "message": r.message} for r in self.rejected],
             "rows_loaded": self.rows_loaded,
             "rows_quarantined": self.rows_quarantined,
+            "rows_suppressed": self.rows_suppressed,
             "extra_columns": sorted(self.extra_columns),
             "missing_columns": sorted(self.missing_columns),
         }

@@ -61,9 +61,10 @@ OPS_DDL = (
         rows_in_file integer not null default 0,
         rows_loaded integer not null default 0,
         rows_quarantined integer not null default 0,
-        status text not null,                 -- 'loaded' (rejected files are only in ops.ingest_log)
+        rows_suppressed integer not null default 0, -- rows of erased people, dropped (privacy.suppression)
+        status text not null,                 -- 'loaded'; 'erasure_rewrite' for a file an erasure rewrote
         loaded_at timestamptz not null default now(),
-        constraint file_manifest_rows_add_up check (rows_loaded + rows_quarantined = rows_in_file)
+        constraint file_manifest_rows_add_up check (rows_loaded + rows_quarantined + rows_suppressed = rows_in_file)
     )
     """,
     "create index if not exists file_manifest_source_file_idx on ops.file_manifest (source, file_name)",
@@ -86,6 +87,13 @@ OPS_DDL = (
     """,
     "create index if not exists ingest_log_batch_idx on ops.ingest_log (batch_id)",
 )
+
+MANIFEST_SUPPRESSED_MIGRATION = """
+alter table ops.file_manifest add column rows_suppressed integer not null default 0;
+alter table ops.file_manifest drop constraint file_manifest_rows_add_up;
+alter table ops.file_manifest add constraint file_manifest_rows_add_up
+    check (rows_loaded + rows_quarantined + rows_suppressed = rows_in_file)
+"""
 
 _LOCK_KEY = 360361  # serialises concurrent ensure_tables calls (CREATE ... IF NOT EXISTS can race)
 
@@ -152,6 +160,9 @@ def ensure_tables(conn: psycopg.Connection, contracts: Iterable[SourceContract] 
                 conn.execute(_create_table("quarantine", c.name, QUARANTINE_COLUMNS))
         for stmt in OPS_DDL:
             conn.execute(stmt)
+        manifest = existing.get(("ops", "file_manifest"))
+        if manifest is not None and "rows_suppressed" not in manifest:  # a manifest from before erasure existed
+            conn.execute(MANIFEST_SUPPRESSED_MIGRATION)
 
 
 def canonical_type(pg_type: str) -> str:

@@ -56,8 +56,11 @@ def run_dag_subprocess(
 ) -> bool:
     """Run the DAG in a child process; full log to `log_path`, one line per finished task to `on_progress`."""
     ensure_metadata_db(airflow_home)
+    from privacy.keys import ensure_local_key
+
+    ensure_local_key(say=on_progress)  # the local runner only; production sets C360_PSEUDONYM_KEY
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    child_env = {**airflow_env(airflow_home), **env}
+    child_env = {**airflow_env(airflow_home), **env}  # airflow_env copies os.environ: the key file too
     command = [sys.executable, "-m", "pipeline.run_dag", "--start", start.isoformat(), "--end", end.isoformat(),
                "--in-process"]
     result_line = ""

@@ -114,11 +114,23 @@ def _gate(settings: Settings, interval: DataInterval, suite: str, **kwargs: Any)
 def resolve(settings: Settings, interval: DataInterval) -> dict[str, Any]:
     from identity.resolve import resolve_identities
 
-    summary = resolve_identities(settings.as_role(TRANSFORMER), interval.run_key, interval.as_of)
-    return {"mode": summary.mode, "records": summary.records, "records_matched": summary.records_matched,
+    transformer = settings.as_role(TRANSFORMER)
+    summary = resolve_identities(transformer, interval.run_key, interval.as_of)
+    pseudonymised = pseudonymise(transformer)
+    return {"pseudonymised_records": pseudonymised, "mode": summary.mode, "records": summary.records,
+            "records_matched": summary.records_matched,
             "customers": summary.customers, "new_customers": summary.new_customers,
             "merged_ids": summary.merged_ids, "split_ids": summary.split_ids,
             "scored_pairs": summary.scored_pairs, "review_pairs": summary.review_pairs}
+
+
+def pseudonymise(settings: Settings) -> int:
+    """Pseudonymised keys of every source record (identity.record_pseudonyms), for the BI marts."""
+    from privacy.pseudonyms import refresh
+    from warehouse.db import transaction
+
+    with transaction(settings) as conn:
+        return refresh(conn)
 
 
 def score(settings: Settings, interval: DataInterval, cutoff: str | None = None) -> dict[str, Any]:

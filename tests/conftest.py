@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.airflow_env import airflow_env
+from privacy.keys import ensure_local_key
 from warehouse.bootstrap import prepare_warehouse
 from warehouse.server import drop_database, ensure_database, resolve_warehouse_url
 from warehouse.settings import PROJECT_ROOT, Settings, with_database
@@ -22,6 +23,8 @@ from warehouse.settings import PROJECT_ROOT, Settings, with_database
 # Airflow reads its configuration once, at first import: point it at a test home first.
 TEST_AIRFLOW_HOME = PROJECT_ROOT / ".local" / "test-airflow"
 os.environ.update(airflow_env(TEST_AIRFLOW_HOME))
+# Pseudonymised keys need a secret: without C360_PSEUDONYM_KEY the tests use a generated local one.
+ensure_local_key(say=lambda _: None)
 
 
 @pytest.fixture(scope="session")

@@ -29,7 +29,8 @@ AIRFLOW_SERVICES = {
 ONE_SHOT = {"airflow-init", "metabase-init"}
 # Containers running the project's own code: every environment name they get must be read by it.
 OWN_CODE_SERVICES = {*AIRFLOW_SERVICES, "metabase-init"}
-CODE_DIRS = ("warehouse", "ingestion", "simulator", "identity", "ml", "expectations", "reporting", "pipeline", "dags")
+CODE_DIRS = ("warehouse", "ingestion", "simulator", "identity", "ml", "expectations", "reporting", "pipeline", "privacy",
+             "dags")
 # Third-party images read their own variables; these are the documented ones we set.
 POSTGRES_IMAGE_ENV = {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"}
 METABASE_IMAGE_ENV = {  # https://www.metabase.com/docs/latest/configuring-metabase/environment-variables
@@ -134,7 +135,8 @@ def test_services_wait_for_what_they_need_to_be_ready():
 def test_every_path_the_image_and_mounts_use_exists():
     for source in re.findall(r"^COPY (?:--\S+ )*(\S+)", DOCKERFILE, flags=re.M):
         assert (ROOT / source.rstrip("/")).exists(), f"Dockerfile copies missing {source}"
-    for package in ("warehouse", "ingestion", "simulator", "identity", "ml", "expectations", "reporting", "pipeline"):
+    for package in ("warehouse", "ingestion", "simulator", "identity", "ml", "expectations", "reporting", "pipeline",
+                    "privacy"):
         assert f"COPY {package}/" in DOCKERFILE, f"the image lacks the {package} package"
     for compose in (COMPOSE, DEV_COMPOSE):
         for host in _host_paths(compose):

@@ -12,6 +12,7 @@ import json
 from decimal import Decimal
 from datetime import datetime, timezone
 import os
+import re
 import sys
 import time
 import uuid
@@ -26,6 +27,7 @@ from dbt.cli.main import dbtRunner, dbtRunnerResult
 from psycopg import sql
 
 from identity.store import ensure_identity_tables
+from privacy.pseudonyms import refresh as refresh_pseudonyms
 from ingestion.contracts import SOURCES
 from ml.scoring import ensure_ml_tables
 from warehouse.bootstrap import prepare_warehouse
@@ -285,6 +287,7 @@ def built(settings, parsed):
             insert(conn, "identity", "customer_source_xref", [
                 dict(zip(("source", "source_record_key", "customer_id", "matched_by"), r)) for r in XREF
             ])
+            refresh_pseudonyms(conn)  # the identity step also writes the records' pseudonymised keys
 
         started = time.monotonic()
         result = run_dbt(settings, target_path, "build", "--selector", "core_marts", manifest=manifest)
@@ -479,6 +482,13 @@ def test_the_golden_record_has_one_row_per_customer_and_bi_sees_only_allowed_per
                          " from marts.dim_customer order by customer_id")
     assert bi[0] == ("CUST1", "Jane", None, None, "York", None, None, "crm_accounts")
     assert len(bi) == 2
+    # ... but a pseudonymised key of the e-mail: the keyed hash, not the address or its bare hash
+    from privacy.keys import load_key
+    from privacy.pseudonyms import email_key
+
+    keys = query(settings, "select customer_id, email_key from marts.dim_customer order by customer_id")
+    assert keys[0][1] == email_key(load_key(), "jane.smith@example.com")
+    assert keys[0][1] != keys[1][1] and all(re.fullmatch(r"[0-9a-f]{32}", k) for _, k in keys)
 
 
 def test_fct_orders_keeps_the_anonymous_sale(built):

@@ -658,3 +658,44 @@ def test_windows_line_endings_load_like_unix_ones(settings):
     assert q(settings, "select _line_number, raw_record from quarantine.pos_transactions") == [
         (3, pos_row("T2", "oops"))]
     assert q(settings, "select _line_number, raw_record from quarantine.web_orders") == [(2, "{broken")]
+
+
+def test_rows_of_erased_people_are_dropped_and_counted(settings):
+    """The suppression list (privacy.suppression) drops matching rows on both paths, counted, never loaded."""
+    from privacy import suppression
+    from privacy.keys import load_key
+
+    key = load_key()
+    with connect(settings) as conn:
+        ensure_tables(conn)
+        suppression.ensure_table(conn)
+        for kind, value_hash in suppression.hashes_for(
+                key, [("email", "erased@example.com"), ("phone", "+447700900999"), ("loyalty_id", "L-GONE"),
+                      (suppression.record_kind("crm_accounts"), "A-OLD")]):
+            conn.execute("insert into ops.erasure_suppressions (request_id, kind, key_id, value_hash) "
+                         "values ('r1', %s, %s, %s)", (kind, key.key_id, value_hash))
+        conn.commit()
+    land(settings, "crm_accounts", DAY, lines(
+        CRM_HEADER,
+        crm_row("A1"),
+        crm_row("A2", email="  Erased@Example.COM "),  # the same address, as another system writes it
+        crm_row("A-OLD"),  # an erased record key
+        crm_row("A3", dob="1980-02-30", email="erased@example.com"),  # would be quarantined: dropped instead
+        crm_row("A4"),
+    ))
+    land(settings, "pos_transactions", DAY, lines(
+        POS_HEADER, pos_row("T1"), pos_row("T2", loyalty="L-GONE"), pos_row("T3", loyalty="")))
+    report = load_interval(settings, DAY, NEXT_DAY, ["crm_accounts", "pos_transactions"], batch_id="b1")
+    assert report.sources["crm_accounts"].rows_suppressed == 3
+    assert report.sources["pos_transactions"].rows_suppressed == 1
+    with connect(settings) as conn:
+        assert conn.execute("select array_agg(account_id order by account_id) from raw.crm_accounts").fetchone()[0] \
+            == ["A1", "A4"]
+        assert conn.execute("select count(*) from quarantine.crm_accounts").fetchone()[0] == 0
+        assert conn.execute("select array_agg(transaction_id order by 1) from raw.pos_transactions").fetchone()[0] \
+            == ["T1", "T3"]
+        manifest = conn.execute("select rows_in_file, rows_loaded, rows_quarantined, rows_suppressed "
+                                "from ops.file_manifest where source = 'crm_accounts'").fetchone()
+        message = conn.execute("select message from ops.ingest_log where source = 'crm_accounts'").fetchone()[0]
+    assert manifest == (5, 2, 0, 3)
+    assert "erased" not in message.lower() or "erased people" in message

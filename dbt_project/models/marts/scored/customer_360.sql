@@ -165,6 +165,7 @@ final as (
 
     select
         customers.customer_id,
+        customers.email_key,
         customers.first_name,
         customers.last_name,
         customers.email,

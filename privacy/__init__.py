@@ -1,0 +1,1 @@
+"""Personal data: pseudonymised keys, the right to erasure and the suppression list."""
