@@ -1,0 +1,104 @@
+"""A connection killed in the middle of a task: the task fails, Airflow retries it, and the
+marts equal those of an undisturbed run. Real DAG runs on the real Postgres.
+
+Two warehouses get the same landing files. A is left alone. B runs with one retry per task
+while a watcher terminates (pg_terminate_backend: what a warehouse restart or a network cut
+does to a session) the session of the task that claims the warehouse build, while that
+session is inside its transaction.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+from datetime import date, timedelta
+
+import psycopg
+
+from pipeline.dbt import compile_manifest
+from pipeline.run_dag import run_dag_subprocess
+from simulator import simulate
+from simulator.config import SimulationConfig
+from warehouse.server import drop_database
+from warehouse.settings import Settings, with_database
+
+from conftest import make_test_database
+from test_reruns import RUN_RECORD_RELATIONS, diff_rows, marts_rows
+
+START, DAYS = date(2024, 1, 1), 3
+
+
+class SessionKiller(threading.Thread):
+    """Kills a pipeline session in the middle of its work, deterministically.
+
+    Once ``table`` exists it holds an exclusive lock on it, waits for a pipeline session to
+    block on that lock (it is then inside its transaction, mid-task), terminates that
+    session and lets the lock go, so the task's retry can run.
+    """
+
+    def __init__(self, server_url: str, dbname: str, table: str) -> None:
+        super().__init__(daemon=True)
+        self.url, self.table = with_database(server_url, dbname), table
+        self.killed: list[str] = []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        with psycopg.connect(self.url) as conn:
+            while not self.stop.is_set() and not conn.execute("select to_regclass(%s)", (self.table,)).fetchone()[0]:
+                conn.rollback()
+                time.sleep(0.02)
+            conn.execute(f"lock table {self.table} in access exclusive mode")
+            # a second session watches: activity statistics are frozen within the locking transaction
+            with psycopg.connect(self.url, autocommit=True) as watcher:
+                while not self.stop.is_set() and not self.killed:
+                    row = watcher.execute(
+                        "select pid, left(query, 60) from pg_stat_activity where datname = current_database() "
+                        "and wait_event_type = 'Lock' and pid <> %s limit 1", (conn.info.backend_pid,)).fetchone()
+                    if row and watcher.execute("select pg_terminate_backend(%s)", (row[0],)).fetchone()[0]:
+                        self.killed.append(row[1])
+                    time.sleep(0.02)
+            conn.commit()
+
+
+def test_a_killed_connection_fails_the_task_which_retries_to_the_undisturbed_result(server_url, tmp_path,
+                                                                                      airflow_home):
+    config = SimulationConfig(people=80, days=DAYS, defect_rate=0.0)
+    simulate(config, tmp_path / "a" / "data")
+    shutil.copytree(tmp_path / "a" / "data" / "landing", tmp_path / "b" / "data" / "landing")
+    envs = {name: {"WAREHOUSE_URL": make_test_database(server_url, f"fault{name}"),
+                   "C360_DATA_DIR": str(tmp_path / name / "data"), "C360_REPORTS_DIR": str(tmp_path / name / "reports"),
+                   "C360_TASK_RETRIES": "0" if name == "a" else "1"} for name in ("a", "b")}
+    a, b = (Settings.from_env({**os.environ, **envs[n]}) for n in ("a", "b"))
+    try:
+        compile_manifest(a)
+
+        def run(name: str) -> bool:
+            return run_dag_subprocess(START, START + timedelta(days=DAYS), tmp_path / f"{name}.log", env=envs[name],
+                                      airflow_home=tmp_path / name / "airflow", on_progress=lambda _: None)
+
+        assert run("a"), f"see {tmp_path / 'a.log'}"
+        # the build lease is taken inside a transaction right after the raw gate
+        killer = SessionKiller(server_url, b.connection.dbname, "ops.build_lease")
+        killer.start()
+        try:
+            disturbed_ok = run("b")
+        finally:
+            killer.stop.set()
+            killer.join()
+        log = (tmp_path / "b.log").read_text()
+        assert killer.killed, "the watcher found no pipeline session waiting on the lock to terminate"
+        # the task failed on the lost connection ...
+        assert "terminating connection due to administrator command" in log or "server closed the connection" in log
+        assert disturbed_ok, f"... and its retry did not recover; see {tmp_path / 'b.log'}"
+
+        undisturbed = marts_rows(a, canonical_ids=True, exclude=frozenset({"_loaded_at"}))
+        recovered = marts_rows(b, canonical_ids=True, exclude=frozenset({"_loaded_at"}))
+        differences = diff_rows(undisturbed, recovered, skip=RUN_RECORD_RELATIONS)
+        print(f"\nkilled: {killer.killed[0]!r}; marts relations compared: {len(differences)}, "
+              f"rows differing: {sum(differences.values())}")
+        assert sum(differences.values()) == 0, {t: n for t, n in differences.items() if n}
+    finally:
+        for env in envs.values():
+            drop_database(env["WAREHOUSE_URL"])
