@@ -62,12 +62,22 @@ def canary_values(source: str, column: str, i: int) -> str | None:
 
 
 def first_file(landing: Path, source: str, min_index: int = 10) -> Path:
+    """A landing file with rows to copy (daily sources also send header-only files on quiet days)."""
     days = sorted(p for p in (landing / source).iterdir() if p.is_dir())
     for day in days[min(min_index, len(days) - 1):] + days:
-        files = sorted(f for f in day.iterdir() if f.is_file())
+        files = sorted(f for f in day.iterdir() if f.is_file() and _has_rows(f))
         if files:
             return files[0]
-    raise AssertionError(f"no landing file for {source}")
+    raise AssertionError(f"no landing file with rows for {source}")
+
+
+def _has_rows(path: Path) -> bool:
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(path).metadata.num_rows > 0
+    with path.open("rb") as f:
+        return sum(1 for line in f if line.strip()) > (1 if path.suffix == ".csv" else 0)
 
 
 def plant(landing: Path) -> dict[str, list[str]]:
