@@ -285,3 +285,17 @@ LANDING_DAY_FORMAT = "%Y-%m-%d"
 def landing_file_name(source: SourceContract, day: str, part: int = 1) -> str:
     """Landing layout: <landing>/<source>/<YYYY-MM-DD>/<source>_<YYYY-MM-DD>_<part>.<ext>."""
     return f"{source.name}_{day}_{part:03d}.{source.file_extension}"
+
+# The column of each source whose value is the record's key in identity.customer_source_xref
+# (as int_source_records builds it): the loyalty card for till sales, the web account for
+# web orders and events; e-mail campaign events are keyed by the normalised e-mail.
+IDENTITY_KEY_COLUMNS: dict[str, str] = {
+    "crm_accounts": "account_id",
+    "pos_transactions": "loyalty_id",
+    "web_orders": "web_account_id",
+    "web_events": "web_account_id",
+    "call_center_contacts": "contact_id",
+    "email_campaign_events": "email",
+    "surveys": "response_id",
+    "product_registrations": "registration_id",
+}

@@ -52,7 +52,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from ingestion.contracts import LANDING_DAY_FORMAT, SOURCES, SourceContract
+from ingestion.contracts import IDENTITY_KEY_COLUMNS, LANDING_DAY_FORMAT, SOURCES, SourceContract
 from privacy import suppression
 from privacy.keys import PseudonymKey, load_key, normalise_email, normalise_phone
 from warehouse.db import connect, qualified
@@ -60,18 +60,6 @@ from warehouse.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# The column of raw.<source> that is identity.customer_source_xref's source_record_key
-# (as int_source_records builds it); email_campaign_events' key is the normalised e-mail.
-XREF_KEY_COLUMN = {
-    "crm_accounts": "account_id",
-    "pos_transactions": "loyalty_id",
-    "web_orders": "web_account_id",
-    "web_events": "web_account_id",
-    "call_center_contacts": "contact_id",
-    "email_campaign_events": "email",
-    "surveys": "response_id",
-    "product_registrations": "registration_id",
-}
 # Identifier columns of int_source_records, and the raw columns that carry them.
 IDENTIFIERS = suppression.IDENTIFIER_COLUMNS
 SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
@@ -270,7 +258,7 @@ def _find(conn, *, email: str | None, customer_id: str | None, email_key: str | 
                 if value:
                     person.identifiers[name].add(value)
     for source, k in person.records:  # the records' own keys are identifiers too
-        column = XREF_KEY_COLUMN.get(source)
+        column = IDENTITY_KEY_COLUMNS.get(source)
         if column in IDENTIFIERS:
             person.identifiers[column].add(k)
         elif column == "email":
@@ -293,7 +281,7 @@ def _delete_raw(conn, person: Person, result: ErasureResult) -> None:
         if not _table_exists(conn, f"raw.{contract.name}"):
             continue
         cols = set(contract.column_names)
-        xcol = XREF_KEY_COLUMN.get(contract.name)
+        xcol = IDENTITY_KEY_COLUMNS.get(contract.name)
         conditions: list[sql.Composable] = []
         params: dict[str, object] = {}
         if xcol and xcol != "email" and xcol in cols:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ingestion.contracts import SOURCES, SourceContract, landing_file_name
+from ingestion.contracts import IDENTITY_KEY_COLUMNS, SOURCES, SourceContract, landing_file_name
 from simulator import events
 from simulator.config import SimulationConfig, SimulationSummary
 from simulator.defects import DEFECT_CLASSES, inject_rows
@@ -20,17 +20,6 @@ from simulator.pools import build_pools
 from simulator.population import DAY, People, build_people, fmt_ids
 from simulator.writer import csv_header, csv_lines, jsonl_lines, write_parquet, write_text
 
-# The identity-level record key per source, as listed in truth/source_records.csv.
-RECORD_KEYS: dict[str, str] = {
-    "crm_accounts": "account_id",
-    "pos_transactions": "loyalty_id",
-    "web_orders": "web_account_id",
-    "web_events": "web_account_id",
-    "call_center_contacts": "contact_id",
-    "email_campaign_events": "email",
-    "surveys": "response_id",
-    "product_registrations": "registration_id",
-}
 CHUNK_DAYS = 31
 
 Progress = Callable[[str], None]
@@ -80,7 +69,7 @@ class _SourceWriter:
         day = ((df["t"].to_numpy() - p.start_s) // DAY).astype(np.int64)
         bounds = np.searchsorted(day, np.arange(0, cfg.days + 1, CHUNK_DAYS).tolist() + [cfg.days])
         files = rows = 0
-        rkey = RECORD_KEYS[contract.name]
+        rkey = IDENTITY_KEY_COLUMNS[contract.name]
         for c in range(len(bounds) - 1):
             a, b = int(bounds[c]), int(bounds[c + 1])
             if b <= a:
