@@ -1,13 +1,15 @@
-"""Run the customer360 DAG once for an explicit interval with dag.test().
+"""Run a DAG once with dag.test(): customer360 for an explicit interval, or a manual DAG with its params.
 
 `python -m pipeline.run_dag --start 2024-01-01 --end 2026-01-01` sets up the local
-Airflow (metadata database in .local/airflow), runs the DAG in a child process
+Airflow (metadata database in .local/airflow), runs customer360 in a child process
 and prints one line per finished task; the full log goes to .local/logs/.
+`--dag erase_person --conf '{"email_key": "..."}'` runs a manual DAG the same way.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import subprocess
 import sys
@@ -23,7 +25,7 @@ _NEW_STATE = re.compile(r"new_state=(\w+)")
 _EXCEPTION = re.compile(r"^[A-Za-z_.]*(Error|Exception|Failed|Unavailable)\b.*: ")
 
 
-def run_in_process(start: date, end: date) -> int:
+def run_in_process(dag_id: str, logical_date: datetime, conf: dict) -> int:
     from airflow.dag_processing.dagbag import DagBag  # import after the environment is set
 
     from pipeline.airflow_env import PROJECT_ROOT
@@ -33,11 +35,12 @@ def run_in_process(start: date, end: date) -> int:
         for path, error in bag.import_errors.items():
             print(f"DAG import error in {path}:\n{error}", file=sys.stderr)
         return 2
-    dag = bag.get_dag(DAG_ID)
-    run = dag.test(
-        logical_date=datetime.combine(end, time(), tzinfo=timezone.utc),
-        run_conf={"interval_start": start.isoformat(), "interval_end": end.isoformat()},
-    )
+    dag = bag.get_dag(dag_id)
+    if dag is None:
+        print(f"no DAG {dag_id!r} in {PROJECT_ROOT / 'dags'}; the DAGs are {', '.join(sorted(bag.dag_ids))}",
+              file=sys.stderr)
+        return 2
+    run = dag.test(logical_date=logical_date, run_conf=conf)
     states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
     failed = [t for t, s in states.items() if s.endswith("failed") and "upstream" not in s]
     not_run = [t for t, s in states.items() if "upstream_failed" in s]
@@ -54,15 +57,31 @@ def run_dag_subprocess(
     airflow_home: Path = DEFAULT_AIRFLOW_HOME,
     on_progress: Callable[[str], None] = print,
 ) -> bool:
-    """Run the DAG in a child process; full log to `log_path`, one line per finished task to `on_progress`."""
+    """Run customer360 for [start, end) in a child process (see trigger_dag_subprocess)."""
+    return trigger_dag_subprocess(DAG_ID, {}, log_path, env=env, airflow_home=airflow_home, on_progress=on_progress,
+                                  interval=(start, end))
+
+
+def trigger_dag_subprocess(
+    dag_id: str,
+    conf: dict,
+    log_path: Path,
+    *,
+    env: dict[str, str],
+    airflow_home: Path = DEFAULT_AIRFLOW_HOME,
+    on_progress: Callable[[str], None] = print,
+    interval: tuple[date, date] | None = None,
+) -> bool:
+    """Run one DAG in a child process; full log to `log_path`, one line per finished task to `on_progress`."""
     ensure_metadata_db(airflow_home)
     from privacy.keys import ensure_local_key
 
     ensure_local_key(say=on_progress)  # the local runner only; production sets C360_PSEUDONYM_KEY
     log_path.parent.mkdir(parents=True, exist_ok=True)
     child_env = {**airflow_env(airflow_home), **env}  # airflow_env copies os.environ: the key file too
-    command = [sys.executable, "-m", "pipeline.run_dag", "--start", start.isoformat(), "--end", end.isoformat(),
-               "--in-process"]
+    command = [sys.executable, "-m", "pipeline.run_dag", "--dag", dag_id, "--conf", json.dumps(conf), "--in-process"]
+    if interval:
+        command += ["--start", interval[0].isoformat(), "--end", interval[1].isoformat()]
     result_line = ""
     last_state = ""
     with open(log_path, "w") as log, subprocess.Popen(
@@ -87,12 +106,21 @@ def run_dag_subprocess(
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline.run_dag", description=__doc__)
-    parser.add_argument("--start", required=True, type=date.fromisoformat)
-    parser.add_argument("--end", required=True, type=date.fromisoformat)
-    parser.add_argument("--in-process", action="store_true", help=argparse.SUPPRESS)  # the child of run_dag_subprocess
+    parser.add_argument("--start", type=date.fromisoformat, help="interval start (customer360)")
+    parser.add_argument("--end", type=date.fromisoformat, help="interval end, exclusive (customer360)")
+    parser.add_argument("--dag", default=DAG_ID, help=f"the DAG to run (default {DAG_ID})")
+    parser.add_argument("--conf", type=json.loads, default={}, help="the run's params as a JSON object")
+    parser.add_argument("--in-process", action="store_true", help=argparse.SUPPRESS)  # the child of trigger_dag_subprocess
     args = parser.parse_args()
+    interval = (args.start, args.end) if args.start and args.end else None
+    if args.dag == DAG_ID and interval is None:
+        parser.error(f"{DAG_ID} needs --start and --end (the data interval)")
     if args.in_process:
-        return run_in_process(args.start, args.end)
+        conf = dict(args.conf)
+        if interval:
+            conf = {"interval_start": interval[0].isoformat(), "interval_end": interval[1].isoformat(), **conf}
+        logical_date = datetime.combine(interval[1], time(), tzinfo=timezone.utc) if interval else datetime.now(timezone.utc)
+        return run_in_process(args.dag, logical_date, conf)
 
     from warehouse.server import WarehouseUnavailable, resolve_warehouse_url
     from warehouse.settings import PROJECT_ROOT
@@ -102,9 +130,11 @@ def main() -> int:
     except WarehouseUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    log_path = PROJECT_ROOT / ".local" / "logs" / f"run-{args.start:%Y%m%d}-{args.end:%Y%m%d}.log"
-    print(f"running DAG {DAG_ID} for {args.start} .. {args.end}; full log in {log_path}")
-    return 0 if run_dag_subprocess(args.start, args.end, log_path, env={"WAREHOUSE_URL": url}) else 1
+    stamp = f"{args.start:%Y%m%d}-{args.end:%Y%m%d}" if interval else datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    log_path = PROJECT_ROOT / ".local" / "logs" / f"{args.dag}-{stamp}.log"
+    print(f"running DAG {args.dag}{f' for {args.start} .. {args.end}' if interval else ''}; full log in {log_path}")
+    ok = trigger_dag_subprocess(args.dag, args.conf, log_path, env={"WAREHOUSE_URL": url}, interval=interval)
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
