@@ -8,7 +8,8 @@ The report is written even when a gate fails; `run_outcome` then fails the run.
 Runs may overlap (a backfill run in parallel, a rerun by hand): loading is safe
 in parallel, building is not. `claim_warehouse` takes the warehouse build lease
 before the first build task (waiting for a run that holds it) and
-`release_warehouse` gives it back whatever happened (warehouse/runs.py).
+`release_warehouse` gives it back whatever happened (warehouse/runs.py). Every
+build task, dbt ones included, first checks that the run still holds it.
 Scheduled runs are also kept apart by max_active_runs=1.
 
 Thin on purpose: every task calls a function in pipeline.stages; dbt models
@@ -46,6 +47,11 @@ def run_stage(stage, interval: dict, *args) -> dict:
     with lock_wait_explained(settings, stage.__name__):
         stages.renew_build(settings, interval)
         return stage(settings, DataInterval.from_dict(interval), *args)
+
+
+def renew_lease_before_dbt(context) -> None:
+    """Before each dbt task: stop before writing when this run no longer holds the build lease."""
+    stages.renew_build(Settings.from_env(), context["ti"].xcom_pull(task_ids="claim_warehouse") or {})
 
 
 @dag(
@@ -130,11 +136,11 @@ def customer360():
     loads = [ingest.override(task_id=f"ingest_{name}")(name, interval) for name in SOURCES]
     raw_gate = check_raw(interval)
     build = claim_warehouse(interval)  # the interval, with the build's as-of and lease
-    staging = dbt_task_group("dbt_staging", STAGING_SELECT)
+    staging = dbt_task_group("dbt_staging", STAGING_SELECT, pre_execute=renew_lease_before_dbt)
     identities = resolve_identities(build)
-    core_marts = dbt_task_group("dbt_marts", CORE_MARTS_SELECT)
+    core_marts = dbt_task_group("dbt_marts", CORE_MARTS_SELECT, pre_execute=renew_lease_before_dbt)
     scores = score_customers(build)
-    scored_marts = dbt_task_group("dbt_scored_marts", SCORED_MARTS_SELECT)
+    scored_marts = dbt_task_group("dbt_scored_marts", SCORED_MARTS_SELECT, pre_execute=renew_lease_before_dbt)
     marts_gate = check_marts(build)
     published = publish_marts(build)
     released = release_warehouse()

@@ -1,7 +1,10 @@
 """dbt through Cosmos: one typed configuration, rendered from a precompiled manifest.
 
 `make` runs `dbt parse` once to write dbt_project/target/manifest.json, so
-parsing the DAG never invokes dbt; each model and its tests become Airflow tasks.
+parsing the DAG never invokes dbt. Each model (and seed) is one Airflow task running
+`dbt build` on it: the model, then its tests, in one dbt invocation. A failing
+error-level test fails that task and stops what depends on it; tests with several
+parents run as their own task once all of them are built.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from warehouse.bootstrap import TRANSFORMER
@@ -43,9 +47,10 @@ def export_dbt_env() -> None:
         os.environ.update(Settings.from_env().as_role(TRANSFORMER).dbt_env())
 
 
-def dbt_task_group(group_id: str, select: list[str]):
+def dbt_task_group(group_id: str, select: list[str], *, pre_execute: Callable[[dict], None] | None = None):
+    """The dbt nodes of ``select`` as a task group; ``pre_execute`` runs before each of its tasks."""
     from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
-    from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestIndirectSelection
+    from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior, TestIndirectSelection
 
     return DbtTaskGroup(
         group_id=group_id,
@@ -56,15 +61,18 @@ def dbt_task_group(group_id: str, select: list[str]):
         execution_config=ExecutionConfig(
             execution_mode=ExecutionMode.LOCAL,
             invocation_mode=InvocationMode.DBT_RUNNER,
-            # A model's test task runs only the tests whose parents are all built; tests with
+            # A model's build runs only the tests whose parents are all built; tests with
             # several parents (relationships) get their own task after all of them.
             test_indirect_selection=TestIndirectSelection.CAUTIOUS,
         ),
         render_config=RenderConfig(
-            load_method=LoadMode.DBT_MANIFEST, select=select, should_detach_multiple_parents_tests=True
+            load_method=LoadMode.DBT_MANIFEST, select=select, should_detach_multiple_parents_tests=True,
+            # one dbt invocation per model instead of two: dbt's start-up is most of a small model's time
+            test_behavior=TestBehavior.BUILD,
         ),
         # Marts go to the build schema; warehouse.publish swaps it in after the marts gate.
-        operator_args={"install_deps": False, "vars": {"marts_schema": MARTS_BUILD_SCHEMA}},
+        operator_args={"install_deps": False, "vars": {"marts_schema": MARTS_BUILD_SCHEMA},
+                       **({"pre_execute": pre_execute} if pre_execute else {})},
     )
 
 

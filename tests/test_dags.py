@@ -62,6 +62,17 @@ def test_stages_run_in_pipeline_order(dagbag):
     assert all("check_raw" in upstream_closure(t) for t in staging_tasks)
 
 
+def test_every_dbt_task_is_one_build_that_first_checks_the_build_lease(dagbag):
+    dag = dagbag.dags["customer360"]
+    dbt_tasks = [t for t in dag.tasks if t.task_id.startswith(("dbt_staging.", "dbt_marts.", "dbt_scored_marts."))]
+    assert dbt_tasks
+    kinds = {type(t).__name__ for t in dbt_tasks}
+    assert kinds == {"DbtBuildLocalOperator", "DbtTestLocalOperator"}, kinds  # tests run inside a model's build
+    assert all(type(t).__name__ == "DbtBuildLocalOperator" or "relationships" in t.task_id or "assert_" in t.task_id
+               for t in dbt_tasks), "only tests with several parents are tasks of their own"
+    assert all(getattr(t._pre_execute_hook, "__name__", None) == "renew_lease_before_dbt" for t in dbt_tasks)
+
+
 def test_the_interval_comes_from_airflow_or_explicit_params():
     start = datetime(2025, 1, 1, tzinfo=timezone.utc)
     end = datetime(2025, 1, 2, tzinfo=timezone.utc)

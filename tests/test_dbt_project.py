@@ -8,6 +8,7 @@ staging+intermediate, core marts, scored marts (dbt_project/selectors.yml).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from decimal import Decimal
 from datetime import datetime, timezone
@@ -433,6 +434,7 @@ def test_unit_tests_pass(built):
     marts_unit_tests = {
         "test_customer_rfm_scores_quintiles_and_names_segments", "test_customer_rfm_as_of_defaults_to_after_latest_order",
         "test_customer_value_pareto_accumulates_revenue_by_percentile", "test_customer_360_products_value_decile_and_rfm",
+        "test_customer_360_equal_revenue_shares_a_decile",
         "test_scorecard_acquisition_retention_and_churn", "test_scorecard_revenue_products_and_top_20pct",
         "test_scorecard_campaign_service_survey_and_clv",
     }
@@ -601,6 +603,16 @@ def test_facts_at_their_grain_carry_the_customer(built):
                            " order by 1") == [("R1", "CUST1", "passive", False), ("R2", "CUST1", "detractor", True)]
     assert query(settings, "select campaign_id, customer_id, is_sent, has_responded from marts.fct_campaign_responses"
                            " order by 1") == [("CMP1", "CUST1", True, True), ("CMP2", "CUST1", True, False)]
+    # the recipient is named by the address's keyed hash, and the row key is built from that, not the address
+    from privacy.keys import load_key
+    from privacy.pseudonyms import email_key
+
+    jane = email_key(load_key(), "jane.smith@example.com")
+    responses = query(settings, "select campaign_id, recipient_email_key, campaign_response_key"
+                                " from marts.fct_campaign_responses order by 1")
+    assert [r[1] for r in responses] == [jane, jane]
+    assert [r[2] for r in responses] == [hashlib.md5(f"{r[0]}-{jane}".encode()).hexdigest() for r in responses]
+    assert hashlib.md5(b"CMP1-jane.smith@example.com").hexdigest() not in {r[2] for r in responses}
     # the service and survey keys are the touchpoint keys: a BI user can join the two
     (unmatched,) = query(settings, "select count(*) from marts.fct_service_contacts s left join marts.fct_touchpoints t"
                                    " on t.touchpoint_key = s.service_contact_key where t.touchpoint_key is null")[0]

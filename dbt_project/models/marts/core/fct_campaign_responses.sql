@@ -3,6 +3,8 @@
 -- in var campaign_response_event_types (default: click), as in customer_360.
 -- The recipient is the normalised e-mail address, the key identity resolution links
 -- to a customer; events without a campaign or an address have no recipient and are left out.
+-- The mart names the recipient by the address's pseudonymised key (identity.record_pseudonyms,
+-- a keyed hash whose secret never reaches dbt), never by the address or a bare hash of it.
 {%- set send_types = var('campaign_send_event_types') %}
 {%- set response_types = var('campaign_response_event_types') %}
 
@@ -17,6 +19,12 @@ campaign_events as (
 customer_source_xref as (
 
     select * from {{ source('identity', 'customer_source_xref') }}
+
+),
+
+record_pseudonyms as (
+
+    select * from {{ source('identity', 'record_pseudonyms') }}
 
 ),
 
@@ -43,9 +51,10 @@ recipient_events as (
 final as (
 
     select
-        {{ surrogate_key(['recipient_events.campaign_id', 'recipient_events.email_normalised']) }}
+        {{ surrogate_key(['recipient_events.campaign_id', 'record_pseudonyms.email_key']) }}
             as campaign_response_key,
         recipient_events.campaign_id,
+        record_pseudonyms.email_key as recipient_email_key,
         customer_source_xref.customer_id,
         recipient_events.send_count,
         recipient_events.send_count > 0 as is_sent,
@@ -62,6 +71,9 @@ final as (
     left join customer_source_xref
         on customer_source_xref.source = 'email_campaign_events'
         and customer_source_xref.source_record_key = recipient_events.email_normalised
+    left join record_pseudonyms
+        on record_pseudonyms.source = 'email_campaign_events'
+        and record_pseudonyms.source_record_key = recipient_events.email_normalised
 
 )
 

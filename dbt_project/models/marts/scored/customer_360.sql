@@ -77,13 +77,15 @@ order_summary as (
 ),
 
 -- deciles by revenue among customers with an order, with the rule of
--- customer_value_pareto: decile d holds ranks r with ceil(10 * r / n) = d
+-- customer_value_pareto: decile d holds ranks r with ceil(10 * r / n) = d. Customers
+-- with equal revenue share the decile of their best rank: which of them would fall on
+-- the far side of a decile boundary must not depend on how their customer_ids were minted
 value_deciles as (
 
     select
         customer_id,
         cast(ceil(
-            10.0 * row_number() over (order by total_revenue desc, customer_id) / count(*) over ()
+            10.0 * rank() over (order by total_revenue desc) / count(*) over ()
         ) as integer) as value_decile
     from order_summary
 
