@@ -5,6 +5,8 @@
 -- to a customer; events without a campaign or an address have no recipient and are left out.
 -- The mart names the recipient by the address's pseudonymised key (identity.record_pseudonyms,
 -- a keyed hash whose secret never reaches dbt), never by the address or a bare hash of it.
+-- The row key is the campaign and the recipient's first event: two addresses that identity
+-- resolution repairs to one (a typo) share a pseudonymised key but stay two recipients here.
 {%- set send_types = var('campaign_send_event_types') %}
 {%- set response_types = var('campaign_response_event_types') %}
 
@@ -40,7 +42,8 @@ recipient_events as (
         bool_or(event_type = 'click') as has_clicked,
         bool_or(event_type = 'unsubscribe') as has_unsubscribed,
         bool_or(event_type = 'bounce') as has_bounced,
-        min(occurred_at) as first_event_at
+        min(occurred_at) as first_event_at,
+        min(event_id) as first_event_id
     from campaign_events
     where campaign_id is not null
         and email_normalised is not null
@@ -51,7 +54,7 @@ recipient_events as (
 final as (
 
     select
-        {{ surrogate_key(['recipient_events.campaign_id', 'record_pseudonyms.email_key']) }}
+        {{ surrogate_key(['recipient_events.campaign_id', 'recipient_events.first_event_id']) }}
             as campaign_response_key,
         recipient_events.campaign_id,
         record_pseudonyms.email_key as recipient_email_key,
