@@ -54,7 +54,9 @@ def dbt_task_group(group_id: str, select: list[str], *, pre_execute: Callable[[d
 
     return DbtTaskGroup(
         group_id=group_id,
-        project_config=ProjectConfig(dbt_project_path=DBT_PROJECT_DIR, manifest_path=MANIFEST_PATH),
+        # no `dbt deps`: the project has no packages, and the network is not there to fetch any
+        project_config=ProjectConfig(dbt_project_path=DBT_PROJECT_DIR, manifest_path=MANIFEST_PATH,
+                                     install_dbt_deps=False),
         profile_config=ProfileConfig(
             profile_name=PROFILE_NAME, target_name=TARGET_NAME, profiles_yml_filepath=DBT_PROJECT_DIR / "profiles.yml"
         ),
@@ -71,7 +73,7 @@ def dbt_task_group(group_id: str, select: list[str], *, pre_execute: Callable[[d
             test_behavior=TestBehavior.BUILD,
         ),
         # Marts go to the build schema; warehouse.publish swaps it in after the marts gate.
-        operator_args={"install_deps": False, "vars": {"marts_schema": MARTS_BUILD_SCHEMA},
+        operator_args={"vars": {"marts_schema": MARTS_BUILD_SCHEMA},
                        **({"pre_execute": pre_execute} if pre_execute else {})},
     )
 

@@ -50,6 +50,7 @@ class ReportData:
     row_counts: dict[str, dict[str, int | None]] | None = None  # layer -> table -> rows (None: error)
     dq: list[dict[str, Any]] | None = None
     quarantine: dict[str, dict[str, int]] | None = None  # source -> reason -> rows
+    files_not_loaded: list[dict[str, Any]] | None = None  # this run's rejected and duplicate files
     review_queue: int | None = None  # identity pairs waiting for a steward (None: no identity review yet)
     plots: dict[str, str | None] = field(default_factory=dict)  # title -> base64 png
     trend_plots: dict[str, str | None] = field(default_factory=dict)
@@ -75,6 +76,7 @@ def collect(settings: Settings, run_id: str) -> ReportData:
         data.row_counts = row_counts(conn)
         data.dq = _dq_results(conn, run_id)
         data.quarantine = _quarantine(conn)
+        data.files_not_loaded = _files_not_loaded(conn, run_id)
         data.review_queue = _review_queue(conn)
         check_trend = _check_trend(conn)
         quarantine_trend = _quarantine_trend(conn)
@@ -82,7 +84,7 @@ def collect(settings: Settings, run_id: str) -> ReportData:
         churn = _numeric_column(conn, "marts", "customer_360", "churn_probability")
         clv = _numeric_column(conn, "marts", "customer_360", "clv")
         evaluation = _ml_evaluation(conn)
-    data.status = _status(data.dq)
+    data.status = _status(data.dq, data.files_not_loaded)
     data.trend_plots = {
         f"Failed checks over the last {TREND_RUNS} runs": _plot_check_trend(check_trend) if check_trend else None,
         f"Quarantined share of rows over the last {TREND_RUNS} load batches":
@@ -113,6 +115,9 @@ def summary(data: ReportData) -> dict[str, Any]:
             "failed_warn": sum(1 for r in dq if not r["passed"] and r["severity"] == "warn"),
         },
         "quarantine": data.quarantine,
+        "files_not_loaded": None if data.files_not_loaded is None else {
+            status: sum(1 for f in data.files_not_loaded if f["status"] == status) for status in ("rejected", "duplicate")
+        },
         "identity_review_queue": data.review_queue,
         "plots": {title: png is not None for title, png in {**data.trend_plots, **data.plots}.items()},
     }
@@ -169,6 +174,22 @@ def _quarantine(conn: psycopg.Connection) -> dict[str, dict[str, int]] | None:
         ).fetchall()
         out[source] = {reason: n for reason, n in rows}
     return out or None
+
+
+def _files_not_loaded(conn: psycopg.Connection, run_id: str) -> list[dict[str, Any]] | None:
+    """Files this run's loads rejected or skipped as already loaded, rejected first (the batch id is the run id)."""
+    if not table_exists(conn, "ops", "ingest_log"):
+        return None
+    cur = conn.execute(
+        """
+        select source, file_name, status, message from ops.ingest_log
+        where batch_id = %s and status in ('rejected', 'duplicate')
+        order by status desc, source, file_name
+        """,
+        (run_id,),
+    )
+    names = [d.name for d in cur.description]
+    return [dict(zip(names, row)) for row in cur.fetchall()]
 
 
 def _review_queue(conn: psycopg.Connection) -> int | None:
@@ -250,7 +271,9 @@ def _ml_evaluation(conn: psycopg.Connection) -> dict[str, list[dict[str, Any]]]:
     return {name: table for name, table in rows}
 
 
-def _status(dq: list[dict[str, Any]] | None) -> str:
+def _status(dq: list[dict[str, Any]] | None, files_not_loaded: list[dict[str, Any]] | None = None) -> str:
+    if any(f["status"] == "rejected" for f in files_not_loaded or []):
+        return "failed"  # a rejected file fails its ingest task, so the gates may not have run at all
     if not dq:
         return "unknown"
     if any(not r["passed"] and r["severity"] == "error" for r in dq):
@@ -477,6 +500,8 @@ def render_html(data: ReportData) -> str:
     parts.append(_dq_html(data.dq))
     parts.append('<h2 id="quarantine">Quarantined rows</h2>')
     parts.append(_quarantine_html(data.quarantine))
+    parts.append('<h2 id="files-not-loaded">Files not loaded</h2>')
+    parts.append(_files_not_loaded_html(data.files_not_loaded))
     parts.append('<h2 id="identity-review">Identity review queue</h2>')
     parts.append(_na("identity review") if data.review_queue is None else
                  f'<p><span class="n">{data.review_queue:,}</span> pair(s) of records wait for a steward\'s '
@@ -568,5 +593,21 @@ def _quarantine_html(quarantine: dict[str, dict[str, int]] | None) -> str:
             out.append(f'<tr><td>{_e(source)}</td><td class="na">none</td><td class="n">0</td></tr>')
         for reason, n in reasons.items():
             out.append(f'<tr><td>{_e(source)}</td><td>{_e(reason)}</td><td class="n">{n:,}</td></tr>')
+    out.append("</table>")
+    return "".join(out)
+
+
+def _files_not_loaded_html(files: list[dict[str, Any]] | None) -> str:
+    if files is None:
+        return _na("ops.ingest_log")
+    if not files:
+        return "<p>Every file this run found was loaded.</p>"
+    out = ["<p>A rejected file loaded nothing and stopped the run: fix or replace it in the landing folder and "
+           "rerun the interval. A duplicate is a file whose bytes were loaded before; it is skipped.</p>",
+           "<table><tr><th>status</th><th>source</th><th>file</th><th>why</th></tr>"]
+    for f in files:
+        cls = ' class="fail-error"' if f["status"] == "rejected" else ""
+        out.append(f"<tr{cls}><td>{_e(f['status'])}</td><td>{_e(f['source'])}</td><td>{_e(f['file_name'])}</td>"
+                   f"<td>{_e(f['message'])}</td></tr>")
     out.append("</table>")
     return "".join(out)

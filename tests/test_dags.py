@@ -71,6 +71,7 @@ def test_every_dbt_task_is_one_build_that_first_checks_the_build_lease(dagbag):
     assert all(type(t).__name__ == "DbtBuildLocalOperator" or "relationships" in t.task_id or "assert_" in t.task_id
                for t in dbt_tasks), "only tests with several parents are tasks of their own"
     assert all(getattr(t._pre_execute_hook, "__name__", None) == "renew_lease_before_dbt" for t in dbt_tasks)
+    assert not any(t._should_install_deps() for t in dbt_tasks)  # `dbt deps` would need the network
 
 
 def test_the_interval_comes_from_airflow_or_explicit_params():

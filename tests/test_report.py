@@ -17,7 +17,7 @@ from warehouse.settings import Settings
 
 AS_OF = datetime(2025, 12, 31, tzinfo=timezone.utc)
 HEADINGS = ("Overall status", "Failed checks by owner", "Data-quality results", "Quarantined rows",
-            "Identity review queue", "Trends", "Row counts per layer", "Customer plots")
+            "Files not loaded", "Identity review queue", "Trends", "Row counts per layer", "Customer plots")
 
 
 @pytest.fixture()
@@ -50,11 +50,24 @@ def _populate(settings: Settings) -> None:
                         select 'C' || g, (g % 10) / 10.0, g * 3.5, case when g <= 10 then 1000 else 10 end
                         from generate_series(1, 50) g""")
         conn.execute("create view marts.v_customers as select customer_id from marts.customer_360")
+        _log_files(conn, "r1")
     store_results(settings, "r1", ["raw.web_orders"], [
         _result("not_null:email", False, count=1, examples=["web_orders_2025-06-01_001.csv:3"]),
         _result("non_negative:amount", False, severity="warn", count=2, examples=["web_orders_2025-06-01_001.csv:4"]),
         _result("not_null:order_id", True),
     ])
+
+
+def _log_files(conn, run_id: str) -> None:
+    conn.execute(
+        """insert into ops.ingest_log (batch_id, source, file_name, status, message) values
+           (%(run)s, 'web_orders', 'web_orders_2025-06-02_001.jsonl', 'rejected',
+            'web_orders/web_orders_2025-06-02_001.jsonl rejected: required column order_id is missing'),
+           (%(run)s, 'web_orders', 'web_orders_2025-06-01_001.jsonl', 'duplicate', 'same bytes as a loaded file'),
+           (%(run)s, 'web_orders', 'web_orders_2025-06-03_001.jsonl', 'loaded', null),
+           ('an-earlier-run', 'surveys', 'surveys_2025-05-01_001.csv', 'rejected', 'not this run')""",
+        {"run": run_id},
+    )
 
 
 def test_report_with_data(settings, tmp_path):
@@ -80,6 +93,21 @@ def test_report_with_data(settings, tmp_path):
     assert summary["layer_totals"]["raw"] == 2
     assert summary["quarantine"] == {"web_orders": {"missing_required": 2, "bad_timestamp": 1}}
     assert summary["dq"] == {"checks": 3, "passed": 1, "failed_error": 1, "failed_warn": 1}
+    assert summary["files_not_loaded"] == {"rejected": 1, "duplicate": 1}
+    files = text[text.index('id="files-not-loaded"'):text.index('id="identity-review"')]
+    assert "required column order_id is missing" in files and "web_orders_2025-06-01_001.jsonl" in files
+    assert "2025-06-03" not in files and "surveys_2025-05-01" not in files  # loaded, or another run's
+
+
+def test_a_rejected_file_fails_the_report_even_before_any_gate_ran(settings, tmp_path):
+    with connect(settings) as conn:
+        ensure_tables(conn, [SOURCES["web_orders"]])
+    with connect(settings, autocommit=True) as conn:
+        _log_files(conn, "r2")
+    text = write_run_report(settings, "r2", tmp_path).read_text()
+    summary = json.loads((tmp_path / "run_summary.json").read_text())
+    assert summary["status"] == "failed"  # no check has run: the rejected file alone fails it
+    assert text.index("Files not loaded") < text.index("web_orders_2025-06-02_001.jsonl rejected")
 
 
 def test_report_renders_when_optional_tables_are_missing(settings, tmp_path):
