@@ -390,6 +390,20 @@ def test_every_mart_and_column_is_documented(parsed):
         assert not undocumented, f"{model['name']}: columns without a description: {undocumented}"
 
 
+def test_every_model_is_tested_and_warn_level_tests_are_the_chosen_few(parsed):
+    """Each model has a dbt test; warn is set on purpose (a steward looks), everything else stops the build."""
+    target_path, _ = parsed
+    manifest = json.loads((target_path / "manifest.json").read_text())
+    tests = [n for n in manifest["nodes"].values() if n["resource_type"] in ("test", "unit_test")]
+    tested = {parent for t in tests for parent in t["depends_on"]["nodes"]}
+    models = [k for k, n in manifest["nodes"].items() if n["resource_type"] == "model"]
+    assert models and not [m for m in models if m not in tested], "models without a dbt test"
+    severities = {t["config"]["severity"].lower() for t in tests if t["resource_type"] == "test"}
+    assert severities == {"error", "warn"}
+    warned = [t for t in tests if t["resource_type"] == "test" and t["config"]["severity"].lower() == "warn"]
+    assert all("severity" in (t.get("unrendered_config") or {}) for t in warned), "warn set by accident"
+
+
 def test_the_dashboard_is_declared_as_an_exposure(parsed):
     target_path, _ = parsed
     manifest = json.loads((target_path / "manifest.json").read_text())
