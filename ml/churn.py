@@ -12,7 +12,16 @@ Design (scoring cutoff T, horizon H):
   i.e. probability monotone in recency, calibrated on the same training rows;
 * with too few churners or non-churners the model falls back to the recency
   rule (or, without any labelled rows, to the fixed rule 1 - exp(-recency/H)),
-  and the metrics say so.
+  and the metrics say so;
+* two more candidates compete with it in the backtest: BG/NBD's
+  P(no purchase in H) (fitted on the purchase history before the cutoff, no
+  labels needed; a posterior probability, so calibrated when the model
+  holds) and the mean of the two. The one with the highest backtest ROC AUC
+  (Brier score on a tie, then the boosting) is used; on buy-till-you-die
+  data the four-parameter BG/NBD often ranks customers better than boosting
+  on the same few purchases, elsewhere boosting wins. They compete only when
+  the boosting itself could be fitted (no fallback): on smaller data the
+  backtest is too small to choose on.
 
 Everything here is pure: no I/O, fixed random_state.
 """
@@ -30,11 +39,14 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 from threadpoolctl import threadpool_limits
 
+from ml import clv
 from ml.features import FEATURE_COLUMNS, informative_columns, labelled_snapshots, prepare_touchpoints, prepare_transactions, to_utc_timestamp
 
 HGB_KIND = "hgb_calibrated"
 RECENCY_KIND = "recency_logistic"
 HEURISTIC_KIND = "recency_heuristic"
+BGNBD_KIND = "bgnbd_p_none"
+BLEND_KIND = "blend_hgb_bgnbd"
 
 
 @dataclass(frozen=True)
@@ -50,6 +62,8 @@ class ChurnConfig:
     l2_regularization: float = 1.0
     calibration_folds: int = 3
     isotonic_min_rows: int = 5000
+    # let BG/NBD and the blend compete with the learned model in the backtest
+    bgnbd_candidates: bool = True
     # OpenMP threads for the booster. 1 by default: on a shared machine
     # (Airflow worker, CI) multi-threaded HGB slows down by 5-10x under CPU
     # contention, while one thread is already fast enough here.
@@ -80,6 +94,10 @@ class ChurnModel:
             p = self.estimator.predict_proba(_recency_design(features))[:, 1]
         elif self.kind == HEURISTIC_KIND:
             p = 1.0 - np.exp(-features["recency_days"].to_numpy(dtype="float64") / self.horizon_days)
+        elif self.kind == BGNBD_KIND:
+            p = clv.bgnbd_probability_no_purchase(self.estimator, float(self.horizon_days), *_bgnbd_inputs(features))
+        elif self.kind == BLEND_KIND:
+            p = np.mean([part.predict_proba(features) for part in self.estimator], axis=0)
         else:
             raise ValueError(f"unknown churn model kind {self.kind!r}")
         return np.clip(p, 0.0, 1.0)
@@ -95,6 +113,33 @@ class ChurnResult:
     # the backtest's own model and test rows, for champion/challenger comparisons
     backtest_model: ChurnModel | None = None
     backtest_features: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def _bgnbd_inputs(features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(x, t_x, T) of BG/NBD from the feature columns: repeat purchase days, first-to-last and first-to-cutoff days."""
+    tenure = features["tenure_days"].to_numpy(dtype="float64")
+    x = np.maximum(features["purchase_days"].to_numpy(dtype="float64") - 1.0, 0.0)
+    t_x = np.clip(tenure - features["recency_days"].to_numpy(dtype="float64"), 0.0, tenure)
+    return x, np.where(x > 0, t_x, 0.0), tenure
+
+
+def fit_bgnbd_churn(transactions: pd.DataFrame, cutoff: pd.Timestamp, horizon_days: int) -> ChurnModel | None:
+    """BG/NBD P(no purchase in H), fitted on purchases before ``cutoff``; None when BG/NBD cannot be fitted."""
+    rfm = clv.rfm_summary(transactions, cutoff)
+    x, t_x, age = (rfm[c].to_numpy(dtype="float64") for c in ("frequency", "recency", "T"))
+    if len(rfm) < clv.MIN_BGNBD_CUSTOMERS or not (x > 0).any():
+        return None
+    return ChurnModel(BGNBD_KIND, horizon_days, estimator=clv.fit_bgnbd(x, t_x, age).params,
+                      feature_columns=("purchase_days", "recency_days", "tenure_days"))
+
+
+def churn_candidates(learned: ChurnModel, bgnbd: ChurnModel | None) -> dict[str, ChurnModel]:
+    """The learned model, and BG/NBD and the blend of both when BG/NBD could be fitted."""
+    if bgnbd is None:
+        return {learned.kind: learned}
+    blend = ChurnModel(BLEND_KIND, learned.horizon_days, estimator=(learned, bgnbd),
+                       feature_columns=tuple(dict.fromkeys(learned.feature_columns + bgnbd.feature_columns)))
+    return {learned.kind: learned, BGNBD_KIND: bgnbd, BLEND_KIND: blend}
 
 
 def _recency_design(features: pd.DataFrame) -> np.ndarray:
@@ -201,15 +246,27 @@ def train_churn(
         "n_train": int(len(y_bt)),
         "n_test": int(len(y_te)),
     }
+    chosen: str | None = None
     if len(y_te) and len(y_bt):
-        bt_model = fit_churn_model(x_bt, y_bt, config)
+        learned_bt = fit_churn_model(x_bt, y_bt, config)
+        # with too few churners to fit the boosting, the backtest is too small to choose on either
+        compete = config.bgnbd_candidates and learned_bt.kind == HGB_KIND
+        bgnbd_bt = fit_bgnbd_churn(tx, bt_test_cutoff[0], h) if compete else None
+        candidates = churn_candidates(learned_bt, bgnbd_bt)
+        scored = {kind: m.predict_proba(x_te) for kind, m in candidates.items()}
+        backtest["candidates"] = {kind: classification_metrics(y_te.to_numpy(), p) for kind, p in scored.items()}
+        order = list(candidates)
+        # highest AUC, then lowest Brier, then the learned model (listed first)
+        chosen = max(order, key=lambda k: (backtest["candidates"][k]["roc_auc"] or 0.0,
+                                           -(backtest["candidates"][k]["brier"] or 1.0), -order.index(k)))
+        bt_model = candidates[chosen]
         bt_base = fit_recency_baseline(x_bt, y_bt, config)
         backtest["model_kind"] = bt_model.kind
-        p_model, p_base = bt_model.predict_proba(x_te), bt_base.predict_proba(x_te)
-        backtest["model"] = classification_metrics(y_te.to_numpy(), p_model)
+        p_model, p_base = scored[chosen], bt_base.predict_proba(x_te)
+        backtest["model"] = backtest["candidates"][chosen]
         backtest["recency_baseline"] = classification_metrics(y_te.to_numpy(), p_base)
         predictions = pd.DataFrame({"churned": y_te.to_numpy(), "p_model": p_model, "p_baseline": p_base})
-        backtest["notes"] = bt_model.notes
+        backtest["notes"] = learned_bt.notes + [f"chosen by backtest ROC AUC: {chosen}"]
     else:
         backtest["model_kind"] = None
         backtest["notes"] = ["backtest unavailable: history shorter than two horizons"]
@@ -218,14 +275,18 @@ def train_churn(
     train_cutoffs = window_cutoffs(cut, h, 1, config.n_train_windows)
     x_tr, o_tr = labelled_snapshots(tx, train_cutoffs, h, tp, cache)
     y_tr = o_tr["churned"]
-    model = fit_churn_model(x_tr, y_tr, config)
+    learned = fit_churn_model(x_tr, y_tr, config)
+    model = learned
+    if chosen is not None and chosen != learned.kind:
+        # the production twin of the backtest's choice; the learned model alone if BG/NBD cannot be fitted now
+        model = churn_candidates(learned, fit_bgnbd_churn(tx, cut, h)).get(chosen, learned)
     final = {
         "model_kind": model.kind,
-        "fallback": model.kind != HGB_KIND,
+        "fallback": learned.kind != HGB_KIND,
         "train_cutoffs": [f"{c:%Y-%m-%d}" for c in train_cutoffs],
         "n_train": int(len(y_tr)),
         "train_churn_rate": float(y_tr.mean()) if len(y_tr) else None,
-        "notes": model.notes,
+        "notes": learned.notes,
     }
     metrics = {"horizon_days": h, "backtest": backtest, "final": final}
     return ChurnResult(

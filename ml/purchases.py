@@ -89,6 +89,8 @@ class PurchaseSelection:
     metrics: dict[str, Any]
     # backtest rows: actual and predicted purchases/revenue of both candidates
     backtest: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # the backtest's test snapshot (features at T-H, customers as in ``backtest``), to judge a champion on
+    test_features: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def _regressor(config: PurchaseConfig) -> HistGradientBoostingRegressor:
@@ -131,6 +133,57 @@ def btyd_predictions(
     return (
         pd.DataFrame({"expected_purchases": purchases, "expected_revenue": purchases * spend}, index=customers),
         model,
+    )
+
+
+@dataclass(frozen=True)
+class PurchaseModel:
+    """The purchase/CLV model as registered: the candidate that scores and its fitted parts."""
+
+    kind: str  # KINDS
+    btyd: clv.BTYDModel
+    learned: LearnedPurchaseModel | None = None
+
+
+def predict_value(
+    model: PurchaseModel, features: pd.DataFrame, rfm: pd.DataFrame, horizon_days: int, *,
+    clv_months: int, annual_discount_rate: float, p_alive_fallback: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """Expected purchase days and revenue in the next H days, P(alive) and discounted CLV, per customer.
+
+    BG/NBD + Gamma-Gamma give all four. The learned model predicts only the
+    next H days, so its CLV keeps BG/NBD's per-customer ratio of CLV to H-day
+    revenue (decay and discounting over the CLV horizon) applied to the learned
+    H-day revenue; the blend averages both. Without a BG/NBD fit (tiny data)
+    the historical-rate fallback is scaled by ``p_alive_fallback``.
+    """
+    btyd = model.btyd
+    observed = features["monetary_total"].to_numpy() / np.maximum(features["purchase_days"].to_numpy(), 1.0)
+    spend = btyd.expected_spend(rfm, observed)
+    purchases = btyd.expected_purchases(rfm, float(horizon_days))
+    p_alive = btyd.p_alive(rfm)
+    value = btyd.clv(rfm, spend, months=clv_months, annual_discount_rate=annual_discount_rate)
+    if btyd.bgnbd is None and p_alive_fallback is not None:
+        p_alive = np.asarray(p_alive_fallback, dtype="float64")
+        value, purchases = value * p_alive, purchases * p_alive
+    revenue = purchases * spend
+    if model.learned is not None and model.kind != BTYD_KIND:
+        learned = model.learned.predict(features)
+        positive = revenue > 1e-9
+        ratio = np.divide(value, revenue, out=np.zeros_like(value), where=positive)
+        # customers BG/NBD gives no revenue: the median ratio of the others
+        ratio = np.where(positive, ratio, float(np.median(ratio[positive])) if positive.any() else 0.0)
+        l_purchases = learned["expected_purchases"].to_numpy()
+        l_revenue = learned["expected_revenue"].to_numpy()
+        l_value = l_revenue * ratio
+        if model.kind == BLEND_KIND:
+            purchases, revenue, value = blend(purchases, l_purchases), blend(revenue, l_revenue), blend(value, l_value)
+        else:
+            purchases, revenue, value = l_purchases, l_revenue, l_value
+    return pd.DataFrame(
+        {"expected_purchases": purchases, "expected_revenue": revenue, "p_alive": p_alive,
+         "clv": np.maximum(value, 0.0)},
+        index=features.index,
     )
 
 
@@ -207,7 +260,7 @@ def select_purchase_model(
             }
         chosen = min(KINDS, key=lambda kind: (metrics[kind]["revenue"]["rmse"], KINDS.index(kind)))
     metrics["chosen"] = chosen
-    return PurchaseSelection(chosen, metrics, rows)
+    return PurchaseSelection(chosen, metrics, rows, x_te.droplevel("snapshot"))
 
 
 def fit_production_learned_model(

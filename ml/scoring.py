@@ -14,12 +14,15 @@ Column meanings in ml.customer_scores (H = churn horizon, 90 days by default):
 * churn_probability: P(no purchase in [cutoff, cutoff + H)) from the churn
   champion (see ``ml.champion``);
 * expected_purchases / expected_revenue: purchase days and revenue expected in
-  [cutoff, cutoff + H), from BG/NBD + Gamma-Gamma or the learned model,
-  whichever won the backtest (``ml.purchases``);
+  [cutoff, cutoff + H), from the purchase champion: BG/NBD + Gamma-Gamma, the
+  learned model or their mean, whichever won the backtest (``ml.purchases``),
+  and replacing the registered champion only if it beats it on the backtest
+  window (``ml.champion``);
 * p_alive: BG/NBD probability that the customer is still active at the cutoff;
-* clv: BG/NBD + Gamma-Gamma revenue over the next ``clv_horizon_months``
-  (months of 365.25/12 days), discounted monthly at the monthly equivalent of
-  ``annual_discount_rate`` (no margin applied);
+* clv: revenue over the next ``clv_horizon_months`` (months of 365.25/12
+  days), discounted monthly at the monthly equivalent of
+  ``annual_discount_rate`` (no margin applied), from the same purchase model
+  (``ml.purchases.predict_value``);
 * segment: RFM segment (``ml.segments``); cluster_id / cluster_name: k-means
   behaviour cluster and its readable name (``ml.clusters``);
 * horizon_days: H; churn_model_version: the model version of the churn
@@ -54,8 +57,11 @@ from ml.purchases import (
     BTYD_KIND,
     LearnedPurchaseModel,
     PurchaseConfig,
-    blend,
+    PurchaseModel,
+    PurchaseSelection,
     fit_production_learned_model,
+    predict_value,
+    regression_metrics,
     select_purchase_model,
 )
 from ml.segments import assign_segments
@@ -64,7 +70,7 @@ from warehouse.settings import Settings
 
 log = logging.getLogger(__name__)
 
-MODEL_CODE_VERSION = "2"
+MODEL_CODE_VERSION = "3"
 MODEL_NAMES = ("churn", "bgnbd", "gamma_gamma", "purchases", "clusters")
 SCORE_COLUMNS = (
     "churn_probability",
@@ -182,11 +188,11 @@ class ScoringConfig:
 
 @dataclass(frozen=True)
 class Champion:
-    """The churn model currently in production, as registered."""
+    """A model currently in production, as registered (a ChurnModel or a PurchaseModel)."""
 
     model_version: str
     trained_at_cutoff: date
-    model: ChurnModel
+    model: Any
 
 
 @dataclass(frozen=True)
@@ -256,15 +262,41 @@ def _churn_decision(
                   champion_judgeable=judgeable, min_gain=min_gain)
 
 
+def _purchase_decision(
+    selection: PurchaseSelection, transactions: pd.DataFrame, version: str, cut: pd.Timestamp, horizon_days: int,
+    champion: Champion | None, config: ScoringConfig, min_gain: float,
+) -> Decision:
+    """Compare the backtest's chosen candidate with the purchase champion on revenue RMSE over [T-H, T).
+
+    ``decide`` wants higher-is-better, so both metrics are negated RMSEs.
+    """
+    chosen = selection.metrics.get(selection.chosen) or {}
+    rmse = (chosen.get("revenue") or {}).get("rmse")
+    challenger = -rmse if rmse is not None else None
+    if champion is None:
+        return decide(version, challenger, None, None)
+    test_cut = cut - pd.Timedelta(days=horizon_days)
+    rows, test = selection.backtest, selection.test_features
+    judgeable = champion.trained_at_cutoff <= test_cut.date() and not test.empty
+    champion_metric = None
+    if judgeable and champion.model_version != version:
+        rfm = clv.rfm_summary(transactions, test_cut).reindex(test.index)
+        predicted = predict_value(champion.model, test, rfm, horizon_days, clv_months=config.clv_horizon_months,
+                                  annual_discount_rate=config.annual_discount_rate)
+        champion_rmse = regression_metrics(rows["actual_revenue"], predicted["expected_revenue"])["rmse"]
+        champion_metric = -champion_rmse if champion_rmse is not None else None
+    return decide(version, challenger, champion.model_version, champion_metric,
+                  champion_judgeable=judgeable, min_gain=min_gain)
+
+
 @dataclass(frozen=True)
 class FittedModels:
     """Everything needed to score a customer from its features and BTYD summary."""
 
     churn: ChurnModel
     churn_version: str
-    btyd: clv.BTYDModel
-    learned_purchases: LearnedPurchaseModel | None
-    purchases_kind: str  # ml.purchases.KINDS: which candidate gives expected_purchases / expected_revenue
+    purchases: PurchaseModel  # expected purchases / revenue, P(alive) and CLV
+    purchases_version: str
     clusters: ClusterModel | None
     horizon_days: int
     clv_horizon_months: int
@@ -278,33 +310,11 @@ def score_frame(models: FittedModels, features: pd.DataFrame, rfm: pd.DataFrame)
     can run on any partition of the customers.
     """
     churn_probability = models.churn.predict_proba(features)
-    btyd = models.btyd
-    observed = features["monetary_total"].to_numpy() / np.maximum(features["purchase_days"].to_numpy(), 1.0)
-    spend = btyd.expected_spend(rfm, observed)
-    purchases = btyd.expected_purchases(rfm, float(models.horizon_days))
-    p_alive = btyd.p_alive(rfm) if btyd.bgnbd is not None else 1.0 - churn_probability
-    value = btyd.clv(rfm, spend, months=models.clv_horizon_months, annual_discount_rate=models.annual_discount_rate)
-    if btyd.bgnbd is None:
-        value, purchases = value * p_alive, purchases * p_alive
-    revenue = purchases * spend
-    if models.learned_purchases is not None and models.purchases_kind != BTYD_KIND:
-        predicted = models.learned_purchases.predict(features)
-        learned_purchases = predicted["expected_purchases"].to_numpy()
-        learned_revenue = predicted["expected_revenue"].to_numpy()
-        if models.purchases_kind == BLEND_KIND:
-            purchases, revenue = blend(purchases, learned_purchases), blend(revenue, learned_revenue)
-        else:
-            purchases, revenue = learned_purchases, learned_revenue
-    scores = pd.DataFrame(
-        {
-            "churn_probability": churn_probability,
-            "expected_purchases": purchases,
-            "expected_revenue": revenue,
-            "p_alive": p_alive,
-            "clv": np.maximum(value, 0.0),
-        },
-        index=features.index,
+    value = predict_value(
+        models.purchases, features, rfm, models.horizon_days, clv_months=models.clv_horizon_months,
+        annual_discount_rate=models.annual_discount_rate, p_alive_fallback=1.0 - churn_probability,
     )
+    scores = value.assign(churn_probability=churn_probability)
     scores["segment"] = assign_segments(features)
     if models.clusters is not None:
         labels = models.clusters.predict(features)
@@ -324,6 +334,7 @@ def compute_scores(
     config: ScoringConfig,
     touchpoints: pd.DataFrame | None = None,
     champion: Champion | None = None,
+    purchase_champion: Champion | None = None,
 ) -> ModelRun:
     """Fit every model on history before the cutoff and score each customer seen before it."""
     cutoff_date = _as_date(cutoff)
@@ -352,11 +363,16 @@ def compute_scores(
     if selection.chosen != BTYD_KIND:
         learned = fit_production_learned_model(tx, cut, config.purchases, tp, cache)
     purchase_source = selection.chosen if learned is not None else BTYD_KIND
+    challenger_purchases = PurchaseModel(purchase_source, btyd_model, learned)
+    purchase_decision = _purchase_decision(selection, tx, version, cut, h, purchase_champion, config,
+                                           config.champion_min_gain)
+    keep = not (purchase_decision.promote or purchase_champion is None or purchase_champion.model_version == version)
+    scoring_purchases = purchase_champion.model if keep else challenger_purchases
+    purchases_version = purchase_champion.model_version if keep else version
     cluster_model = fit_clusters(features, n_clusters=config.n_clusters, random_state=config.churn.random_state)
     models = FittedModels(
-        churn=scoring_churn, churn_version=churn_version, btyd=btyd_model, learned_purchases=learned,
-        purchases_kind=purchase_source,
-        clusters=cluster_model, horizon_days=h, clv_horizon_months=config.clv_horizon_months,
+        churn=scoring_churn, churn_version=churn_version, purchases=scoring_purchases,
+        purchases_version=purchases_version, clusters=cluster_model, horizon_days=h, clv_horizon_months=config.clv_horizon_months,
         annual_discount_rate=config.annual_discount_rate,
     )
     scores = score_frame(models, features, rfm)
@@ -368,14 +384,22 @@ def compute_scores(
         )
 
     tables = _evaluation_tables(churn.backtest_predictions, selection, profiles, scores)
-    entries = _registry_entries(config, churn, decision, churn_version, btyd_model, selection, learned, cluster_model)
+    purchase_metrics = selection.metrics | {
+        "challenger_kind": purchase_source,
+        "champion": purchase_decision.as_dict(),
+        "scored_with": scoring_purchases.kind,
+        "scored_with_version": purchases_version,
+        "clv_scored_with": scoring_purchases.kind,
+    }
+    entries = _registry_entries(config, churn, decision, churn_version, btyd_model, selection, cluster_model,
+                                challenger_purchases, purchase_metrics, purchase_decision)
     metrics = {
         "customers": int(len(scores)),
         "orders_used": int(len(tx)),
         "touchpoints_used": int(len(tp)),
         "horizon_days": h,
         "churn": churn.metrics | {"champion": decision.as_dict(), "scored_with": churn_version},
-        "purchases": selection.metrics | {"scored_with": purchase_source},
+        "purchases": purchase_metrics,
         "bgnbd": entries[1].metrics,
         "gamma_gamma": entries[2].metrics,
         "clusters": {str(k): int(v) for k, v in scores["cluster_name"].value_counts().sort_index().items()},
@@ -415,8 +439,10 @@ def _evaluation_tables(
 
 def _registry_entries(
     config: ScoringConfig, churn, decision: Decision, churn_version: str, btyd_model: clv.BTYDModel,
-    selection, learned, cluster_model: ClusterModel | None,
+    selection, cluster_model: ClusterModel | None, purchases: PurchaseModel, purchase_metrics: dict[str, Any],
+    purchase_decision: Decision,
 ) -> tuple[RegistryEntry, ...]:
+    learned = purchases.learned
     bg, gg = btyd_model.bgnbd, btyd_model.gamma_gamma
     window = "purchase days before the cutoff"
     entries = [
@@ -463,9 +489,11 @@ def _registry_entries(
             model_name="purchases",
             training_window=f"backtest on [{selection.metrics.get('test_cutoff')}, +{config.horizon_days}d)",
             features=list(learned.feature_columns) if learned else ["frequency", "recency", "T", "monetary_value"],
-            parameters=config.purchases.as_dict(),
-            metrics=selection.metrics,
-            model=learned,
+            parameters=config.purchases.as_dict() | {"model_kind": purchases.kind},
+            metrics=purchase_metrics,
+            model=purchases,
+            is_champion=purchase_decision.promote
+            or purchase_decision.champion_version == purchase_decision.challenger_version,
         ),
     ]
     if cluster_model is not None:
@@ -581,17 +609,17 @@ def load_touchpoints(
     return frame.loc[:, ["customer_id", "occurred_at", "touchpoint_type", "value"]]
 
 
-def load_champion(conn: psycopg.Connection, cutoff: date) -> Champion | None:
-    """The churn champion registered at or before ``cutoff``; its file must match the registered checksum."""
+def load_champion(conn: psycopg.Connection, cutoff: date, model_name: str = "churn") -> Champion | None:
+    """The ``model_name`` champion registered at or before ``cutoff``; its file must match the registered checksum."""
     if not table_exists(conn, "ml", "model_registry"):
         return None
     row = conn.execute(
         """
         select model_version, trained_at_cutoff, artifact_path, artifact_sha256 from ml.model_registry
-        where model_name = 'churn' and is_champion and trained_at_cutoff <= %s and artifact_path is not null
+        where model_name = %s and is_champion and trained_at_cutoff <= %s and artifact_path is not null
         order by trained_at_cutoff desc, model_version desc limit 1
         """,
-        (cutoff,),
+        (model_name, cutoff),
     ).fetchone()
     if row is None:
         return None
@@ -697,12 +725,13 @@ def score_customers(
         transactions = load_transactions(conn, cut, marts)
         touchpoints = load_touchpoints(conn, cut, marts)
         champion = load_champion(conn, cutoff_date)
+        purchase_champion = load_champion(conn, cutoff_date, "purchases")
     log.info(
         "scoring as of %s: %d orders and %d touch points read; churn champion %s",
         cutoff_date, len(transactions), 0 if touchpoints is None else len(touchpoints),
         champion.model_version if champion else "none",
     )
-    run = compute_scores(transactions, cutoff_date, config, touchpoints, champion)
+    run = compute_scores(transactions, cutoff_date, config, touchpoints, champion, purchase_champion)
     artifacts = save_models(run, model_dir)
     with connect(settings) as conn:
         with conn.transaction():

@@ -15,6 +15,11 @@ from simulator.pools import EMAIL_DOMAIN_WEIGHTS, EMAIL_DOMAINS, Pools
 DAY = 86_400
 YEAR = 365.25 * DAY
 NEVER = np.iinfo(np.int64).max // 4
+# Buy-till-you-die population (``simulator.events.purchases``): purchases per year
+# while alive ~ Gamma(shape, scale), dropout probability after each purchase ~ Beta(a, b).
+# Named so the ML benchmark can compute the Bayes posterior under the true prior.
+RATE_GAMMA_SHAPE, RATE_GAMMA_SCALE_PER_YEAR = 1.3, 5.0 / 1.3
+DROPOUT_BETA_A, DROPOUT_BETA_B = 1.0, 5.0
 
 
 def epoch(d) -> int:
@@ -256,8 +261,8 @@ def build_people(config: SimulationConfig, pools: Pools) -> People:
         web_no=numbering(has_web),
         crm_first=crm_first,
         crm_last=crm_last,
-        rate=rng.gamma(1.3, 5.0 / 1.3, size=n),
-        dropout_p=rng.beta(1.0, 5.0, size=n),
+        rate=rng.gamma(RATE_GAMMA_SHAPE, RATE_GAMMA_SCALE_PER_YEAR, size=n),
+        dropout_p=rng.beta(DROPOUT_BETA_A, DROPOUT_BETA_B, size=n),
         spend=rng.gamma(3.0, 15.0, size=n),
         web_share=np.where(has_web, rng.beta(2.0, 2.0, size=n), 0.0),
         home_store=rng.integers(1, 61, size=n),
