@@ -104,14 +104,13 @@ def linkable_records(records: pd.DataFrame) -> np.ndarray:
     other = np.zeros(len(records), dtype=bool)
     for column in IDENTIFYING_COLUMNS:
         other |= (records[column].notna() & (own != column)).to_numpy()
-    held = records[["account_id", "loyalty_id", "web_account_id"]].copy()
-    held_emails = pd.concat([records["email_normalised"], records["previous_email_normalised"]]).dropna()
-    email_count = held_emails.value_counts()
     shared = np.zeros(len(records), dtype=bool)
-    for column in held.columns:
+    for column in ("account_id", "loyalty_id", "web_account_id"):
         count = records[column].map(records[column].value_counts())
         shared |= ((own == column) & (count > 1)).to_numpy()
-    shared |= ((own == "email_normalised") & (records["email_normalised"].map(email_count) > 1)).to_numpy()
+    # A campaign e-mail is also held by a record with it as its current or earlier e-mail.
+    emails = pd.concat([records["email_normalised"], records["previous_email_normalised"]]).dropna().value_counts()
+    shared |= ((own == "email_normalised") & (records["email_normalised"].map(emails) > 1)).to_numpy()
     return other | shared
 
 
