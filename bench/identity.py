@@ -148,7 +148,8 @@ def _why_apart(a: pd.DataFrame, b: pd.DataFrame, scored: dict, held: dict) -> st
     key = (min(ca, cb), max(ca, cb))
     if key in held:
         return f"held by guard: {held[key]}"
-    ea, eb = _values(a, "email_normalised", "previous_email_normalised"), _values(b, "email_normalised", "previous_email_normalised")
+    emails = ("email_normalised", "previous_email_normalised")
+    ea, eb = _values(a, *emails), _values(b, *emails)
     la, lb = _values(a, "last_name_normalised"), _values(b, "last_name_normalised")
     fa, fb = _values(a, "first_name_canonical"), _values(b, "first_name_canonical")
     pa, pb = _values(a, "phone_normalised"), _values(b, "phone_normalised")
@@ -290,15 +291,16 @@ def measure_quality(people: int, defect_rate: float, days: int, server_url: str,
         records = store.read_records(conn)
         pair_columns = "left_source, left_source_record_key, right_source, right_source_record_key"
         scored = store.read_frame(conn, f"select {pair_columns}, match_probability, outcome from identity.match_pairs")
-        held = store.read_frame(conn, f"select {pair_columns}, reason from identity.review_queue "
-                                      "where reason not in ('match_probability_in_review_band', 'shared_contact_details_only')")
+        held = store.read_frame(conn, f"select {pair_columns}, reason from identity.review_queue where reason "
+                                      "not in ('match_probability_in_review_band', 'shared_contact_details_only')")
     records["linkable"] = linkable_records(records)
     records = records.merge(xref, on=["source", "source_record_key"], how="left").merge(
         _truth_keys(truth), on=["source", "source_record_key"], how="left")
     position = pd.Series(np.arange(len(records)), index=pd.MultiIndex.from_frame(records[["source", "source_record_key"]]))
     for frame in (scored, held):
-        frame["left"] = position.reindex(pd.MultiIndex.from_frame(frame[["left_source", "left_source_record_key"]])).to_numpy()
-        frame["right"] = position.reindex(pd.MultiIndex.from_frame(frame[["right_source", "right_source_record_key"]])).to_numpy()
+        for side in ("left", "right"):
+            keys = pd.MultiIndex.from_frame(frame[[f"{side}_source", f"{side}_source_record_key"]])
+            frame[side] = position.reindex(keys).to_numpy()
     in_truth = records[records["person_id"].notna()]
     linkable = in_truth[in_truth["linkable"]]
     l_precision, l_recall, l_f1, *_ = pairwise_quality(linkable[["source", "source_record_key", "customer_id"]], truth)

@@ -332,9 +332,9 @@ def test_the_model_reads_short_forms_and_short_name_typos_as_the_same_first_name
                            phone_normalised=crm["phone_normalised"], last_name_normalised=crm["last_name_normalised"],
                            first_name_normalised=said, first_name_canonical=said))
     a0 = people[0]
-    people.append(dict(source="call_center_contacts", source_record_key="K-household", phone_normalised=a0["phone_normalised"],
-                       last_name_normalised=a0["last_name_normalised"], first_name_normalised="george",
-                       first_name_canonical="george"))
+    people.append(dict(source="call_center_contacts", source_record_key="K-household",
+                       phone_normalised=a0["phone_normalised"], last_name_normalised=a0["last_name_normalised"],
+                       first_name_normalised="george", first_name_canonical="george"))
     frame = records(*people)
     result = match_records(frame, MatchSettings(max_cluster_size=50))
     labels = result.clustering.labels
