@@ -7,7 +7,12 @@ staging and intermediate models, runs identity resolution and compares
 - pairwise precision / recall / F1 over all pairs of source records
   (a pair is predicted when both records got the same customer_id, true when
   both belong to the same person);
-- customers found versus true people.
+- customers found versus true people;
+- the same precision / recall / F1 over *linkable* records only, and the best
+  all-records F1 that unlinkable records leave possible (see `linkable_records`);
+- why the missed pairs were missed (`missed_pair_reasons`).
+
+The truth files are read here only, never by the pipeline.
 
 Speed is measured on a real simulated company of the size wanted:
 `--people 300000 --defect-rates 0.01` gives about 1,000,000 source records; the
@@ -22,10 +27,11 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from warehouse.settings import PROJECT_ROOT, Settings, with_database
@@ -46,6 +52,12 @@ class Quality:
     recall: float
     f1: float
     seconds: dict[str, float]
+    linkable_records: int = 0
+    linkable_precision: float = 0.0
+    linkable_recall: float = 0.0
+    linkable_f1: float = 0.0
+    f1_upper_bound: float = 0.0
+    missed_pairs: dict[str, int] = field(default_factory=dict)
 
 
 def pairs(sizes: pd.Series) -> int:
@@ -54,10 +66,7 @@ def pairs(sizes: pd.Series) -> int:
 
 def pairwise_quality(xref: pd.DataFrame, truth: pd.DataFrame) -> tuple[float, float, float, int, int, int]:
     """Precision, recall, F1, records compared, customers and true people among the records both sides know."""
-    truth = truth.copy()
-    is_email = truth["source"] == "email_campaign_events"
-    truth.loc[is_email, "source_record_key"] = truth.loc[is_email, "source_record_key"].str.strip().str.lower()
-    truth = truth.drop_duplicates(["source", "source_record_key"])
+    truth = _truth_keys(truth)
     joined = xref.merge(truth, on=["source", "source_record_key"], how="inner")
     predicted = pairs(joined.groupby("customer_id").size())
     actual = pairs(joined.groupby("person_id").size())
@@ -66,6 +75,139 @@ def pairwise_quality(xref: pd.DataFrame, truth: pd.DataFrame) -> tuple[float, fl
     recall = correct / actual if actual else 1.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return precision, recall, f1, len(joined), joined["customer_id"].nunique(), joined["person_id"].nunique()
+
+
+# The int_source_records column holding a source's own record key (sources keyed by a contact,
+# response or registration id have it in no matching column).
+OWN_KEY_COLUMN = {
+    "crm_accounts": "account_id", "pos_transactions": "loyalty_id", "web_orders": "web_account_id",
+    "web_events": "web_account_id", "email_campaign_events": "email_normalised",
+}
+IDENTIFYING_COLUMNS = (
+    "account_id", "loyalty_id", "web_account_id", "email_normalised", "previous_email_normalised",
+    "phone_normalised", "first_name_normalised", "last_name_normalised",
+)
+
+
+def linkable_records(records: pd.DataFrame) -> np.ndarray:
+    """Which records carry anything another record could be linked on.
+
+    A record is *linkable* when it holds an identifying attribute other than its own
+    source key - a CRM account, loyalty card or web account id, an e-mail (current or
+    earlier), a phone, a first or last name - or when its own key value is also held by
+    another record (a loyalty card the CRM knows, a campaign e-mail on a CRM account).
+    A postcode alone does not count (a household shares it). The rest (a web account
+    that never ordered, a loyalty card the CRM does not know, an empty survey) carry
+    nothing but a key no other record holds: no method can link them.
+    """
+    own = records["source"].map(OWN_KEY_COLUMN)
+    other = np.zeros(len(records), dtype=bool)
+    for column in IDENTIFYING_COLUMNS:
+        other |= (records[column].notna() & (own != column)).to_numpy()
+    shared = np.zeros(len(records), dtype=bool)
+    for column in ("account_id", "loyalty_id", "web_account_id"):
+        count = records[column].map(records[column].value_counts())
+        shared |= ((own == column) & (count > 1)).to_numpy()
+    # A campaign e-mail is also held by a record with it as its current or earlier e-mail.
+    emails = pd.concat([records["email_normalised"], records["previous_email_normalised"]]).dropna().value_counts()
+    shared |= ((own == "email_normalised") & (records["email_normalised"].map(emails) > 1)).to_numpy()
+    return other | shared
+
+
+def _truth_keys(truth: pd.DataFrame) -> pd.DataFrame:
+    truth = truth.copy()
+    is_email = truth["source"] == "email_campaign_events"
+    truth.loc[is_email, "source_record_key"] = truth.loc[is_email, "source_record_key"].str.strip().str.lower()
+    return truth.drop_duplicates(["source", "source_record_key"])
+
+
+def _edits(a: str, b: str) -> int:
+    """Levenshtein distance (small strings, few calls)."""
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1]
+
+
+def _values(part: pd.DataFrame, *columns: str) -> set[str]:
+    return {v for c in columns for v in part[c].dropna().tolist()}
+
+
+def _near(left: set[str], right: set[str], edits: int) -> bool:
+    return any(_edits(a, b) <= edits for a in left for b in right if a != b)
+
+
+def _why_apart(a: pd.DataFrame, b: pd.DataFrame, scored: dict, held: dict) -> str:
+    """Why two parts of one true person ended up in different customers (the first reason that applies)."""
+    if (len(a) == 1 and not a["linkable"].iat[0]) or (len(b) == 1 and not b["linkable"].iat[0]):
+        return "unlinkable record"
+    ca, cb = a["customer_id"].iat[0], b["customer_id"].iat[0]
+    key = (min(ca, cb), max(ca, cb))
+    if key in held:
+        return f"held by guard: {held[key]}"
+    emails = ("email_normalised", "previous_email_normalised")
+    ea, eb = _values(a, *emails), _values(b, *emails)
+    la, lb = _values(a, "last_name_normalised"), _values(b, "last_name_normalised")
+    fa, fb = _values(a, "first_name_canonical"), _values(b, "first_name_canonical")
+    pa, pb = _values(a, "phone_normalised"), _values(b, "phone_normalised")
+    za, zb = _values(a, "postcode_normalised"), _values(b, "postcode_normalised")
+    score = ""
+    if key in scored:
+        outcome = scored[key][1]
+        score = {"household_guard": "scored >= link but no name agrees (household guard)", "review": "review band",
+                 "below_review": "scored below review band"}.get(outcome, outcome)
+    score = f" ({score or 'not scored'})"
+    if not ((ea and eb) or (pa and pb) or (za and zb)):
+        # E.g. a call (name, phone) and a survey (name, e-mail): only the names can be compared,
+        # and a name alone is no proof (people share names).
+        return ("only names comparable" if la and lb else "nothing comparable") + score
+    if ea & eb or pa & pb:
+        return "share an e-mail or phone, names differ" + score
+    if za & zb and la & lb and fa & fb:
+        # The data holds different people with one name at one postcode: left to a steward.
+        return "same name and postcode only" + score
+    if za & zb and la & lb:
+        return "same last name and postcode, first name differs" + score
+    if la and lb and _near(la, lb, 1):
+        return "last name typo, contacts differ" + score
+    if ea and eb and not (la and lb):
+        return "different e-mails, no names" + score
+    return "names or contacts differ (moved, changed e-mail or phone)" + score
+
+
+def missed_pair_reasons(records: pd.DataFrame, scored: pd.DataFrame, held: pd.DataFrame) -> dict[str, int]:
+    """Missed true pairs (same person, different customer_id) counted by why they were missed.
+
+    `records` holds the identity input with customer_id, person_id and linkable;
+    `scored` left/right positions, match_probability and outcome of every scored pair;
+    `held` left/right positions and reason of the pairs a guard held.
+    """
+    customer = records["customer_id"].to_numpy()
+
+    def by_customers(frame: pd.DataFrame, value) -> dict:
+        out: dict = {}
+        for left, right, v in zip(frame["left"].astype(int), frame["right"].astype(int), value):
+            a, b = customer[left], customer[right]
+            if a != b:
+                key = (min(a, b), max(a, b))
+                if key not in out or (isinstance(v, tuple) and v[0] > out[key][0]):
+                    out[key] = v
+        return out
+
+    scored_by = by_customers(scored, list(zip(scored["match_probability"], scored["outcome"])))
+    held_by = by_customers(held, held["reason"].tolist())
+    split = records.groupby("person_id")["customer_id"].transform("nunique") > 1
+    reasons: dict[str, int] = {}
+    for _, person in records[split].groupby("person_id"):
+        parts = [part for _, part in person.groupby("customer_id")]
+        for i in range(len(parts)):
+            for j in range(i + 1, len(parts)):
+                reason = _why_apart(parts[i], parts[j], scored_by, held_by)
+                reasons[reason] = reasons.get(reason, 0) + len(parts[i]) * len(parts[j])
+    return dict(sorted(reasons.items(), key=lambda kv: -kv[1]))
 
 
 def build_company(people: int, defect_rate: float, days: int, server_url: str, *, rebuild_models: bool = False) -> Settings:
@@ -130,8 +272,9 @@ def reset_identity(settings: Settings) -> None:
 
 
 def measure_quality(people: int, defect_rate: float, days: int, server_url: str, rebuild_models: bool = False) -> Quality:
+    from identity import store
     from identity.resolve import resolve_identities
-    from warehouse.db import fetch_all
+    from warehouse.db import connect, fetch_all
 
     settings = build_company(people, defect_rate, days, server_url, rebuild_models=rebuild_models)
     reset_identity(settings)
@@ -142,19 +285,63 @@ def measure_quality(people: int, defect_rate: float, days: int, server_url: str,
     )
     truth = pd.read_csv(settings.truth_dir / "source_records.csv", dtype=str)
     precision, recall, f1, compared, customers, true_people = pairwise_quality(xref, truth)
+
+    # Linkable records, and why the missed pairs were missed.
+    with connect(settings) as conn:
+        records = store.read_records(conn)
+        pair_columns = "left_source, left_source_record_key, right_source, right_source_record_key"
+        scored = store.read_frame(conn, f"select {pair_columns}, match_probability, outcome from identity.match_pairs")
+        held = store.read_frame(conn, f"select {pair_columns}, reason from identity.review_queue where reason "
+                                      "not in ('match_probability_in_review_band', 'shared_contact_details_only')")
+    records["linkable"] = linkable_records(records)
+    records = records.merge(xref, on=["source", "source_record_key"], how="left").merge(
+        _truth_keys(truth), on=["source", "source_record_key"], how="left")
+    position = pd.Series(np.arange(len(records)), index=pd.MultiIndex.from_frame(records[["source", "source_record_key"]]))
+    for frame in (scored, held):
+        for side in ("left", "right"):
+            keys = pd.MultiIndex.from_frame(frame[[f"{side}_source", f"{side}_source_record_key"]])
+            frame[side] = position.reindex(keys).to_numpy()
+    in_truth = records[records["person_id"].notna()]
+    linkable = in_truth[in_truth["linkable"]]
+    l_precision, l_recall, l_f1, *_ = pairwise_quality(linkable[["source", "source_record_key", "customer_id"]], truth)
+    # Best possible on all records: every linkable true pair found, nothing wrong linked.
+    bound_recall = pairs(linkable.groupby("person_id").size()) / max(pairs(in_truth.groupby("person_id").size()), 1)
+    bound_f1 = 2 * bound_recall / (1 + bound_recall)
+    missed = missed_pair_reasons(in_truth.reset_index(drop=True), _remap(scored, records, in_truth),
+                                 _remap(held, records, in_truth))
     return Quality(
         people=people, defect_rate=defect_rate, records=len(xref), records_in_truth=compared,
         customers=customers, true_people=true_people, precision=round(precision, 5), recall=round(recall, 5),
-        f1=round(f1, 5), seconds=summary.seconds,
+        f1=round(f1, 5), seconds=summary.seconds, linkable_records=len(linkable),
+        linkable_precision=round(l_precision, 5), linkable_recall=round(l_recall, 5), linkable_f1=round(l_f1, 5),
+        f1_upper_bound=round(bound_f1, 5), missed_pairs=missed,
     )
 
 
+def _remap(pairs_frame: pd.DataFrame, records: pd.DataFrame, kept: pd.DataFrame) -> pd.DataFrame:
+    """Pairs re-indexed from positions in `records` to positions in `kept` (a filtered, re-indexed copy)."""
+    new = pd.Series(-1, index=records.index)
+    new[kept.index] = np.arange(len(kept))
+    out = pairs_frame.dropna(subset=["left", "right"]).copy()
+    out["left"] = new.to_numpy()[out["left"].astype(int)]
+    out["right"] = new.to_numpy()[out["right"].astype(int)]
+    return out[(out["left"] >= 0) & (out["right"] >= 0)]
+
+
 def markdown(quality: list[Quality]) -> str:
-    lines = ["| people | defect rate | records | customers | true people | precision | recall | F1 |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| people | defect rate | records | customers | true people | precision | recall | F1 "
+             "| linkable records | linkable precision | linkable recall | linkable F1 | F1 upper bound |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for q in quality:
         lines.append(f"| {q.people:,} | {q.defect_rate} | {q.records:,} | {q.customers:,} | {q.true_people:,} | "
-                     f"{q.precision:.4f} | {q.recall:.4f} | {q.f1:.4f} |")
+                     f"{q.precision:.4f} | {q.recall:.4f} | {q.f1:.4f} | {q.linkable_records:,} | "
+                     f"{q.linkable_precision:.4f} | {q.linkable_recall:.4f} | {q.linkable_f1:.4f} | "
+                     f"{q.f1_upper_bound:.4f} |")
+    reasons = list(dict.fromkeys(r for q in quality for r in q.missed_pairs))
+    lines += ["", "| missed true pairs, by why | " + " | ".join(f"@ {q.defect_rate}" for q in quality) + " |",
+              "|---|" + "---:|" * len(quality)]
+    for reason in reasons:
+        lines.append(f"| {reason} | " + " | ".join(f"{q.missed_pairs.get(reason, 0):,}" for q in quality) + " |")
     stages = list(dict.fromkeys(s for q in quality for s in q.seconds))
     lines += ["", "| stage (seconds) | " + " | ".join(f"{q.records:,} records @ {q.defect_rate}" for q in quality) + " |",
               "|---|" + "---:|" * len(quality)]

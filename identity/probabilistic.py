@@ -47,7 +47,8 @@ MAX_NAME_BLOCK = 20
 MAX_TRAINING_PAIRS = 2_000_000
 NAME_KEY = ("first_name_canonical", "last_name_normalised")
 # Comparisons whose agreement counts as "the people are named alike" for the household guard.
-NAME_EVIDENCE_LEVELS = {"first_name": ("exact", "same canonical name", "similar", "initial")}
+# Not "one edit": Dan and Jan, Tom and Tim share landlines; such a pair goes to a steward.
+NAME_EVIDENCE_LEVELS = {"first_name": ("exact", "same canonical name", "similar", "short form", "initial")}
 
 
 @dataclass
@@ -73,9 +74,24 @@ def _settings():
         output_column_name="first_name",
         comparison_levels=[
             cll.NullLevel("first_name_normalised"),
-            cll.ExactMatchLevel("first_name_normalised").configure(label_for_charts="exact"),
+            # Term-frequency adjusted like the last name: "john" agreeing is weaker evidence than "ottoline".
+            cll.ExactMatchLevel("first_name_normalised", term_frequency_adjustments=True).configure(
+                label_for_charts="exact"
+            ),
             cll.CustomLevel("first_name_canonical_l = first_name_canonical_r", "same canonical name"),
             cll.JaroWinklerLevel("first_name_normalised", 0.88).configure(label_for_charts="similar"),
+            # A typo in a short name, where Jaro-Winkler is harsh: "jya" / "jay", "syan" / "sean".
+            cll.DamerauLevenshteinLevel("first_name_normalised", 1).configure(label_for_charts="one edit"),
+            # A short form the nickname seed does not know: "sam" / "samantha", "jon" / "jonathan".
+            cll.CustomLevel(
+                "(length(first_name_normalised_r) >= 3 and length(first_name_normalised_l) > "
+                "length(first_name_normalised_r) and substr(first_name_normalised_l, 1, "
+                "length(first_name_normalised_r)) = first_name_normalised_r) or "
+                "(length(first_name_normalised_l) >= 3 and length(first_name_normalised_r) > "
+                "length(first_name_normalised_l) and substr(first_name_normalised_r, 1, "
+                "length(first_name_normalised_l)) = first_name_normalised_l)",
+                "short form",
+            ),
             cll.CustomLevel(
                 "(length(first_name_normalised_l) = 1 or length(first_name_normalised_r) = 1) and "
                 "substr(first_name_normalised_l, 1, 1) = substr(first_name_normalised_r, 1, 1)",
