@@ -278,6 +278,13 @@ def _purchase_decision(
     test_cut = cut - pd.Timedelta(days=horizon_days)
     rows, test = selection.backtest, selection.test_features
     judgeable = champion.trained_at_cutoff <= test_cut.date() and not test.empty
+    if not judgeable and champion.model_version != version:
+        # Unlike churn, a purchase model fitted on days of history can be far off (BG/NBD on a
+        # day's orders), and keeping it until it can be judged would keep it for H days; a fit
+        # on more history replaces it. This also keeps a backfill's scores independent of the
+        # order its days ran in.
+        return Decision(True, "champion too recent to judge: replaced by the fit on more history",
+                        champion.model_version, version, None, challenger)
     champion_metric = None
     if judgeable and champion.model_version != version:
         rfm = clv.rfm_summary(transactions, test_cut).reindex(test.index)

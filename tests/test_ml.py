@@ -578,10 +578,13 @@ def test_purchase_champion_is_replaced_only_by_a_better_challenger(synthetic_his
     expected = predict_value(bad.model, features, rfm, 90, clv_months=12, annual_discount_rate=0.10)
     np.testing.assert_allclose(third.scores["expected_revenue"], expected["expected_revenue"])
     np.testing.assert_allclose(third.scores["clv"], expected["clv"])
-    # a champion trained after T-H cannot be judged on unseen outcomes yet: it stays
+    # a champion trained after T-H cannot be judged on unseen outcomes yet: the fit on more history replaces it
     recent = Champion("old-recent", date(2025, 12, 1), bad.model)
     fourth = compute_scores(synthetic_history, "2025-12-31", config, purchase_champion=recent)
-    assert fourth.metrics["purchases"]["champion"]["reason"].startswith("champion kept: no unseen")
+    assert fourth.metrics["purchases"]["champion"]["reason"].startswith("champion too recent to judge")
+    assert fourth.metrics["purchases"]["scored_with_version"] == fourth.model_version
+    assert next(e for e in fourth.entries if e.model_name == "purchases").is_champion
+    pd.testing.assert_frame_equal(fourth.scores, first.scores)
 
 
 def test_clv_follows_the_chosen_purchase_model(synthetic_history) -> None:
