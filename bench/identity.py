@@ -28,7 +28,7 @@ import os
 import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +58,7 @@ class Quality:
     linkable_f1: float = 0.0
     f1_upper_bound: float = 0.0
     missed_pairs: dict[str, int] = field(default_factory=dict)
+    training_notes: list[str] = field(default_factory=list)  # parameters the data could not give
 
 
 def pairs(sizes: pd.Series) -> int:
@@ -248,6 +249,12 @@ def build_company(people: int, defect_rate: float, days: int, server_url: str, *
         print("loading raw")
         load_interval(settings, config.start, config.end, batch_id="bench")
         loaded.write_text(json.dumps(config.as_dict()))
+    build_models(settings, work / "target")
+    built.write_text(json.dumps(config.as_dict()))
+    return settings
+
+
+def build_models(settings: Settings, target_path: Path) -> None:
     print("dbt seed, staging + intermediate")
     env = {**os.environ, **settings.dbt_env(), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     project = PROJECT_ROOT / "dbt_project"
@@ -255,11 +262,9 @@ def build_company(people: int, defect_rate: float, days: int, server_url: str, *
     for command in (["seed"], ["run", "--selector", "staging_intermediate"]):
         subprocess.run(
             [str(dbt), *command, "--quiet", "--project-dir", str(project), "--profiles-dir", str(project),
-             "--target-path", str(work / "target")],
+             "--target-path", str(target_path)],
             check=True, env=env,
         )
-    built.write_text(json.dumps(config.as_dict()))
-    return settings
 
 
 def reset_identity(settings: Settings) -> None:
@@ -271,12 +276,52 @@ def reset_identity(settings: Settings) -> None:
         conn.commit()
 
 
+def build_dataset(name: str, server_url: str) -> Settings:
+    """A public benchmark set (bench.febrl) delivered as one CRM export, loaded and built in a fresh database."""
+    from warehouse.server import drop_database, ensure_database
+
+    work = WORK_DIR / name
+    url = with_database(server_url, f"c360_bench_identity_{name}")
+    settings = Settings.from_env({**os.environ, "WAREHOUSE_URL": url, "C360_DATA_DIR": str(work / "data")})
+    drop_database(url)
+    ensure_database(url)
+    deliver_dataset(settings, name, work / "target")
+    return settings
+
+
+def deliver_dataset(settings: Settings, name: str, target_path: Path) -> pd.DataFrame:
+    """Land `name` as the CRM's delivery of one day, load it and build int_source_records; return the truth
+    (also written to the truth folder)."""
+    from bench.febrl import febrl_csv, read_febrl, write_crm_export
+    from ingestion.loader import load_interval
+    from pipeline.stages import prepare
+
+    truth = write_crm_export(read_febrl(febrl_csv(name)), settings.landing_dir, "2024-01-01")
+    settings.truth_dir.mkdir(parents=True, exist_ok=True)
+    truth.to_csv(settings.truth_dir / "source_records.csv", index=False)
+    prepare(settings)
+    print(f"loading {name} as a crm_accounts delivery ({len(truth):,} accounts)")
+    load_interval(settings, date(2024, 1, 1), date(2024, 1, 2), batch_id="bench").raise_if_rejected()
+    build_models(settings, target_path)
+    return truth
+
+
+def measure_dataset(name: str, server_url: str) -> Quality:
+    settings = build_dataset(name, server_url)
+    return evaluate(settings, people=0, defect_rate=0.0)
+
+
 def measure_quality(people: int, defect_rate: float, days: int, server_url: str, rebuild_models: bool = False) -> Quality:
+    settings = build_company(people, defect_rate, days, server_url, rebuild_models=rebuild_models)
+    return evaluate(settings, people, defect_rate)
+
+
+def evaluate(settings: Settings, people: int, defect_rate: float) -> Quality:
+    """Resolve identities from scratch and compare the result with the truth file."""
     from identity import store
     from identity.resolve import resolve_identities
     from warehouse.db import connect, fetch_all
 
-    settings = build_company(people, defect_rate, days, server_url, rebuild_models=rebuild_models)
     reset_identity(settings)
     summary = resolve_identities(settings, "bench", datetime(2026, 1, 1, tzinfo=timezone.utc))
     xref = pd.DataFrame(
@@ -315,6 +360,7 @@ def measure_quality(people: int, defect_rate: float, days: int, server_url: str,
         f1=round(f1, 5), seconds=summary.seconds, linkable_records=len(linkable),
         linkable_precision=round(l_precision, 5), linkable_recall=round(l_recall, 5), linkable_f1=round(l_f1, 5),
         f1_upper_bound=round(bound_f1, 5), missed_pairs=missed,
+        training_notes=(summary.training or {}).get("notes", []),
     )
 
 
@@ -348,6 +394,8 @@ def markdown(quality: list[Quality]) -> str:
     for stage in stages:
         lines.append(f"| {stage} | " + " | ".join(f"{q.seconds.get(stage, 0):.1f}" for q in quality) + " |")
     lines.append("| total | " + " | ".join(f"{sum(q.seconds.values()):.1f}" for q in quality) + " |")
+    for q in quality:
+        lines += [f"\nTraining @ {q.defect_rate}: " + (" ".join(q.training_notes) or "every parameter estimated.")]
     return "\n".join(lines) + "\n"
 
 
@@ -356,6 +404,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--people", type=int, default=10_000)
     parser.add_argument("--defect-rates", default="0.01,0.02", help="comma-separated; 0.01 is the simulator default")
     parser.add_argument("--days", type=int, default=730)
+    parser.add_argument("--dataset", choices=["febrl1", "febrl2", "febrl3", "febrl4a"],
+                        help="measure on a public benchmark set delivered as a CRM export instead of the simulator")
     parser.add_argument("--rebuild-models", action="store_true",
                         help="build the dbt models of an already loaded company again (after a staging change)")
     args = parser.parse_args(argv)
@@ -369,10 +419,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("splink").setLevel(logging.WARNING)
     server_url = resolve_warehouse_url()
     compile_manifest()
-    rates = [float(r) for r in args.defect_rates.split(",")]
-    quality = [measure_quality(args.people, rate, args.days, server_url, args.rebuild_models) for rate in rates]
+    if args.dataset:
+        quality = [measure_dataset(args.dataset, server_url)]
+        out = RESULTS_DIR / f"identity-{args.dataset}.json"
+    else:
+        rates = [float(r) for r in args.defect_rates.split(",")]
+        quality = [measure_quality(args.people, rate, args.days, server_url, args.rebuild_models) for rate in rates]
+        out = RESULTS_DIR / f"identity-{args.people}.json"
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    out = RESULTS_DIR / f"identity-{args.people}.json"
     out.write_text(json.dumps({"measured_at": datetime.now().isoformat(timespec="seconds"), "cores": os.cpu_count(),
                                "quality": [asdict(q) for q in quality]}, indent=2))
     table = markdown(quality)

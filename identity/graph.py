@@ -6,8 +6,11 @@ order, then probabilistic links by falling match probability. Each edge joins
 the two clusters its records are in, unless joining them would
 
 - put two records a steward marked cannot-link into one cluster (`cannot_link`),
-- put two different values of a strong key (CRM account, loyalty card, web
-  account, date of birth) into one cluster (`conflicting_<key>`), or
+- put two different values of a guarded key into one cluster
+  (`conflicting_<key>`): a date of birth, or the identity key of a source that
+  declares one key per person (`identity_key_unique_per_person` in
+  ingestion/contracts.py: the till's loyalty card, not the CRM's account id,
+  since duplicate accounts of one person are what must be merged), or
 - make a cluster larger than the configured maximum (`cluster_too_large`).
 
 Such an edge is not added; it is returned as *held* for a steward to review.
@@ -19,11 +22,15 @@ complete the path comes up. Steward must-links skip the key and size guards
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
-STRONG_KEYS: tuple[str, ...] = ("account_id", "loyalty_id", "web_account_id", "date_of_birth")
+from ingestion.contracts import SourceContract
+
+# Record columns that can hold a source's identity key (and so be guarded, where the source says so).
+SOURCE_KEY_COLUMNS: tuple[str, ...] = ("account_id", "loyalty_id", "web_account_id")
 STEWARD_MUST_LINK = "steward_must_link"
 
 
@@ -86,6 +93,19 @@ class _Forest:
             self.cannot.setdefault(a, set()).update(self.cannot.pop(b))
 
 
+def guarded_keys(sources: Mapping[str, SourceContract]) -> tuple[str, ...]:
+    """Keys whose different values veto a merge: each source's identity key it declares unique
+    per person, and the date of birth."""
+    unique = sorted({s.identity_key for s in sources.values() if s.identity_key_unique_per_person})
+    unknown = [key for key in unique if key not in SOURCE_KEY_COLUMNS]
+    if unknown:
+        raise ValueError(
+            f"identity_key_unique_per_person is set on a source keyed by {', '.join(unknown)}, which identity "
+            f"resolution cannot guard: only {', '.join(SOURCE_KEY_COLUMNS)} can veto a merge"
+        )
+    return (*unique, "date_of_birth")
+
+
 def cluster(
     n: int,
     edges: list[Edge],
@@ -97,7 +117,7 @@ def cluster(
 ) -> Clustering:
     """Cluster n records. `edges` must already be in order of strength.
 
-    `strong_keys` holds, per key, one value (or None) per record. `initial`
+    `strong_keys` holds, per guarded key (see `guarded_keys`), one value (or None) per record. `initial`
     optionally gives a starting cluster label per record (-1: alone); records
     sharing a label start joined, unguarded, as the previous run left them.
     """

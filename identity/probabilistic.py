@@ -6,17 +6,23 @@ one rule cluster with identical matching attributes are scored once (their
 first record stands for them). Splink runs on an in-process DuckDB; the same
 settings run on Spark or Postgres backends.
 
-Training: u by random sampling, the prior from two near-certain rules, m by
-expectation maximisation on two blocking passes (names, then e-mail/phone), so
-every comparison gets estimated in at least one pass. Every scored pair is
-returned with its match weight, probability and per-comparison evidence.
+Training: u by random sampling, the prior from near-certain rules, m by
+expectation maximisation on two blocking passes (names, then phone), so that
+with e-mails and phones in the data every comparison is estimated in one pass.
+Data can lack what a step needs (a legacy CRM export with names and addresses
+only has no e-mail or phone to estimate the prior from, nor a phone pass to
+train the names on): then that parameter is taken from `fallback_prior` or
+`FALLBACK_M`, fixed values written down here, and the run says so
+(`Training`, kept in identity.resolution_runs and shown in the run report).
+Every scored pair is returned with its match weight, probability and
+per-comparison evidence.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -51,18 +57,81 @@ NAME_KEY = ("first_name_canonical", "last_name_normalised")
 NAME_EVIDENCE_LEVELS = {"first_name": ("exact", "same canonical name", "similar", "short form", "initial")}
 
 
+def fallback_prior(n: int) -> float:
+    """The prior (P(two random records are one person)) when no near-certain rule finds a pair.
+
+    As if each of the n records had one other record of its person: 1 / (n - 1).
+    """
+    return 1.0 / max(n - 1, 1)
+
+
+# Fixed parameters, used only where the data cannot estimate them.
+# m (P(level | same person)) per comparison, non-null levels from the most to the least alike, for a
+# comparison no EM pass could estimate (set by hand: typists and moves, not measured). u is always
+# estimated, from random pairs.
+FALLBACK_M: dict[str, tuple[float, ...]] = {
+    # exact, same canonical name, similar, one edit, short form, initial, different
+    "first_name": (0.80, 0.05, 0.05, 0.04, 0.02, 0.02, 0.02),
+    # exact, one edit, similar, different
+    "last_name": (0.85, 0.07, 0.04, 0.04),
+    "email_normalised": (0.85, 0.15),  # people change e-mail addresses
+    "phone_normalised": (0.75, 0.25),
+    "postcode_normalised": (0.80, 0.20),  # people move
+}
+# The record column behind each comparison named otherwise.
+COMPARED_COLUMNS = {"first_name": "first_name_normalised", "last_name": "last_name_normalised"}
+# Near-certain rules for the prior, each with the columns it needs.
+PRIOR_RULES: tuple[tuple[str, ...], ...] = (
+    ("email_normalised",),
+    ("phone_normalised", "last_name_normalised"),
+)
+TRAINING_PASSES: dict[str, tuple[str, ...]] = {"names": NAME_KEY, "phone": ("phone_normalised",)}
+# What can go wrong inside Splink's training on thin data: no pairs for a pass (EMTrainingException),
+# a prior of 0 or 1 (ValueError: math domain error), an empty level (ZeroDivisionError).
+TRAINING_ERRORS: tuple[type[Exception], ...] = (ValueError, ArithmeticError)
+
+
+@dataclass
+class Training:
+    """How the model's parameters were obtained: estimated from this data, or fixed (and why)."""
+
+    prior: float | None = None
+    prior_source: str = "estimated"  # or "fixed: <why>"
+    passes: dict[str, str] = field(default_factory=dict)  # training pass -> "trained" or why it was skipped
+    fixed_m: list[str] = field(default_factory=list)  # comparisons whose m came from FALLBACK_M
+    reused_model: bool = False
+
+    def notes(self) -> list[str]:
+        """Plain sentences for the run report and the log (empty when everything was estimated)."""
+        notes = []
+        if self.prior_source != "estimated":
+            notes.append(f"The match prior was fixed at {self.prior:.3g} ({self.prior_source.removeprefix('fixed: ')}).")
+        for name, outcome in self.passes.items():
+            if outcome != "trained":
+                notes.append(f"Training pass '{name}' was skipped: {outcome}.")
+        if self.fixed_m:
+            notes.append("No training pass could estimate " + ", ".join(self.fixed_m)
+                         + ": fixed m probabilities were used (identity.probabilistic.FALLBACK_M).")
+        return notes
+
+    def as_dict(self) -> dict:
+        return {"prior": self.prior, "prior_source": self.prior_source, "passes": self.passes,
+                "fixed_m": self.fixed_m, "reused_model": self.reused_model, "notes": self.notes()}
+
+
 @dataclass
 class ScoredPairs:
     """Scored pairs (left/right record positions, match_weight, match_probability, evidence json, name_agrees)."""
 
     pairs: pd.DataFrame
     model_json: str
+    training: Training = field(default_factory=Training)
 
 
-def _settings():
+def _settings(prior: float):
     import splink.comparison_level_library as cll
     import splink.comparison_library as cl
-    from splink import SettingsCreator, block_on
+    from splink import SettingsCreator
 
     def different_clusters(*columns: str) -> str:
         equal = " and ".join(f"l.{c} = r.{c}" for c in columns)
@@ -115,6 +184,7 @@ def _settings():
     settings = SettingsCreator(
         link_type="dedupe_only",
         unique_id_column_name="record_position",
+        probability_two_random_records_match=prior,  # replaced by the estimate where the data allows
         comparisons=[
             first_name,
             last_name,
@@ -127,9 +197,7 @@ def _settings():
         retain_intermediate_calculation_columns=True,
         additional_columns_to_retain=[],
     )
-    training_rules = [block_on(*NAME_KEY), block_on("phone_normalised")]
-    prior_rules = [block_on("email_normalised"), block_on("phone_normalised", "last_name_normalised")]
-    return settings, training_rules, prior_rules
+    return settings
 
 
 def candidates(records: pd.DataFrame, rule_cluster: np.ndarray) -> pd.DataFrame:
@@ -153,39 +221,88 @@ def score_pairs(records: pd.DataFrame, rule_cluster: np.ndarray, model_json: str
     """Score candidate pairs across rule clusters; train a model unless `model_json` is given."""
     import duckdb
     from splink import DuckDBAPI, Linker
-    from splink.internals.exceptions import EMTrainingException
 
     frame = candidates(records, rule_cluster)
     empty = pd.DataFrame(columns=["left", "right", "match_weight", "match_probability", "evidence", "name_agrees"])
     if len(frame) < 2:
-        return ScoredPairs(empty, model_json or "")
+        return ScoredPairs(empty, model_json or "", Training(reused_model=bool(model_json)))
     con = duckdb.connect()
     db_api = DuckDBAPI(con)
     table = db_api.register(frame, dataset_display_name="identity_candidates")
-    settings, training_rules, prior_rules = _settings()
     if model_json:
         linker = Linker(table, json.loads(model_json), log_level=logging.WARNING)
+        training = Training(reused_model=True)
     else:
-        linker = Linker(table, settings, log_level=logging.WARNING)
-        linker.training.estimate_probability_two_random_records_match(prior_rules, recall=0.8)
-        linker.training.estimate_u_using_random_sampling(max_pairs=2e6, seed=360)
-        # EM on at most about MAX_TRAINING_PAIRS pairs per pass: pairs grow with the square of the records sampled.
-        for rule, columns in zip(training_rules, (NAME_KEY, ("phone_normalised",))):
-            pairs = _pairs_sharing(frame, columns)
-            proportion = min(1.0, (MAX_TRAINING_PAIRS / pairs) ** 0.5) if pairs else 1.0
-            try:
-                linker.training.estimate_parameters_using_expectation_maximisation(
-                    rule, record_sample_proportion=proportion)
-            except EMTrainingException as error:  # e.g. no two records share a phone: train on the other pass
-                log.warning("identity: a training pass was skipped: %s", str(error).splitlines()[0])
+        linker, training = _train(table, frame)
     predictions = linker.inference.predict(warning_mode="never")
     model_out = json.dumps(linker.misc.save_model_to_json())
     levels = _level_labels(json.loads(model_out))
     scored = con.sql(f"select * from {predictions.physical_name}").df()
     con.close()
     if scored.empty:
-        return ScoredPairs(empty, model_out)
-    return ScoredPairs(_evidence(scored, levels), model_out)
+        return ScoredPairs(empty, model_out, training)
+    return ScoredPairs(_evidence(scored, levels), model_out, training)
+
+
+def _train(table, frame: pd.DataFrame):
+    """A linker trained on `frame`, with parameters the data cannot give taken as fixed (see Training)."""
+    from splink import Linker, block_on
+    from splink.internals.exceptions import EMTrainingException
+
+    training = Training(prior=fallback_prior(len(frame)))
+    linker = Linker(table, _settings(training.prior), log_level=logging.WARNING)
+    usable = [rule for rule in PRIOR_RULES if _pairs_sharing(frame, rule)]
+    if usable:
+        try:
+            linker.training.estimate_probability_two_random_records_match(
+                [block_on(*rule) for rule in usable], recall=0.8)
+        except TRAINING_ERRORS as error:
+            training.prior_source = f"fixed: the estimate failed ({_first_line(error)})"
+    else:
+        training.prior_source = ("fixed: no two records share an e-mail, or a phone and last name, "
+                                 "to estimate it from")
+    prior = linker.misc.save_model_to_json()["probability_two_random_records_match"]
+    if not 0 < prior < 1:  # an estimate of 0 or 1 would make every match weight infinite
+        training.prior_source = f"fixed: the estimate was {prior}"
+        linker = Linker(table, _settings(training.prior), log_level=logging.WARNING)
+    else:
+        training.prior = float(prior)
+    linker.training.estimate_u_using_random_sampling(max_pairs=2e6, seed=360)
+    # EM on at most about MAX_TRAINING_PAIRS pairs per pass: pairs grow with the square of the records sampled.
+    for name, columns in TRAINING_PASSES.items():
+        pairs = _pairs_sharing(frame, columns)
+        if not pairs:
+            training.passes[name] = f"no two records share {' and '.join(columns)}"
+            continue
+        proportion = min(1.0, (MAX_TRAINING_PAIRS / pairs) ** 0.5)
+        try:
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                block_on(*columns), record_sample_proportion=proportion)
+            training.passes[name] = "trained"
+        except (EMTrainingException, *TRAINING_ERRORS) as error:
+            training.passes[name] = _first_line(error)
+    model = linker.misc.save_model_to_json()
+    amended = False
+    for comparison in model["comparisons"]:
+        levels = [lv for lv in comparison["comparison_levels"] if not lv.get("is_null_level")]
+        if any("m_probability" in lv for lv in levels):
+            continue
+        name = comparison["output_column_name"]
+        column = COMPARED_COLUMNS.get(name, name)
+        if frame[column].notna().any():  # a comparison with no values in the data never fires: nothing to say
+            training.fixed_m.append(name)
+        for level, m in zip(levels, FALLBACK_M[name], strict=True):
+            level["m_probability"] = m
+        amended = True
+    for note in training.notes():
+        log.warning("identity: %s", note)
+    if amended:
+        linker = Linker(table, model, log_level=logging.WARNING)
+    return linker, training
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 def _pairs_sharing(frame: pd.DataFrame, columns: tuple[str, ...]) -> int:

@@ -33,10 +33,11 @@ import numpy as np
 import pandas as pd
 
 from identity import store
-from identity.graph import STEWARD_MUST_LINK, STRONG_KEYS, Clustering, Edge, cluster
+from identity.graph import STEWARD_MUST_LINK, Clustering, Edge, cluster, guarded_keys
 from identity.ids import assign_customer_ids
-from identity.probabilistic import BLOCKING_KEYS, ScoredPairs, score_pairs
+from identity.probabilistic import BLOCKING_KEYS, ScoredPairs, Training, score_pairs
 from identity.rules import rule_edges
+from ingestion.contracts import SOURCES
 from warehouse.db import connect, table_exists
 from warehouse.settings import Settings
 
@@ -70,6 +71,7 @@ class MatchResult:
     review: pd.DataFrame  # left, right, reason, rule, match_probability (record positions)
     model_json: str | None
     trained: bool
+    training: Training | None = None  # None: no probabilistic step this run
 
 
 @dataclass
@@ -84,6 +86,7 @@ class ResolutionSummary:
     split_ids: int
     scored_pairs: int = 0
     review_pairs: int = 0
+    training: dict | None = None  # Training.as_dict() of the model used (None: rules only)
     links_by_rule: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -140,7 +143,7 @@ def match_records(
     initial, free = None, np.ones(n, dtype=bool)
     if previous is not None and len(previous):
         initial, free = _carry_over(records, previous, cannot)
-    strong = {k: records[k].where(records[k].notna(), None).astype(object).tolist() for k in STRONG_KEYS}
+    strong = {k: records[k].where(records[k].notna(), None).astype(object).tolist() for k in guarded_keys(SOURCES)}
     incremental = initial is not None
     edges = [Edge(a, b, STEWARD_MUST_LINK) for a, b in must]
     edges += rule_edges(records, only=free if incremental else None)
@@ -153,6 +156,7 @@ def match_records(
     started = time.monotonic()
     scored = pd.DataFrame(columns=["left", "right", "match_weight", "match_probability", "evidence", "name_agrees"])
     trained = False
+    training = None
     if probabilistic:
         subset = _candidates_for(records, free) if incremental else np.ones(n, dtype=bool)
         can_train = int(records.loc[subset, "last_name_normalised"].notna().sum()) >= MIN_RECORDS_TO_TRAIN
@@ -166,7 +170,7 @@ def match_records(
             scored["right"] = positions[scored["right"].to_numpy(dtype=int)]
             if incremental:
                 scored = scored[free[scored["left"].to_numpy(dtype=int)] | free[scored["right"].to_numpy(dtype=int)]]
-            model_json, trained = result.model_json, use_model is None
+            model_json, trained, training = result.model_json, use_model is None, result.training
         else:
             log.info("identity: no trained model (a full run trains one when there are %d named records); "
                      "rules only", MIN_RECORDS_TO_TRAIN)
@@ -206,7 +210,7 @@ def match_records(
     ]
     review = review.loc[np.array(keep, dtype=bool)].drop_duplicates(["left", "right"])
     timings["clustering"] = round(time.monotonic() - started, 2)
-    return MatchResult(final, free, scored, review, model_json, trained)
+    return MatchResult(final, free, scored, review, model_json, trained, training)
 
 
 def _carry_over(records: pd.DataFrame, previous: pd.DataFrame, cannot: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
@@ -297,17 +301,19 @@ def resolve_identities(
                 review_pairs=len(result.review),
                 links_by_rule=result.clustering.links_by_rule,
                 seconds=timings,
+                training=None if result.training is None else result.training.as_dict(),
             )
             # A log of executions: a rerun of the interval is its next attempt, the first one's row stays.
             conn.execute(
                 """insert into identity.resolution_runs
                        (run_id, attempt, resolved_at, records, customers, new_customers, merged_ids, split_ids,
-                        links_by_rule, mode, records_matched, scored_pairs, review_pairs, seconds)
-                   select %s, coalesce(max(attempt), 0) + 1, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s
+                        links_by_rule, mode, records_matched, scored_pairs, review_pairs, seconds, training)
+                   select %s, coalesce(max(attempt), 0) + 1, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s
                    from identity.resolution_runs where run_id = %s""",
                 (run_id, as_of, summary.records, summary.customers, summary.new_customers, summary.merged_ids,
                  summary.split_ids, json.dumps(summary.links_by_rule), summary.mode, summary.records_matched,
-                 summary.scored_pairs, summary.review_pairs, json.dumps(timings), run_id),
+                 summary.scored_pairs, summary.review_pairs, json.dumps(timings),
+                 None if summary.training is None else json.dumps(summary.training), run_id),
             )
     log.info(summary.text())
     return summary

@@ -43,6 +43,8 @@ alter table identity.resolution_runs add column if not exists records_matched in
 alter table identity.resolution_runs add column if not exists scored_pairs integer;
 alter table identity.resolution_runs add column if not exists review_pairs integer;
 alter table identity.resolution_runs add column if not exists seconds jsonb;
+-- How the match model's parameters were obtained (identity.probabilistic.Training); null: rules only.
+alter table identity.resolution_runs add column if not exists training jsonb;
 -- One row per execution: a rerun of an interval (same run_id) is logged as its next attempt.
 alter table identity.resolution_runs add column if not exists attempt integer not null default 1;
 do $$

@@ -68,13 +68,21 @@ class SourceContract:
     # The source sends a file every day, an empty one (header only) on a day without records;
     # a day of a run's interval with no file from it fails the raw gate (missing_delivery_day).
     delivers_daily: bool = False
+    # The column whose value keys this source's records in identity resolution (one record per
+    # value: a loyalty card's transactions are one record), as int_source_records builds them.
+    identity_key: str = ""
+    # Whether the source guarantees one identity key per person. Only then do two records with
+    # different keys of this source count as different people (the key vetoes a merge). A CRM
+    # usually holds duplicate accounts of one person, so the default is False.
+    identity_key_unique_per_person: bool = False
 
     def __post_init__(self) -> None:
         check_sql_name("source", self.name)
         names = [c.name for c in self.columns]
         if len(set(names)) != len(names):
             raise ContractError(f"source {self.name!r} declares a column twice")
-        for role, name in (("key", self.key), ("event_time", self.event_time)):
+        for role, name in (("key", self.key), ("event_time", self.event_time),
+                           ("identity_key", self.identity_key or self.key)):
             if name not in names:
                 raise ContractError(f"source {self.name!r}: its {role} {name!r} is not one of its columns")
 
@@ -114,6 +122,9 @@ SOURCES: dict[str, SourceContract] = {
     for s in (
         SourceContract(
             name="crm_accounts",
+            identity_key="account_id",
+            # Duplicate accounts of one person are what a single customer view must merge.
+            identity_key_unique_per_person=False,
             description="Customer accounts from the CRM; one row per account version (re-sent on every update).",
             format="csv",
             key="account_id",
@@ -138,6 +149,9 @@ SOURCES: dict[str, SourceContract] = {
         ),
         SourceContract(
             name="pos_transactions",
+            identity_key="loyalty_id",
+            # A loyalty card belongs to one member, and a member has one card.
+            identity_key_unique_per_person=True,
             description="Till transactions from the stores; loyalty_id is empty for customers without a card.",
             format="csv",
             delimiter=";",
@@ -157,6 +171,7 @@ SOURCES: dict[str, SourceContract] = {
         ),
         SourceContract(
             name="web_orders",
+            identity_key="web_account_id",
             description="Orders from the web shop, with the shopper's account and delivery details.",
             format="jsonl",
             key="order_id",
@@ -180,6 +195,7 @@ SOURCES: dict[str, SourceContract] = {
         ),
         SourceContract(
             name="web_events",
+            identity_key="web_account_id",
             description="Click-stream events from the web site; web_account_id is set when the visitor is logged in.",
             format="parquet",
             key="event_id",
@@ -196,6 +212,7 @@ SOURCES: dict[str, SourceContract] = {
         ),
         SourceContract(
             name="call_center_contacts",
+            identity_key="contact_id",
             description="Calls to the call centre; the agent types the caller's name as heard.",
             format="csv",
             freshness_days=7,
@@ -216,6 +233,7 @@ SOURCES: dict[str, SourceContract] = {
         ),
         SourceContract(
             name="email_campaign_events",
+            identity_key="email",
             description="Sends, opens, clicks, bounces and unsubscribes from the e-mail marketing platform.",
             format="jsonl",
             freshness_days=45,
@@ -232,6 +250,7 @@ SOURCES: dict[str, SourceContract] = {
         ),
         SourceContract(
             name="surveys",
+            identity_key="response_id",
             description="Customer satisfaction survey answers (satisfaction 1-5, likelihood to recommend 0-10).",
             format="csv",
             freshness_days=14,
@@ -249,6 +268,7 @@ SOURCES: dict[str, SourceContract] = {
         ),
         SourceContract(
             name="product_registrations",
+            identity_key="registration_id",
             description="Warranty registrations of bought products.",
             format="jsonl",
             freshness_days=14,
@@ -289,13 +309,4 @@ def landing_file_name(source: SourceContract, day: str, part: int = 1) -> str:
 # The column of each source whose value is the record's key in identity.customer_source_xref
 # (as int_source_records builds it): the loyalty card for till sales, the web account for
 # web orders and events; e-mail campaign events are keyed by the normalised e-mail.
-IDENTITY_KEY_COLUMNS: dict[str, str] = {
-    "crm_accounts": "account_id",
-    "pos_transactions": "loyalty_id",
-    "web_orders": "web_account_id",
-    "web_events": "web_account_id",
-    "call_center_contacts": "contact_id",
-    "email_campaign_events": "email",
-    "surveys": "response_id",
-    "product_registrations": "registration_id",
-}
+IDENTITY_KEY_COLUMNS: dict[str, str] = {name: s.identity_key or s.key for name, s in SOURCES.items()}

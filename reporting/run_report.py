@@ -52,6 +52,7 @@ class ReportData:
     quarantine: dict[str, dict[str, int]] | None = None  # source -> reason -> rows
     files_not_loaded: list[dict[str, Any]] | None = None  # this run's rejected and duplicate files
     review_queue: int | None = None  # identity pairs waiting for a steward (None: no identity review yet)
+    identity: dict[str, Any] | None = None  # the latest identity resolution: counts and how its model was trained
     plots: dict[str, str | None] = field(default_factory=dict)  # title -> base64 png
     trend_plots: dict[str, str | None] = field(default_factory=dict)
 
@@ -78,6 +79,7 @@ def collect(settings: Settings, run_id: str) -> ReportData:
         data.quarantine = _quarantine(conn)
         data.files_not_loaded = _files_not_loaded(conn, run_id)
         data.review_queue = _review_queue(conn)
+        data.identity = _identity_resolution(conn)
         check_trend = _check_trend(conn)
         quarantine_trend = _quarantine_trend(conn)
         revenue = _numeric_column(conn, "marts", "customer_360", "total_revenue")
@@ -119,6 +121,7 @@ def summary(data: ReportData) -> dict[str, Any]:
             status: sum(1 for f in data.files_not_loaded if f["status"] == status) for status in ("rejected", "duplicate")
         },
         "identity_review_queue": data.review_queue,
+        "identity_training_notes": None if data.identity is None else data.identity["notes"],
         "plots": {title: png is not None for title, png in {**data.trend_plots, **data.plots}.items()},
     }
 
@@ -198,6 +201,41 @@ def _review_queue(conn: psycopg.Connection) -> int | None:
         if table_exists(conn, schema, table):
             return conn.execute(sql.SQL("select count(*) from {}").format(qualified(schema, table))).fetchone()[0]
     return None
+
+
+def _identity_resolution(conn: psycopg.Connection) -> dict[str, Any] | None:
+    """The latest identity resolution (by interval, then attempt): its counts and its training notes."""
+    if not table_exists(conn, "identity", "resolution_runs"):
+        return None
+    row = conn.execute(
+        """select run_id, mode, records, customers, scored_pairs, review_pairs, training
+           from identity.resolution_runs order by resolved_at desc, attempt desc limit 1"""
+    ).fetchone()
+    if row is None:
+        return None
+    run_id, mode, records, customers, scored, review, training = row
+    if training is None:
+        notes = ["Rules only: no probabilistic model was used in this run."]
+    else:
+        notes = training.get("notes", [])
+    return {"run_id": run_id, "mode": mode, "records": records, "customers": customers, "scored_pairs": scored,
+            "review_pairs": review, "notes": notes}
+
+
+def _identity_html(identity: dict[str, Any] | None) -> str:
+    if identity is None:
+        return _na("identity resolution")
+    parts = [f'<p>Latest resolution <code>{_e(identity["run_id"])}</code> ({_e(identity["mode"])}): '
+             f'<span class="n">{identity["records"]:,}</span> source records, '
+             f'<span class="n">{identity["customers"]:,}</span> customers, '
+             f'<span class="n">{identity["scored_pairs"] or 0:,}</span> pairs scored.</p>']
+    if identity["notes"]:
+        parts.append("<p>The data could not give every parameter of the match model; check its links more closely:</p>")
+        parts.append("<ul>" + "".join(f"<li>{_e(note)}</li>" for note in identity["notes"]) + "</ul>")
+    else:
+        parts.append("<p>Every parameter of the match model was estimated from the data (or reused from the "
+                     "last training).</p>")
+    return "".join(parts)
 
 
 def _check_trend(conn: psycopg.Connection) -> list[tuple[str, int, int]] | None:
@@ -502,6 +540,8 @@ def render_html(data: ReportData) -> str:
     parts.append(_quarantine_html(data.quarantine))
     parts.append('<h2 id="files-not-loaded">Files not loaded</h2>')
     parts.append(_files_not_loaded_html(data.files_not_loaded))
+    parts.append('<h2 id="identity">Identity resolution</h2>')
+    parts.append(_identity_html(data.identity))
     parts.append('<h2 id="identity-review">Identity review queue</h2>')
     parts.append(_na("identity review") if data.review_queue is None else
                  f'<p><span class="n">{data.review_queue:,}</span> pair(s) of records wait for a steward\'s '
