@@ -86,6 +86,8 @@ PRIOR_RULES: tuple[tuple[str, ...], ...] = (
     ("phone_normalised", "last_name_normalised"),
 )
 TRAINING_PASSES: dict[str, tuple[str, ...]] = {"names": NAME_KEY, "phone": ("phone_normalised",)}
+# Where no two records share a phone (a legacy CRM), the names are trained on pairs sharing a postcode.
+FALLBACK_PASSES: dict[str, tuple[str, ...]] = {"phone": ("postcode_normalised",)}
 # What can go wrong inside Splink's training on thin data: no pairs for a pass (EMTrainingException),
 # a prior of 0 or 1 (ValueError: math domain error), an empty level (ZeroDivisionError).
 TRAINING_ERRORS: tuple[type[Exception], ...] = (ValueError, ArithmeticError)
@@ -271,6 +273,10 @@ def _train(table, frame: pd.DataFrame):
     # EM on at most about MAX_TRAINING_PAIRS pairs per pass: pairs grow with the square of the records sampled.
     for name, columns in TRAINING_PASSES.items():
         pairs = _pairs_sharing(frame, columns)
+        if not pairs and name in FALLBACK_PASSES:
+            training.passes[name] = f"no two records share {' and '.join(columns)}"
+            name, columns = f"{name} (instead: {' and '.join(FALLBACK_PASSES[name])})", FALLBACK_PASSES[name]
+            pairs = _pairs_sharing(frame, columns)
         if not pairs:
             training.passes[name] = f"no two records share {' and '.join(columns)}"
             continue

@@ -139,13 +139,16 @@ def test_a_names_only_crm_trains_without_e_mail_or_phone_and_says_what_it_fixed(
     assert training.prior_source.startswith("fixed: no two records share")
     assert training.prior == pytest.approx(fallback_prior(len(frame)))
     assert training.passes["phone"].startswith("no two records share")
+    assert training.passes["phone (instead: postcode_normalised)"] == "trained"  # the names learn there
     # No two records share a full name either (the duplicates have typos): nothing trains the postcode.
-    assert set(training.fixed_m) == {"first_name", "last_name", "postcode_normalised"}  # not the empty e-mail, phone
+    assert training.fixed_m == ["postcode_normalised"]  # not the e-mail and phone, which have no values
     assert any("match prior was fixed" in note for note in training.notes())
     model = json.loads(result.model_json)
-    first_name = next(c for c in model["comparisons"] if c["output_column_name"] == "first_name")
-    assert [lv["m_probability"] for lv in first_name["comparison_levels"] if not lv.get("is_null_level")] == list(
-        FALLBACK_M["first_name"])
+    postcode = next(c for c in model["comparisons"] if c["output_column_name"] == "postcode_normalised")
+    assert [lv["m_probability"] for lv in postcode["comparison_levels"] if not lv.get("is_null_level")] == list(
+        FALLBACK_M["postcode_normalised"])
+    without_postcodes = match_records(frame.assign(postcode_normalised=None), MatchSettings(max_cluster_size=50))
+    assert without_postcodes.training.fixed_m == ["first_name", "last_name"]
     labels = result.clustering.labels
     key = {k: i for i, k in enumerate(frame["source_record_key"])}
     merged = [labels[key[f"A{i}"]] == labels[key[f"D{i}"]] for i in range(0, 400, 2)]
