@@ -26,6 +26,7 @@ import logging
 import os
 import queue
 import re
+import stat
 import time
 import uuid
 from collections.abc import Iterator
@@ -103,25 +104,64 @@ def sha256_file(path: Path) -> str:
 
 
 def landing_files(landing_dir: Path, contract: SourceContract, start: date, end: date) -> Iterator[tuple[date, Path]]:
-    """(day, path) of every landed file of a source whose day folder is in [start, end), in order."""
+    """(day, path) of every landed entry of a source whose day folder is in [start, end), in order.
+
+    Links and other entries that are not regular files are yielded too, unfollowed, so that the
+    loader refuses each by name (`refused_entry`): a source or day folder that is a link is
+    yielded itself, never entered.
+    """
     source_dir = Path(landing_dir) / contract.name
+    if source_dir.is_symlink():
+        yield start, source_dir
+        return
     if not source_dir.is_dir():
         return
     day = start
     while day < end:
         day_dir = source_dir / day.strftime(LANDING_DAY_FORMAT)
-        if day_dir.is_dir():
+        if day_dir.is_symlink():
+            yield day, day_dir
+        elif day_dir.is_dir():
             with os.scandir(day_dir) as entries:
                 names = sorted(
                     e.name
                     for e in entries
-                    if e.is_file()
-                    and not e.name.startswith(SKIPPED_NAME_PREFIXES)
-                    and not e.name.endswith(SKIPPED_NAME_SUFFIXES)
+                    if not e.name.startswith(SKIPPED_NAME_PREFIXES) and not e.name.endswith(SKIPPED_NAME_SUFFIXES)
                 )
             for name in names:
                 yield day, day_dir / name
         day += timedelta(days=1)
+
+
+def refused_entry(path: Path) -> str | None:
+    """Why a landing entry is refused without being opened, or None for a regular file.
+
+    A link is never followed, wherever it points: a partner's link to a system file must not
+    end up in a table stewards read. (A link inside the landing folder is refused as well: the
+    same file can be delivered itself.)
+    """
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError as e:
+        return f"cannot read file: {e.strerror or e}"
+    if stat.S_ISLNK(mode):
+        return ("a symbolic link, not a file: links are never followed out of the landing folder; "
+                "deliver the file itself")
+    if stat.S_ISDIR(mode):
+        return "a folder where a file should be: deliver files directly in the day folder"
+    if not stat.S_ISREG(mode):
+        return "not a regular file (a pipe, socket or device): deliver a plain file"
+    return None
+
+
+def landing_name(contract: SourceContract, day: date, path: Path) -> str:
+    """The entry's name as messages show it: <source>/<day>/<file>, or the folder itself."""
+    day_name = day.strftime(LANDING_DAY_FORMAT)
+    if path.parent.name == day_name and path.parent.parent.name == contract.name:
+        return f"{contract.name}/{day_name}/{path.name}"
+    if path.name == day_name and path.parent.name == contract.name:
+        return f"{contract.name}/{day_name}/"
+    return f"{contract.name}/"
 
 
 # A day's delivery may hold events up to the end of the next day (time zones, late closing);
@@ -245,7 +285,11 @@ class _FileLoader:
         return self._copy_sql[contract.name]
 
     def load_file(self, contract: SourceContract, day: date, path: Path, src: SourceReport) -> None:
-        rel = f"{contract.name}/{day.strftime(LANDING_DAY_FORMAT)}/{path.name}"
+        rel = landing_name(contract, day, path)
+        refusal = refused_entry(path)
+        if refusal is not None:  # never opened: not even hashed
+            self._reject(contract, day, path, rel, None, src, refusal, unread=True)
+            return
         expected_ext = "." + contract.file_extension
         if not path.name.endswith(expected_ext):
             self._reject(contract, day, path, rel, None, src,
@@ -554,9 +598,9 @@ class _FileLoader:
         log.info("%s: duplicate, skipped (%s)", rel, message)
 
     def _reject(self, contract: SourceContract, day: date, path: Path, rel: str, checksum: str | None,
-                src: SourceReport, problem: str) -> None:
+                src: SourceReport, problem: str, *, unread: bool = False) -> None:
         message = f"{rel} rejected: {problem}"
-        if checksum is None:  # rejected before its load hashed it: the log still names the bytes
+        if checksum is None and not unread:  # rejected before its load hashed it: the log still names the bytes
             try:
                 checksum = sha256_file(path)
             except OSError:

@@ -699,3 +699,37 @@ def test_rows_of_erased_people_are_dropped_and_counted(settings):
         message = conn.execute("select message from ops.ingest_log where source = 'crm_accounts'").fetchone()[0]
     assert manifest == (5, 2, 0, 3)
     assert "erased" not in message.lower() or "erased people" in message
+
+
+def test_links_folders_and_pipes_in_the_landing_folder_are_refused_unread(settings, tmp_path):
+    """A partner's link to a system file is never read (it was: its lines reached a quarantine table
+    stewards read, and the file was logged as loaded); each refused entry is named in the log."""
+    import os
+
+    secret = tmp_path / "outside" / "passwd"
+    secret.parent.mkdir()
+    secret.write_text('{"email": "root:x:0:0:root:/root:/bin/bash"}\n')
+    good = land(settings, "surveys", DAY, lines(",".join(SOURCES["surveys"].column_names),
+                                                "R1,a@x.com,Ann,5,9,,2024-03-01T10:00:00Z"))
+    folder = good.parent
+    (folder / "surveys_link_001.csv").symlink_to(secret)
+    (folder / "surveys_local_link_002.csv").symlink_to(good)  # a link inside the folder is refused too
+    (folder / "surveys_folder_003.csv").mkdir()
+    os.mkfifo(folder / "surveys_pipe_004.csv")  # opening it would wait forever
+    day_link = settings.landing_dir / "surveys" / NEXT_DAY.isoformat()
+    day_link.symlink_to(secret.parent, target_is_directory=True)
+    (secret.parent / "surveys_2024-03-02_001.csv").write_text(good.read_text())
+    report = load_interval(settings, DAY, date(2024, 3, 3), ["surveys"], batch_id="b")
+    assert report.files_loaded == 1 and report.rows_loaded == 1
+    refused = {r.file_name: r.message for r in report.rejected_files}
+    assert set(refused) == {"surveys/2024-03-01/surveys_link_001.csv", "surveys/2024-03-01/surveys_local_link_002.csv",
+                            "surveys/2024-03-01/surveys_folder_003.csv", "surveys/2024-03-01/surveys_pipe_004.csv",
+                            "surveys/2024-03-02/"}
+    assert "symbolic link" in refused["surveys/2024-03-01/surveys_link_001.csv"]
+    assert "a folder where a file should be" in refused["surveys/2024-03-01/surveys_folder_003.csv"]
+    assert "not a regular file" in refused["surveys/2024-03-01/surveys_pipe_004.csv"]
+    assert "symbolic link" in refused["surveys/2024-03-02/"]
+    logged = q(settings, "select file_name, status, checksum from ops.ingest_log where status = 'rejected'")
+    assert len(logged) == 5 and all(checksum is None for *_, checksum in logged)  # not even hashed
+    assert q(settings, "select count(*) from quarantine.surveys") == [(0,)]
+    assert q(settings, "select file_name from ops.file_manifest") == [(good.name,)]
