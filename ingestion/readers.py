@@ -30,6 +30,7 @@ from typing import Any
 from ingestion.contracts import SourceContract
 from ingestion.validation import (
     BAD_FIELD_COUNT,
+    BAD_TYPE,
     MALFORMED,
     UNDECODABLE,
     Problem,
@@ -201,6 +202,19 @@ def _as_text(v: Any) -> str | None:
     return str(v)
 
 
+def _nested_value(names: list[str], values: list[Any], row_word: str, line_no: int) -> Problem | None:
+    """Every contract column is a single value: an object or a list in one is a bad type, not text.
+
+    (It used to be stored as its JSON text and fed identity and the marts as, say, an e-mail.)
+    """
+    for name, value in zip(names, values):
+        if isinstance(value, (dict, list)):
+            kind = "an object" if isinstance(value, dict) else "a list"
+            return Problem(BAD_TYPE, f"{row_word} {line_no}: {name} is {kind}, not a single value "
+                                     "(text, number, true/false or a date); send the value itself")
+    return None
+
+
 def _json_storable(v: Any) -> bool:
     if isinstance(v, str):
         return v.isascii() and "\x00" not in v or not has_unstorable_chars(v)
@@ -260,6 +274,10 @@ class JsonlReader:
                     UNDECODABLE, f"line {line_no} has a NUL or unpaired surrogate escape PostgreSQL cannot store"
                 ), s
                 continue
+            nested = _nested_value(names, [obj.get(n) for n in names], "line", line_no)
+            if nested is not None:
+                yield line_no, None, None, nested, s
+                continue
             values = [_as_text(obj.get(n)) for n in names]
             extra = None
             if len(obj) > len(names) or any(k not in declared for k in obj):
@@ -309,6 +327,11 @@ class ParquetReader:
                     yield line_no, None, None, Problem(
                         UNDECODABLE, f"row {line_no} has bytes that are not valid utf-8 (or NUL)"
                     ), row
+                    continue
+                nested = _nested_value(self.contract.column_names, [row[i] if i is not None else None for i in index],
+                                       "row", line_no)
+                if nested is not None:
+                    yield line_no, None, None, nested, row
                     continue
                 values = [texts[i] if i is not None else None for i in index]
                 extra = {n: texts[i] for n, i in extra_pos} if extra_pos else None

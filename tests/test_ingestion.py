@@ -733,3 +733,32 @@ def test_links_folders_and_pipes_in_the_landing_folder_are_refused_unread(settin
     assert len(logged) == 5 and all(checksum is None for *_, checksum in logged)  # not even hashed
     assert q(settings, "select count(*) from quarantine.surveys") == [(0,)]
     assert q(settings, "select file_name from ops.file_manifest") == [(good.name,)]
+
+
+@pytest.mark.falls_back
+def test_an_object_or_a_list_in_a_single_value_column_is_a_bad_type(settings):
+    """A JSON object or list where an e-mail or a name is expected used to load as its JSON text."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    good = {"order_id": "O1", "web_account_id": "W1", "email": "a@example.com", "first_name": "Ann",
+            "ordered_at": "2024-03-01T10:15:00Z", "amount": "12.50", "currency": "GBP"}
+    rows = [good, dict(good, order_id="O2", email={"$ne": None}), dict(good, order_id="O3", first_name=["Ann", "Bo"]),
+            dict(good, order_id="O4", coupon={"nested": ["kept", "in", "_extra"]})]
+    land(settings, "web_orders", DAY, "".join(json.dumps(r) + "\n" for r in rows))
+    contract = SOURCES["web_events"]
+    events = {c: [f"{c}-{i}" for i in range(2)] for c in contract.column_names}
+    events["occurred_at"] = ["2024-03-01T10:15:00Z"] * 2
+    table = pa.table({**events, "page_url": pa.array([["/a", "/b"], None], pa.list_(pa.string()))})
+    path = settings.landing_dir / "web_events" / DAY.isoformat() / landing_file_name(contract, DAY.isoformat())
+    path.parent.mkdir(parents=True)
+    pq.write_table(table, path)
+    report = load_interval(settings, DAY, NEXT_DAY, ["web_orders", "web_events"], batch_id="b")
+    assert not report.rejected_files
+    assert q(settings, "select order_id from raw.web_orders order by 1") == [("O1",), ("O4",)]
+    quarantined = q(settings, "select _line_number, reason_code, reason from quarantine.web_orders order by 1")
+    assert [(line, code) for line, code, _ in quarantined] == [(2, "bad_type"), (3, "bad_type")]
+    assert "line 2: email is an object, not a single value" in quarantined[0][2]
+    assert "first_name is a list" in quarantined[1][2]
+    assert q(settings, "select event_id from raw.web_events") == [("event_id-1",)]
+    assert q(settings, "select _line_number, reason_code from quarantine.web_events") == [(1, "bad_type")]
