@@ -497,6 +497,9 @@ def check_columns(contract: SourceContract, values: list[pa.Array], latest_event
     suspect = np.zeros(n, dtype=bool)
     out: list[pa.Array] = []
     for column, col in zip(contract.columns, values):
+        # A value over the contract's length is quarantined by the row validator (field_too_long).
+        suspect |= pc.fill_null(pc.greater(pc.utf8_length(col), contract.max_field_chars), False).to_numpy(
+            zero_copy_only=False)
         if may_hold_nul:
             suspect |= pc.fill_null(pc.match_substring(col, "\x00"), False).to_numpy(zero_copy_only=False)
         if column.type == "text":

@@ -75,6 +75,10 @@ class SourceContract:
     # different keys of this source count as different people (the key vetoes a merge). A CRM
     # usually holds duplicate accounts of one person, so the default is False.
     identity_key_unique_per_person: bool = False
+    # The longest value (in characters) a field may hold; a row with a longer one is quarantined
+    # (field_too_long), the rest of its file loads. A survey comment or a page URL can be long;
+    # a value of megabytes is a broken export.
+    max_field_chars: int = 1 << 20
 
     def __post_init__(self) -> None:
         check_sql_name("source", self.name)

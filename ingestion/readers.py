@@ -121,9 +121,18 @@ def _check_line_encoding(encoding: str) -> None:
         raise FileProblem(f"encoding {encoding!r} is not supported by the line-by-line reader")
 
 
+# The csv module's own field limit (128 KiB by default) rejected a whole file for one long field.
+# It is raised for every reader so that a long field is read whole and quarantined by its row's
+# check (a field cut short would misalign the lines after it); beyond this, a field is taken for
+# a quote that never closes and the file is rejected.
+CSV_FIELD_LIMIT = 64 << 20
+
+
 class CsvReader:
     def __init__(self, contract: SourceContract, path: Path):
         _check_line_encoding(contract.encoding)
+        if csv.field_size_limit() < max(CSV_FIELD_LIMIT, contract.max_field_chars + 1):
+            csv.field_size_limit(max(CSV_FIELD_LIMIT, contract.max_field_chars + 1))
         self.contract = contract
         self.f = open(path, "rb")
         try:
@@ -160,7 +169,9 @@ class CsvReader:
                     raise FileProblem(TRUNCATED) from None
                 return
             except csv.Error as e:
-                raise FileProblem(f"csv cannot be parsed at line {lines.line_no}: {e}") from None
+                hint = (": a quote that is never closed makes the rest of the file one field; check the quotes "
+                        "from that line on") if "field larger than field limit" in str(e) else ""
+                raise FileProblem(f"csv cannot be parsed at line {lines.line_no}: {e}{hint}") from None
             line_no, raw, bad = lines.take()
             if not bad and (not row or (len(row) == 1 and not row[0].strip())):
                 continue  # blank line: not a data row

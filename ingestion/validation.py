@@ -24,7 +24,8 @@ BAD_TYPE = "bad_type"
 UNDECODABLE = "undecodable"
 MALFORMED = "malformed"  # a jsonl line that is not a JSON object
 FUTURE_DATE = "future_date"  # event time after the delivery day (plus grace): impossible, not late
-REASON_CODES = (BAD_FIELD_COUNT, MISSING_REQUIRED, BAD_TYPE, UNDECODABLE, MALFORMED, FUTURE_DATE)
+FIELD_TOO_LONG = "field_too_long"  # a value longer than the contract's max_field_chars
+REASON_CODES = (BAD_FIELD_COUNT, MISSING_REQUIRED, BAD_TYPE, UNDECODABLE, MALFORMED, FIELD_TOO_LONG, FUTURE_DATE)
 
 BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
 NUMERIC_LIMIT = Decimal(10) ** 12  # numeric(14,2): 12 digits before the point
@@ -168,8 +169,14 @@ class RowValidator:
         out: list[Any] = []
         append = out.append
         problems: list[Problem] = []
+        longest = self.contract.max_field_chars
         for (column, conv, required), value in zip(self._plan, values):
-            if not value or (conv is not None and value.isspace()):
+            if value and len(value) > longest:
+                problems.append(Problem(
+                    FIELD_TOO_LONG, f"column {column.name}: {len(value):,} characters, more than the {longest:,} "
+                    "the source's contract allows (max_field_chars)"))
+                append(None)
+            elif not value or (conv is not None and value.isspace()):
                 if required:
                     problems.append(Problem(MISSING_REQUIRED, f"column {column.name}: required value is missing"))
                 append(None)
@@ -199,6 +206,7 @@ class RowValidator:
 
 def summarize(problems: list[Problem]) -> Problem:
     """One quarantine reason for a row: the most serious code, every message."""
-    order = {code: i for i, code in enumerate((UNDECODABLE, MALFORMED, BAD_FIELD_COUNT, MISSING_REQUIRED, BAD_TYPE, FUTURE_DATE))}
+    order = {code: i for i, code in enumerate(
+        (UNDECODABLE, MALFORMED, BAD_FIELD_COUNT, FIELD_TOO_LONG, MISSING_REQUIRED, BAD_TYPE, FUTURE_DATE))}
     code = min((p.code for p in problems), key=lambda c: order.get(c, 99))
     return Problem(code, "; ".join(p.reason for p in problems))

@@ -762,3 +762,21 @@ def test_an_object_or_a_list_in_a_single_value_column_is_a_bad_type(settings):
     assert "first_name is a list" in quarantined[1][2]
     assert q(settings, "select event_id from raw.web_events") == [("event_id-1",)]
     assert q(settings, "select _line_number, reason_code from quarantine.web_events") == [(1, "bad_type")]
+
+
+@pytest.mark.falls_back  # Arrow cannot hold a multi-megabyte row in one block: that file is read row by row
+def test_a_long_field_loads_up_to_the_contracts_maximum_and_only_its_row_is_quarantined(settings):
+    """A field over the csv module's 128 KiB default used to reject the whole file."""
+    header = ",".join(SOURCES["surveys"].column_names)
+    long_comment, too_long = "ok " * 70_000, "x" * (SOURCES["surveys"].max_field_chars + 1)
+    land(settings, "surveys", DAY, lines(header, "R1,a@x.com,Ann,5,9,short,2024-03-01T10:00:00Z",
+                                         f'R2,b@x.com,Bo,4,8,"{long_comment}",2024-03-01T10:00:00Z',
+                                         f"R3,c@x.com,Cy,3,7,{too_long},2024-03-01T10:00:00Z",
+                                         "R4,d@x.com,Di,2,6,,2024-03-01T10:00:00Z"))
+    report = load_interval(settings, DAY, NEXT_DAY, ["surveys"], batch_id="b")
+    assert not report.rejected_files
+    assert q(settings, "select response_id, length(comment) from raw.surveys order by 1") == [
+        ("R1", 5), ("R2", len(long_comment)), ("R4", None)]
+    (line, code, reason), = q(settings, "select _line_number, reason_code, reason from quarantine.surveys")
+    assert (line, code) == (4, "field_too_long")
+    assert "column comment: 1,048,577 characters, more than the 1,048,576" in reason
