@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.airflow_env import airflow_env
-from privacy.keys import ensure_local_key
-from warehouse.bootstrap import prepare_warehouse
-from warehouse.server import drop_database, ensure_database, resolve_warehouse_url
-from warehouse.settings import PROJECT_ROOT, Settings, with_database
+from customer360.devtools.airflow_env import airflow_env
+from customer360.privacy.keys import ensure_local_key
+from customer360.db.bootstrap import prepare_warehouse
+from customer360.devtools.server import drop_database, ensure_database, resolve_warehouse_url
+from customer360.config import PROJECT_ROOT, Settings, with_database
 
 # Airflow reads its configuration once, at first import: point it at a test home first.
 TEST_AIRFLOW_HOME = PROJECT_ROOT / ".local" / "test-airflow"
@@ -61,14 +61,14 @@ def warehouse_settings(warehouse_url: str, tmp_path) -> Settings:
 @pytest.fixture(scope="session")
 def dbt_manifest() -> Path:
     """The manifest Cosmos renders dbt tasks from, compiled once per test session."""
-    from pipeline.dbt import compile_manifest
+    from customer360.orchestration.dbt import compile_manifest
 
     return compile_manifest()
 
 
 @pytest.fixture(scope="session")
 def airflow_home(dbt_manifest) -> Path:
-    from pipeline.airflow_env import ensure_metadata_db
+    from customer360.devtools.airflow_env import ensure_metadata_db
 
     ensure_metadata_db(TEST_AIRFLOW_HOME)
     return TEST_AIRFLOW_HOME

@@ -7,10 +7,10 @@ from itertools import count
 import pandas as pd
 import pytest
 
-from identity.ids import assign_customer_ids
-from identity.resolve import MatchSettings, match_records, resolve_identities
-from identity.store import INPUT_COLUMNS
-from warehouse.db import connect
+from customer360.identity.ids import assign_customer_ids
+from customer360.identity.resolve import MatchSettings, match_records, resolve_identities
+from customer360.identity.store import INPUT_COLUMNS
+from customer360.db.connection import connect
 
 RULES_ONLY = MatchSettings(max_cluster_size=50)
 AS_OF = datetime(2025, 1, 1, tzinfo=timezone.utc)
@@ -301,7 +301,7 @@ def test_rerunning_an_interval_keeps_its_scored_pairs(warehouse_settings):
 
 def test_a_run_log_from_before_attempts_is_migrated(warehouse_settings):
     """Warehouses built by the first identity step keyed resolution_runs by run id alone."""
-    from identity.store import ensure_identity_tables
+    from customer360.identity.store import ensure_identity_tables
 
     with connect(warehouse_settings) as conn:
         conn.execute("create table identity.resolution_runs (run_id text primary key, resolved_at timestamptz not null, "
