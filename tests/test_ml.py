@@ -10,13 +10,13 @@ import pandas as pd
 import psycopg
 import pytest
 
+from customer360.config import Settings
 from customer360.ml import clv
 from customer360.ml.artifacts import ArtifactChecksumError, load_artifact, save_artifact
 from customer360.ml.churn import BGNBD_KIND, BLEND_KIND, HEURISTIC_KIND, HGB_KIND, RECENCY_KIND, ChurnConfig, train_churn
 from customer360.ml.features import FEATURE_COLUMNS, build_features, churn_labels, prepare_transactions
 from customer360.ml.segments import SEGMENTS, assign_segments, quintile_score
 from customer360.ml.synthetic import simulate_bgnbd_rfm, simulate_transactions
-from customer360.config import Settings
 
 CUTOFF = pd.Timestamp("2025-06-01", tz="UTC")
 
@@ -278,7 +278,7 @@ def test_score_customers_writes_idempotently(warehouse_settings: Settings) -> No
             select count(*), count(distinct customer_id), min(churn_probability), max(churn_probability),
                    min(p_alive), max(p_alive), min(clv), min(expected_revenue), count(*) filter (where clv is null),
                    min(scored_at), max(scored_at), count(distinct segment)
-            from customer360.ml.customer_scores
+            from ml.customer_scores
             """
         ).fetchone()
         registry = conn.execute(

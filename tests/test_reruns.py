@@ -26,14 +26,14 @@ from pathlib import Path
 
 import pytest
 
+from customer360.config import Settings
+from customer360.db.connection import connect
+from customer360.devtools.run_dag import run_dag_subprocess
+from customer360.devtools.server import drop_database
 from customer360.ingestion.contracts import SOURCES
 from customer360.orchestration.dbt import compile_manifest, run_dbt
-from customer360.devtools.run_dag import run_dag_subprocess
 from customer360.simulator import simulate
 from customer360.simulator.config import SimulationConfig
-from customer360.db.connection import connect
-from customer360.devtools.server import drop_database
-from customer360.config import Settings
 
 from conftest import make_test_database
 
@@ -129,7 +129,7 @@ def marts_rows(settings: Settings, *, canonical_ids: bool, schema: str = "marts"
     with connect(settings) as conn:
         conn.execute("""create temp table canonical as
                         select customer_id, min(source || ':' || source_record_key) as person
-                        from customer360.identity.customer_source_xref group by customer_id""")
+                        from identity.customer_source_xref group by customer_id""")
         for table in relations(settings, schema):
             cols = [c for c in columns(conn, schema, table) if c not in exclude]
             select = []

@@ -304,7 +304,7 @@ def resolve_identities(
                        (run_id, attempt, resolved_at, records, customers, new_customers, merged_ids, split_ids,
                         links_by_rule, mode, records_matched, scored_pairs, review_pairs, seconds)
                    select %s, coalesce(max(attempt), 0) + 1, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s
-                   from customer360.identity.resolution_runs where run_id = %s""",
+                   from identity.resolution_runs where run_id = %s""",
                 (run_id, as_of, summary.records, summary.customers, summary.new_customers, summary.merged_ids,
                  summary.split_ids, json.dumps(summary.links_by_rule), summary.mode, summary.records_matched,
                  summary.scored_pairs, summary.review_pairs, json.dumps(timings), run_id),

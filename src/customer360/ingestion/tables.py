@@ -15,8 +15,8 @@ from collections.abc import Iterable
 import psycopg
 from psycopg import sql
 
-from customer360.ingestion.contracts import SOURCES, SourceContract
 from customer360.db.connection import qualified
+from customer360.ingestion.contracts import SOURCES, SourceContract
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ OPS_DDL = (
         rows_in_file integer not null default 0,
         rows_loaded integer not null default 0,
         rows_quarantined integer not null default 0,
-        rows_suppressed integer not null default 0, -- rows of erased people, dropped (customer360.privacy.suppression)
+        rows_suppressed integer not null default 0, -- rows of erased people, dropped (privacy.suppression)
         status text not null,                 -- 'loaded'; 'erasure_rewrite' for a file an erasure rewrote
         loaded_at timestamptz not null default now(),
         constraint file_manifest_rows_add_up check (rows_loaded + rows_quarantined + rows_suppressed = rows_in_file)

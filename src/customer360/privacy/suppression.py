@@ -42,7 +42,7 @@ DDL = """
 create table if not exists ops.erasure_suppressions (
     request_id text not null,
     kind text not null,            -- email, phone, account_id, loyalty_id, web_account_id, record:<source>
-    key_id text not null,          -- which secret made the hash (customer360.privacy.keys.PseudonymKey.key_id)
+    key_id text not null,          -- which secret made the hash (privacy.keys.PseudonymKey.key_id)
     value_hash text not null,      -- HMAC-SHA256(secret, kind || 0x1f || normalised value), hex
     suppressed_at timestamptz not null default now(),
     primary key (value_hash, kind, request_id)
