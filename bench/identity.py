@@ -216,12 +216,12 @@ def build_company(people: int, defect_rate: float, days: int, server_url: str, *
     Reuses what is done: a finished database (unless `rebuild_models`: the dbt models
     are built again, e.g. after a staging change), loaded raw tables, simulated files.
     """
+    from customer360.db.connection import connect, table_exists
+    from customer360.devtools.server import drop_database, ensure_database
     from customer360.ingestion.loader import load_interval
     from customer360.orchestration.stages import prepare
     from customer360.simulator import simulate
     from customer360.simulator.config import SimulationConfig
-    from customer360.db.connection import connect, table_exists
-    from customer360.devtools.server import drop_database, ensure_database
 
     label = f"{people}_{str(defect_rate).replace('.', '')}"
     work = WORK_DIR / label
@@ -272,9 +272,9 @@ def reset_identity(settings: Settings) -> None:
 
 
 def measure_quality(people: int, defect_rate: float, days: int, server_url: str, rebuild_models: bool = False) -> Quality:
+    from customer360.db.connection import connect, fetch_all
     from customer360.identity import store
     from customer360.identity.resolve import resolve_identities
-    from customer360.db.connection import connect, fetch_all
 
     settings = build_company(people, defect_rate, days, server_url, rebuild_models=rebuild_models)
     reset_identity(settings)
@@ -362,8 +362,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import logging
 
-    from customer360.orchestration.dbt import compile_manifest
     from customer360.devtools.server import resolve_warehouse_url
+    from customer360.orchestration.dbt import compile_manifest
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("splink").setLevel(logging.WARNING)

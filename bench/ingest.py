@@ -31,8 +31,8 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from bench.run import BENCH_DIR, write_results
-from customer360.ingestion.contracts import LANDING_DAY_FORMAT, SOURCES, SourceContract
 from customer360.config import Settings, with_database
+from customer360.ingestion.contracts import LANDING_DAY_FORMAT, SOURCES, SourceContract
 
 MEMORY_MULTIPLES = (1, 8, 64)
 
@@ -103,8 +103,8 @@ MEMORY_PROBE = """
 import sys
 from datetime import date
 from pathlib import Path
-from customer360.ingestion.loader import load_interval
 from customer360.config import Settings
+from customer360.ingestion.loader import load_interval
 day = date.fromisoformat(sys.argv[3])
 report = load_interval(Settings(warehouse_url=sys.argv[1], data_dir=Path(".")), day, day.fromordinal(day.toordinal() + 1),
                        [sys.argv[2]], batch_id="memory", landing_dir=Path(sys.argv[4]))
@@ -187,11 +187,11 @@ def bench_source(settings: Settings, conn, contract: SourceContract, landing: Pa
 
 
 def bench_size(people: int, server_url: str, repeats: int) -> dict:
-    from customer360.simulator import SimulationConfig, simulate
-    from customer360.ingestion.tables import ensure_tables
     from customer360.db.bootstrap import prepare_warehouse
     from customer360.db.connection import connect
     from customer360.devtools.server import drop_database, ensure_database
+    from customer360.ingestion.tables import ensure_tables
+    from customer360.simulator import SimulationConfig, simulate
 
     work = BENCH_DIR / f"ingest-{people}"
     config = SimulationConfig(people=people, defect_rate=0.0)

@@ -79,8 +79,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from customer360.ml import clv
 from customer360.config import PROJECT_ROOT, Settings, with_database
+from customer360.ml import clv
 
 RESULTS_DIR = PROJECT_ROOT / "bench" / "results"
 BENCH_DIR = PROJECT_ROOT / ".local" / "bench-ml"
@@ -94,11 +94,11 @@ TOTAL_TARGET = 0.05
 
 def build_warehouse(people: int, days: int, server_url: str) -> tuple[Settings, Any]:
     """A warehouse filled by the DAG for a simulated company of ``people``; reused when already built."""
+    from customer360.db.connection import connect, table_exists
     from customer360.devtools.run_dag import run_dag_subprocess
+    from customer360.devtools.server import drop_database, ensure_database
     from customer360.simulator import simulate
     from customer360.simulator.config import SimulationConfig
-    from customer360.db.connection import connect, table_exists
-    from customer360.devtools.server import drop_database, ensure_database
 
     work = BENCH_DIR / f"{people}"
     url = with_database(server_url, f"c360_benchml_{people}")
@@ -271,10 +271,10 @@ def _regression(actual: pd.Series, predicted: pd.Series) -> dict[str, float | No
 
 
 def measure(people: int, days: int, server_url: str) -> tuple[dict[str, Any], Any, pd.DataFrame, pd.DataFrame]:
+    from customer360.db.connection import connect
     from customer360.ml.features import build_features, to_utc_timestamp
     from customer360.ml.purchases import btyd_predictions
     from customer360.ml.scoring import ScoringConfig, compute_scores, load_touchpoints, load_transactions
-    from customer360.db.connection import connect
 
     settings, sim = build_warehouse(people, days, server_url)
     cutoff_date = sim.start + timedelta(days=days)
@@ -448,8 +448,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scoring-rows", type=int, default=SCORING_ROWS)
     args = parser.parse_args(argv)
 
-    from customer360.orchestration.dbt import compile_manifest
     from customer360.devtools.server import resolve_warehouse_url
+    from customer360.orchestration.dbt import compile_manifest
 
     server_url = resolve_warehouse_url()
     compile_manifest()

@@ -26,11 +26,11 @@ from airflow.sdk import Param, dag, task
 from airflow.sdk.exceptions import AirflowFailException
 from airflow.timetables.interval import CronDataIntervalTimetable
 
+from customer360.config import Settings
 from customer360.ingestion.contracts import SOURCES
 from customer360.orchestration import stages
 from customer360.orchestration.dbt import CORE_MARTS_SELECT, SCORED_MARTS_SELECT, STAGING_SELECT, dbt_task_group, export_dbt_env
 from customer360.orchestration.interval import DataInterval, resolve_interval
-from customer360.config import Settings
 
 export_dbt_env()
 

@@ -47,9 +47,9 @@ log = logging.getLogger(__name__)
 def erase_person():
     @task
     def erase() -> dict:
+        from customer360.config import Settings
         from customer360.privacy.erase import PersonNotFound
         from customer360.privacy.erase import erase as erase_person_data
-        from customer360.config import Settings
 
         params = get_current_context()["params"]
         given = {k: params.get(k) for k in ("email", "email_key", "customer_id") if params.get(k)}

@@ -27,13 +27,13 @@ import yaml
 from dbt.cli.main import dbtRunner, dbtRunnerResult
 from psycopg import sql
 
-from customer360.identity.store import ensure_identity_tables
-from customer360.privacy.pseudonyms import refresh as refresh_pseudonyms
-from customer360.ingestion.contracts import SOURCES
-from customer360.ml.scoring import ensure_ml_tables
+from customer360.config import Settings, with_database
 from customer360.db.bootstrap import prepare_warehouse
 from customer360.devtools.server import drop_database, ensure_database
-from customer360.config import Settings, with_database
+from customer360.identity.store import ensure_identity_tables
+from customer360.ingestion.contracts import SOURCES
+from customer360.ml.scoring import ensure_ml_tables
+from customer360.privacy.pseudonyms import refresh as refresh_pseudonyms
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
 RAW_SOURCES_YML = PROJECT_DIR / "models" / "staging" / "_raw__sources.yml"
@@ -262,8 +262,8 @@ def built(settings, parsed):
             ensure_identity_tables(conn)  # the other identity tables the steward mart reads
             ensure_ml_tables(conn)  # the table exactly as the ML step creates it
 
-        from customer360.quality.gate import CheckResult, store_results
         from customer360.ingestion.tables import OPS_DDL
+        from customer360.quality.gate import CheckResult, store_results
 
         with psycopg.connect(settings.warehouse_url, autocommit=True) as conn:
             for statement in OPS_DDL:

@@ -9,16 +9,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from customer360.quality.gate import QualityGateFailed
+from customer360.config import Settings
+from customer360.db.connection import connect
+from customer360.devtools.run_dag import run_dag_subprocess
+from customer360.devtools.server import drop_database
 from customer360.orchestration import stages
 from customer360.orchestration.dbt import compile_manifest
 from customer360.orchestration.interval import DataInterval
-from customer360.devtools.run_dag import run_dag_subprocess
+from customer360.quality.gate import QualityGateFailed
 from customer360.simulator import simulate
 from customer360.simulator.config import SimulationConfig
-from customer360.db.connection import connect
-from customer360.devtools.server import drop_database
-from customer360.config import Settings
 
 from conftest import make_test_database
 

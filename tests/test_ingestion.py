@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from customer360.config import Settings
+from customer360.db.bootstrap import prepare_warehouse
+from customer360.db.connection import connect
 from customer360.ingestion import loader as loader_module
 from customer360.ingestion.contracts import SOURCES, landing_file_name
 from customer360.ingestion.loader import load_interval
 from customer360.ingestion.report import FileRejected
 from customer360.ingestion.tables import ddl_statements, ensure_tables
-from customer360.db.bootstrap import prepare_warehouse
-from customer360.db.connection import connect
-from customer360.config import Settings
 
 DAY = date(2024, 3, 1)
 NEXT_DAY = date(2024, 3, 2)
@@ -585,9 +585,9 @@ def test_a_ninth_source_needs_only_its_declaration(settings, monkeypatch):
     """The README's worked example: declare store_returns, and the loader, dbt source and raw suite follow."""
     from datetime import datetime, timezone
 
-    from customer360.quality.suites import raw_suite
     from customer360.ingestion import contracts, dbt_sources
     from customer360.ingestion.contracts import SourceContract, _c
+    from customer360.quality.suites import raw_suite
 
     store_returns = SourceContract(
         name="store_returns",

@@ -5,12 +5,12 @@ from __future__ import annotations
 import csv
 from datetime import date
 
+from customer360.config import Settings
+from customer360.db.bootstrap import prepare_warehouse
+from customer360.db.connection import connect
 from customer360.ingestion import loader as loader_module
 from customer360.ingestion.contracts import SOURCES
 from customer360.ingestion.loader import load_interval
-from customer360.db.bootstrap import prepare_warehouse
-from customer360.db.connection import connect
-from customer360.config import Settings
 
 
 def q(settings: Settings, query: str) -> list[tuple]:

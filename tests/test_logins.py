@@ -10,9 +10,9 @@ import uuid
 import psycopg
 import pytest
 
+from customer360.config import parse_url
 from customer360.db.connection import connect
 from customer360.db.logins import Login, ensure_login, ensure_logins, logins_from_env
-from customer360.config import parse_url
 
 
 @pytest.fixture

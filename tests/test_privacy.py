@@ -6,8 +6,8 @@ import hashlib
 
 import pytest
 
-from customer360.privacy.keys import (KEY_ENV, KEY_FILE_ENV, PseudonymKey, PseudonymKeyMissing, ensure_local_key, load_key,
-                          normalise_email, normalise_phone)
+from customer360.privacy.keys import (KEY_ENV, KEY_FILE_ENV, PseudonymKey, PseudonymKeyMissing, ensure_local_key,
+                                      load_key, normalise_email, normalise_phone)
 from customer360.privacy.pseudonyms import email_key
 
 

@@ -8,12 +8,12 @@ from decimal import Decimal
 import pytest
 from psycopg import sql
 
-from customer360.quality.gate import QualityGateFailed, enforce, run_checks
-from customer360.quality.suites import RAW_SUITE_NAMES, raw_suite, resolve_suite_names
+from customer360.config import Settings
+from customer360.db.connection import connect, qualified
 from customer360.ingestion.contracts import SOURCES, SourceContract
 from customer360.ingestion.tables import ensure_tables
-from customer360.db.connection import connect, qualified
-from customer360.config import Settings
+from customer360.quality.gate import QualityGateFailed, enforce, run_checks
+from customer360.quality.suites import RAW_SUITE_NAMES, raw_suite, resolve_suite_names
 
 AS_OF = datetime(2025, 6, 2, tzinfo=timezone.utc)  # the day after the rows valid_row makes
 

@@ -8,12 +8,12 @@ from datetime import datetime, timezone
 
 import pytest
 
-from customer360.quality.gate import CheckResult, store_results
-from customer360.reporting.run_report import write_run_report
+from customer360.config import Settings
+from customer360.db.connection import connect
 from customer360.ingestion.contracts import SOURCES
 from customer360.ingestion.tables import ensure_tables
-from customer360.db.connection import connect
-from customer360.config import Settings
+from customer360.quality.gate import CheckResult, store_results
+from customer360.reporting.run_report import write_run_report
 
 AS_OF = datetime(2025, 12, 31, tzinfo=timezone.utc)
 HEADINGS = ("Overall status", "Failed checks by owner", "Data-quality results", "Quarantined rows",

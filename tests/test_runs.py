@@ -14,13 +14,13 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 
-from customer360.quality.gate import QualityGateFailed
+from customer360.db.connection import APPLICATION_NAME, LockWaitTimeout, connect, lock_wait_explained
 from customer360.ingestion.contracts import SOURCES
 from customer360.ingestion.loader import load_interval
 from customer360.orchestration import stages
-from customer360.orchestration.interval import DataInterval
 from customer360.orchestration import lease
-from customer360.db.connection import APPLICATION_NAME, LockWaitTimeout, connect, lock_wait_explained
+from customer360.orchestration.interval import DataInterval
+from customer360.quality.gate import QualityGateFailed
 
 POS_HEADER = "transaction_id;loyalty_id;store_id;transaction_at;amount;currency;items"
 LONDON = ZoneInfo("Europe/London")

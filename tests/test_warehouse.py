@@ -11,8 +11,8 @@ import uuid
 import psycopg
 import pytest
 
-from customer360.devtools import server
 from customer360.config import PROJECT_ROOT, Settings, parse_url, redact, with_database
+from customer360.devtools import server
 
 
 def test_the_url_is_the_one_setting_and_is_checked():

@@ -6,8 +6,8 @@ import logging
 
 from psycopg import sql
 
-from customer360.db.connection import MARTS_BUILD_SCHEMA, MARTS_SCHEMA, SCHEMAS, connect
 from customer360.config import Settings
+from customer360.db.connection import MARTS_BUILD_SCHEMA, MARTS_SCHEMA, SCHEMAS, connect
 
 log = logging.getLogger(__name__)
 

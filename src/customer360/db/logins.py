@@ -24,9 +24,9 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
+from customer360.config import Settings
 from customer360.db.bootstrap import ROLE_SCHEMAS, prepare_warehouse
 from customer360.db.connection import connect
-from customer360.config import Settings
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from customer360.orchestration.dbt import QUIET_ENV
 from customer360.config import PROJECT_ROOT
+from customer360.orchestration.dbt import QUIET_ENV
 
 DEFAULT_AIRFLOW_HOME = PROJECT_ROOT / ".local" / "airflow"
 

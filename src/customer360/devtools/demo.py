@@ -52,8 +52,8 @@ def simulate_if_needed(people: int, seed: int, days: int, defect_rate: float, da
 
 def layer_counts(settings: Settings) -> dict[str, dict[str, int | None]]:
     """Rows per table in every warehouse schema (the report's counts, plus ops)."""
-    from customer360.reporting.run_report import row_counts
     from customer360.db.connection import SCHEMAS, connect
+    from customer360.reporting.run_report import row_counts
 
     with connect(settings) as conn:
         return row_counts(conn, SCHEMAS)
@@ -108,9 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--defect-rate", type=float, default=0.01)
     args = parser.parse_args(argv)
 
-    from customer360.orchestration.dbt import compile_manifest
     from customer360.devtools.run_dag import run_dag_subprocess
     from customer360.devtools.server import WarehouseUnavailable, resolve_warehouse_url
+    from customer360.orchestration.dbt import compile_manifest
 
     started = time.monotonic()
     try:

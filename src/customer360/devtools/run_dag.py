@@ -122,8 +122,8 @@ def main() -> int:
         logical_date = datetime.combine(interval[1], time(), tzinfo=timezone.utc) if interval else datetime.now(timezone.utc)
         return run_in_process(args.dag, logical_date, conf)
 
-    from customer360.devtools.server import WarehouseUnavailable, resolve_warehouse_url
     from customer360.config import PROJECT_ROOT
+    from customer360.devtools.server import WarehouseUnavailable, resolve_warehouse_url
 
     try:
         url = resolve_warehouse_url()

@@ -4,8 +4,8 @@ import argparse
 import logging
 from datetime import datetime
 
-from customer360.identity.resolve import resolve_identities
 from customer360.config import Settings
+from customer360.identity.resolve import resolve_identities
 
 parser = argparse.ArgumentParser(prog="python -m customer360.identity", description=__doc__)
 parser.add_argument("--run-id", default="manual")

@@ -11,9 +11,9 @@ import logging
 import sys
 from datetime import date
 
+from customer360.config import Settings
 from customer360.ingestion.contracts import SOURCES
 from customer360.ingestion.loader import load_interval
-from customer360.config import Settings
 
 
 def _day(text: str) -> date:

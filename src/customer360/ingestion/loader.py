@@ -39,6 +39,8 @@ import pyarrow as pa
 from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
 
+from customer360.config import Settings
+from customer360.db.connection import connect, qualified
 from customer360.ingestion import columnar
 from customer360.ingestion.contracts import LANDING_DAY_FORMAT, SOURCES, SourceContract, get_source
 from customer360.ingestion.readers import FileProblem, open_reader
@@ -46,8 +48,6 @@ from customer360.ingestion.report import IngestReport, RejectedFile, SourceRepor
 from customer360.ingestion.tables import QUARANTINE_COPY_COLUMNS, RAW_COPY_METADATA, ensure_tables
 from customer360.ingestion.validation import RowValidator, printable_raw, summarize
 from customer360.privacy import suppression
-from customer360.db.connection import connect, qualified
-from customer360.config import Settings
 
 log = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    from customer360.ml.scoring import score_customers
     from customer360.config import Settings
+    from customer360.ml.scoring import score_customers
 
     settings = Settings.from_env()
     model_dir = args.model_dir or settings.data_dir / "models"

@@ -64,9 +64,9 @@ from customer360.ml.purchases import (
     regression_metrics,
     select_purchase_model,
 )
-from customer360.ml.segments import assign_segments
-from customer360.db.connection import MARTS_SCHEMA, connect, table_exists
 from customer360.config import Settings
+from customer360.db.connection import MARTS_SCHEMA, connect, table_exists
+from customer360.ml.segments import assign_segments
 
 log = logging.getLogger(__name__)
 

@@ -17,9 +17,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from customer360.config import PROJECT_ROOT, Settings
 from customer360.db.bootstrap import TRANSFORMER
 from customer360.db.connection import MARTS_BUILD_SCHEMA
-from customer360.config import PROJECT_ROOT, Settings
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 MANIFEST_PATH = DBT_PROJECT_DIR / "target" / "manifest.json"

@@ -34,8 +34,8 @@ from datetime import datetime
 
 import psycopg
 
-from customer360.db.connection import connect
 from customer360.config import Settings
+from customer360.db.connection import connect
 
 log = logging.getLogger(__name__)
 

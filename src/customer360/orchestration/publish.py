@@ -15,8 +15,8 @@ from typing import Any
 
 from psycopg import sql
 
-from customer360.db.connection import MARTS_BUILD_SCHEMA, MARTS_SCHEMA, connect, table_exists
 from customer360.config import Settings
+from customer360.db.connection import MARTS_BUILD_SCHEMA, MARTS_SCHEMA, connect, table_exists
 
 log = logging.getLogger(__name__)
 

@@ -14,19 +14,19 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from customer360.orchestration.interval import DataInterval
+from customer360.config import Settings
 from customer360.db.bootstrap import LOADER, TRANSFORMER
 from customer360.db.connection import MARTS_BUILD_SCHEMA
-from customer360.config import Settings
+from customer360.orchestration.interval import DataInterval
 
 log = logging.getLogger(__name__)
 
 
 def prepare(settings: Settings, interval: DataInterval | None = None) -> dict[str, Any]:
     """Schemas, roles and tables; and the run's interval registered (it moves the warehouse's as-of)."""
-    from customer360.ingestion.tables import ensure_tables
     from customer360.db.bootstrap import prepare_warehouse
     from customer360.db.connection import transaction
+    from customer360.ingestion.tables import ensure_tables
     from customer360.orchestration.lease import ensure_run_tables, register_interval
 
     prepare_warehouse(settings)
@@ -126,8 +126,8 @@ def resolve(settings: Settings, interval: DataInterval) -> dict[str, Any]:
 
 def pseudonymise(settings: Settings) -> int:
     """Pseudonymised keys of every source record (identity.record_pseudonyms), for the BI marts."""
-    from customer360.privacy.pseudonyms import refresh
     from customer360.db.connection import transaction
+    from customer360.privacy.pseudonyms import refresh
 
     with transaction(settings) as conn:
         return refresh(conn)

@@ -52,11 +52,11 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from customer360.config import Settings
+from customer360.db.connection import connect, qualified
 from customer360.ingestion.contracts import IDENTITY_KEY_COLUMNS, LANDING_DAY_FORMAT, SOURCES, SourceContract
 from customer360.privacy import suppression
 from customer360.privacy.keys import PseudonymKey, load_key, normalise_email, normalise_phone
-from customer360.db.connection import connect, qualified
-from customer360.config import Settings
 
 log = logging.getLogger(__name__)
 

@@ -15,11 +15,11 @@ What depends on the secret, and what a rotation does to it:
 
 from __future__ import annotations
 
+from customer360.config import Settings
+from customer360.db.connection import transaction
 from customer360.privacy import suppression
 from customer360.privacy.keys import load_key, previous_keys
 from customer360.privacy.pseudonyms import refresh
-from customer360.db.connection import transaction
-from customer360.config import Settings
 
 
 def rotate(settings: Settings) -> dict:

@@ -7,8 +7,8 @@ import logging
 import sys
 from datetime import datetime, timezone
 
-from customer360.quality.gate import QualityGateFailed, enforce, run_checks
 from customer360.config import Settings
+from customer360.quality.gate import QualityGateFailed, enforce, run_checks
 
 
 def _parse_ts(text: str) -> datetime:

@@ -18,10 +18,10 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import psycopg
 from psycopg import sql
 
-from customer360.quality.suites import MARTS_SUITES, SuiteSpec, quiet_gx, raw_suite, resolve_suite_names
-from customer360.ingestion.contracts import get_source
-from customer360.db.connection import MARTS_SCHEMA, connect, qualified, table_exists, transaction
 from customer360.config import Settings
+from customer360.db.connection import MARTS_SCHEMA, connect, qualified, table_exists, transaction
+from customer360.ingestion.contracts import get_source
+from customer360.quality.suites import MARTS_SUITES, SuiteSpec, quiet_gx, raw_suite, resolve_suite_names
 
 log = logging.getLogger(__name__)
 

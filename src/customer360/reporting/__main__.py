@@ -6,8 +6,8 @@ import argparse
 import logging
 from pathlib import Path
 
-from customer360.reporting.run_report import write_run_report
 from customer360.config import Settings
+from customer360.reporting.run_report import write_run_report
 
 
 def main(argv: list[str] | None = None) -> int:

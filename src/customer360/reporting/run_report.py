@@ -19,9 +19,9 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from customer360.ingestion.contracts import SOURCES
-from customer360.db.connection import connect, qualified, table_exists
 from customer360.config import Settings
+from customer360.db.connection import connect, qualified, table_exists
+from customer360.ingestion.contracts import SOURCES
 
 log = logging.getLogger(__name__)
 
