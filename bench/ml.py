@@ -34,9 +34,9 @@ its assigned people, and customers with none are left out (counted).
   purchase days, last at t_x, first T days before the cutoff), averaged over
   the simulator's *true* population distributions of rate and dropout. These
   are Gamma(1.3, scale 5/1.3 per year) and Beta(1, 5)
-  (``simulator.population``), so the posterior is exactly BG/NBD with the
+  (``customer360.simulator.population``), so the posterior is exactly BG/NBD with the
   true hyperparameters r = 1.3, alpha = 365.25 x 1.3 / 5 days, a = 1, b = 5
-  (``ml.clv.bgnbd_probability_no_purchase``). Applied to each person's full
+  (``customer360.ml.clv.bgnbd_probability_no_purchase``). Applied to each person's full
   purchase history (seen or not; product over a customer's people) it is the
   ceiling reachable from data: no predictor of that history does better on
   average, and the warehouse sees less (identified orders only), so it
@@ -79,8 +79,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from ml import clv
-from warehouse.settings import PROJECT_ROOT, Settings, with_database
+from customer360.config import PROJECT_ROOT, Settings, with_database
+from customer360.ml import clv
 
 RESULTS_DIR = PROJECT_ROOT / "bench" / "results"
 BENCH_DIR = PROJECT_ROOT / ".local" / "bench-ml"
@@ -94,11 +94,11 @@ TOTAL_TARGET = 0.05
 
 def build_warehouse(people: int, days: int, server_url: str) -> tuple[Settings, Any]:
     """A warehouse filled by the DAG for a simulated company of ``people``; reused when already built."""
-    from pipeline.run_dag import run_dag_subprocess
-    from simulator import simulate
-    from simulator.config import SimulationConfig
-    from warehouse.db import connect, table_exists
-    from warehouse.server import drop_database, ensure_database
+    from customer360.db.connection import connect, table_exists
+    from customer360.devtools.run_dag import run_dag_subprocess
+    from customer360.devtools.server import drop_database, ensure_database
+    from customer360.simulator import simulate
+    from customer360.simulator.config import SimulationConfig
 
     work = BENCH_DIR / f"{people}"
     url = with_database(server_url, f"c360_benchml_{people}")
@@ -133,7 +133,7 @@ def build_warehouse(people: int, days: int, server_url: str) -> tuple[Settings, 
 
 def person_of_customer(settings: Settings) -> pd.DataFrame:
     """person_id -> customer_id (the customer holding most of the person's source records)."""
-    from warehouse.db import connect
+    from customer360.db.connection import connect
 
     records = pd.read_csv(settings.truth_dir / "source_records.csv", dtype=str, keep_default_na=False)
     with connect(settings) as conn:
@@ -149,7 +149,7 @@ def person_of_customer(settings: Settings) -> pd.DataFrame:
 
 def visible_share(settings: Settings, truth_tx: pd.DataFrame) -> pd.DataFrame:
     """Per person: share of landing-period truth revenue and purchase days that reached fct_orders identified."""
-    from warehouse.db import connect
+    from customer360.db.connection import connect
 
     with connect(settings) as conn:
         seen = pd.DataFrame(
@@ -174,7 +174,7 @@ def visible_share(settings: Settings, truth_tx: pd.DataFrame) -> pd.DataFrame:
 
 def true_bgnbd_params() -> clv.BGNBDParams:
     """The simulator's population distributions as BG/NBD hyperparameters, time in days."""
-    from simulator import population as pop
+    from customer360.simulator import population as pop
 
     # lambda per day = lambda per year / 365.25 ~ Gamma(shape, scale / 365.25): rate alpha = 365.25 / scale
     return clv.BGNBDParams(r=pop.RATE_GAMMA_SHAPE, alpha=365.25 / pop.RATE_GAMMA_SCALE_PER_YEAR,
@@ -265,16 +265,16 @@ def truth_outcomes(
 
 
 def _regression(actual: pd.Series, predicted: pd.Series) -> dict[str, float | None]:
-    from ml.purchases import regression_metrics
+    from customer360.ml.purchases import regression_metrics
 
     return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in regression_metrics(actual, predicted).items()}
 
 
 def measure(people: int, days: int, server_url: str) -> tuple[dict[str, Any], Any, pd.DataFrame, pd.DataFrame]:
-    from ml.features import build_features, to_utc_timestamp
-    from ml.purchases import btyd_predictions
-    from ml.scoring import ScoringConfig, compute_scores, load_touchpoints, load_transactions
-    from warehouse.db import connect
+    from customer360.db.connection import connect
+    from customer360.ml.features import build_features, to_utc_timestamp
+    from customer360.ml.purchases import btyd_predictions
+    from customer360.ml.scoring import ScoringConfig, compute_scores, load_touchpoints, load_transactions
 
     settings, sim = build_warehouse(people, days, server_url)
     cutoff_date = sim.start + timedelta(days=days)
@@ -305,7 +305,7 @@ def measure(people: int, days: int, server_url: str) -> tuple[dict[str, Any], An
     # the learned model alone (as before BG/NBD and the blend competed with it), for comparison
     from dataclasses import replace
 
-    from ml.churn import train_churn
+    from customer360.ml.churn import train_churn
 
     learned_only = train_churn(tx, cut, replace(config.churn, bgnbd_candidates=False), tp).model
     learned_p = learned_only.predict_proba(build_features(tx, cut, tp).reindex(scores.index))
@@ -381,7 +381,7 @@ def measure(people: int, days: int, server_url: str) -> tuple[dict[str, Any], An
 
 def time_scoring(models: Any, features: pd.DataFrame, rfm: pd.DataFrame, rows: int) -> dict[str, Any]:
     """Seconds to score ``rows`` customers whose feature rows are resampled from real ones."""
-    from ml.scoring import score_frame
+    from customer360.ml.scoring import score_frame
 
     rng = np.random.default_rng(0)
     pick = rng.integers(0, len(features), size=rows)
@@ -448,8 +448,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scoring-rows", type=int, default=SCORING_ROWS)
     args = parser.parse_args(argv)
 
-    from pipeline.dbt import compile_manifest
-    from warehouse.server import resolve_warehouse_url
+    from customer360.devtools.server import resolve_warehouse_url
+    from customer360.orchestration.dbt import compile_manifest
 
     server_url = resolve_warehouse_url()
     compile_manifest()

@@ -24,9 +24,9 @@ from datetime import timedelta
 from pathlib import Path
 
 from bench.run import BENCH_DIR, write_results
-from expectations.suites import EMAIL_PATTERN
-from ingestion.contracts import SOURCES
-from warehouse.settings import Settings, with_database
+from customer360.config import Settings, with_database
+from customer360.ingestion.contracts import SOURCES
+from customer360.quality.suites import EMAIL_PATTERN
 
 # Row-level raw checks whose flagged rows are found by the same rule in SQL (keyed by file and line).
 ROW_CHECKS = {
@@ -53,11 +53,11 @@ def flagged_rows(conn) -> dict[tuple[str, int], list[str]]:
 
 
 def run_once(people: int, days: int, defect_rate: float, server_url: str) -> dict:
-    from pipeline.dbt import compile_manifest
-    from pipeline.run_dag import run_dag_subprocess
-    from simulator import SimulationConfig, simulate
-    from warehouse.db import connect
-    from warehouse.server import drop_database, ensure_database
+    from customer360.db.connection import connect
+    from customer360.devtools.run_dag import run_dag_subprocess
+    from customer360.devtools.server import drop_database, ensure_database
+    from customer360.orchestration.dbt import compile_manifest
+    from customer360.simulator import SimulationConfig, simulate
 
     label = f"{people}-{'clean' if defect_rate == 0 else defect_rate}"
     work = BENCH_DIR / f"quality-{label}"
@@ -146,8 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=365)
     args = parser.parse_args(argv)
 
-    from simulator import SimulationConfig
-    from warehouse.server import resolve_warehouse_url
+    from customer360.devtools.server import resolve_warehouse_url
+    from customer360.simulator import SimulationConfig
 
     server_url = resolve_warehouse_url()
     default_rate = SimulationConfig().defect_rate

@@ -16,7 +16,7 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from warehouse.settings import PROJECT_ROOT, Settings, with_database
+from customer360.config import PROJECT_ROOT, Settings, with_database
 
 RESULTS_DIR = PROJECT_ROOT / "bench" / "results"
 BENCH_DIR = PROJECT_ROOT / ".local" / "bench"
@@ -79,11 +79,11 @@ def task_seconds_by_stage(airflow_db: Path) -> dict[str, float]:
 
 
 def bench_size(people: int, days: int, server_url: str) -> dict:
-    from pipeline.demo import layer_counts
-    from pipeline.run_dag import run_dag_subprocess
-    from simulator import simulate
-    from simulator.config import SimulationConfig
-    from warehouse.server import drop_database, ensure_database
+    from customer360.devtools.demo import layer_counts
+    from customer360.devtools.run_dag import run_dag_subprocess
+    from customer360.devtools.server import drop_database, ensure_database
+    from customer360.simulator import simulate
+    from customer360.simulator.config import SimulationConfig
 
     work = BENCH_DIR / f"{people}"
     url = with_database(server_url, f"c360_bench_{people}")
@@ -150,8 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=730)
     args = parser.parse_args(argv)
 
-    from pipeline.dbt import compile_manifest
-    from warehouse.server import resolve_warehouse_url
+    from customer360.devtools.server import resolve_warehouse_url
+    from customer360.orchestration.dbt import compile_manifest
 
     server_url = resolve_warehouse_url()
     compile_manifest()

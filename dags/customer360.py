@@ -8,11 +8,11 @@ The report is written even when a gate fails; `run_outcome` then fails the run.
 Runs may overlap (a backfill run in parallel, a rerun by hand): loading is safe
 in parallel, building is not. `claim_warehouse` takes the warehouse build lease
 before the first build task (waiting for a run that holds it) and
-`release_warehouse` gives it back whatever happened (warehouse/runs.py). Every
+`release_warehouse` gives it back whatever happened (src/customer360/orchestration/lease.py). Every
 build task, dbt ones included, first checks that the run still holds it.
 Scheduled runs are also kept apart by max_active_runs=1.
 
-Thin on purpose: every task calls a function in pipeline.stages; dbt models
+Thin on purpose: every task calls a function in customer360.orchestration.stages; dbt models
 render as tasks through Cosmos from the precompiled manifest.
 """
 
@@ -26,11 +26,11 @@ from airflow.sdk import Param, dag, task
 from airflow.sdk.exceptions import AirflowFailException
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from ingestion.contracts import SOURCES
-from pipeline import stages
-from pipeline.dbt import CORE_MARTS_SELECT, SCORED_MARTS_SELECT, STAGING_SELECT, dbt_task_group, export_dbt_env
-from pipeline.interval import DataInterval, resolve_interval
-from warehouse.settings import Settings
+from customer360.config import Settings
+from customer360.ingestion.contracts import SOURCES
+from customer360.orchestration import stages
+from customer360.orchestration.dbt import CORE_MARTS_SELECT, SCORED_MARTS_SELECT, STAGING_SELECT, dbt_task_group, export_dbt_env
+from customer360.orchestration.interval import DataInterval, resolve_interval
 
 export_dbt_env()
 
@@ -41,7 +41,7 @@ def run_stage(stage, interval: dict, *args) -> dict:
     A build stage (its interval carries the build lease) first checks the lease is still held.
     A lock wait that timed out fails the task with a message naming the lock and who holds it.
     """
-    from warehouse.db import lock_wait_explained
+    from customer360.db.connection import lock_wait_explained
 
     settings = Settings.from_env()
     with lock_wait_explained(settings, stage.__name__):

@@ -1,12 +1,12 @@
 """erase_person: remove one person from the warehouse and its files (right to erasure).
 
-Manual only. Trigger with one of `email`, `email_key` (from `python -m privacy
+Manual only. Trigger with one of `email`, `email_key` (from `python -m customer360.privacy
 email-key --email ...`, so the address never enters Airflow) or `customer_id`, and
 optionally `dry_run` and your ticket id as `request_id`. The task logs and returns
 counts and the request id only; the parameters themselves stay in the run's conf in
 Airflow's metadata database, so prefer `email_key` or `customer_id` there.
 
-Thin on purpose: the work is privacy.erase.erase, the same as `python -m privacy erase`.
+Thin on purpose: the work is customer360.privacy.erase.erase, the same as `python -m customer360.privacy erase`.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
     params={
         "email": Param(None, type=["null", "string"], description="The person's e-mail (stored in the run conf)"),
         "email_key": Param(None, type=["null", "string"],
-                           description="The e-mail's pseudonymised key (python -m privacy email-key)"),
+                           description="The e-mail's pseudonymised key (python -m customer360.privacy email-key)"),
         "customer_id": Param(None, type=["null", "string"], description="The person's customer_id"),
         "dry_run": Param(False, type="boolean", description="Count what would be erased; change nothing"),
         "request_id": Param(None, type=["null", "string"], description="Your ticket id (default: generated)"),
@@ -47,9 +47,9 @@ log = logging.getLogger(__name__)
 def erase_person():
     @task
     def erase() -> dict:
-        from privacy.erase import PersonNotFound
-        from privacy.erase import erase as erase_person_data
-        from warehouse.settings import Settings
+        from customer360.config import Settings
+        from customer360.privacy.erase import PersonNotFound
+        from customer360.privacy.erase import erase as erase_person_data
 
         params = get_current_context()["params"]
         given = {k: params.get(k) for k in ("email", "email_key", "customer_id") if params.get(k)}

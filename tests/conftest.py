@@ -14,17 +14,25 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.airflow_env import airflow_env
-from privacy.keys import ensure_local_key
-from warehouse.bootstrap import prepare_warehouse
-from warehouse.server import drop_database, ensure_database, resolve_warehouse_url
-from warehouse.settings import PROJECT_ROOT, Settings, with_database
+from customer360.config import PROJECT_ROOT, Settings, with_database
+from customer360.db.bootstrap import prepare_warehouse
+from customer360.devtools.airflow_env import airflow_env
+from customer360.devtools.server import drop_database, ensure_database, resolve_warehouse_url
+from customer360.privacy.keys import ensure_local_key
 
 # Airflow reads its configuration once, at first import: point it at a test home first.
 TEST_AIRFLOW_HOME = PROJECT_ROOT / ".local" / "test-airflow"
 os.environ.update(airflow_env(TEST_AIRFLOW_HOME))
-# Pseudonymised keys need a secret: without C360_PSEUDONYM_KEY the tests use a generated local one.
-ensure_local_key(say=lambda _: None)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def pseudonym_key() -> Path | None:
+    """Pseudonymised keys need a secret: without C360_PSEUDONYM_KEY the tests use a generated local one.
+
+    Set up before the first test (not when this file is imported), for the session and the
+    processes its tests start.
+    """
+    return ensure_local_key(say=lambda _: None)
 
 
 @pytest.fixture(scope="session")
@@ -61,14 +69,14 @@ def warehouse_settings(warehouse_url: str, tmp_path) -> Settings:
 @pytest.fixture(scope="session")
 def dbt_manifest() -> Path:
     """The manifest Cosmos renders dbt tasks from, compiled once per test session."""
-    from pipeline.dbt import compile_manifest
+    from customer360.orchestration.dbt import compile_manifest
 
     return compile_manifest()
 
 
 @pytest.fixture(scope="session")
 def airflow_home(dbt_manifest) -> Path:
-    from pipeline.airflow_env import ensure_metadata_db
+    from customer360.devtools.airflow_env import ensure_metadata_db
 
     ensure_metadata_db(TEST_AIRFLOW_HOME)
     return TEST_AIRFLOW_HOME

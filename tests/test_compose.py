@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from warehouse.logins import LOGIN_KINDS
+from customer360.db.logins import LOGIN_KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_TEXT = (ROOT / "docker-compose.yml").read_text()
@@ -29,8 +29,7 @@ AIRFLOW_SERVICES = {
 ONE_SHOT = {"airflow-init", "metabase-init"}
 # Containers running the project's own code: every environment name they get must be read by it.
 OWN_CODE_SERVICES = {*AIRFLOW_SERVICES, "metabase-init"}
-CODE_DIRS = ("warehouse", "ingestion", "simulator", "identity", "ml", "expectations", "reporting", "pipeline", "privacy",
-             "dags")
+CODE_DIRS = ("src", "dags")
 # Third-party images read their own variables; these are the documented ones we set.
 POSTGRES_IMAGE_ENV = {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"}
 METABASE_IMAGE_ENV = {  # https://www.metabase.com/docs/latest/configuring-metabase/environment-variables
@@ -94,9 +93,10 @@ def test_services_are_the_warehouse_airflow_3_from_our_image_and_metabase():
 
 def test_airflow_init_prepares_airflow_the_warehouse_and_the_bi_login():
     script = " ".join(SERVICES["airflow-init"]["command"])
-    for step in ("airflow db migrate", "python -m pipeline.airflow_auth", "python -m warehouse.logins"):
+    for step in ("airflow db migrate", "python -m customer360.orchestration.airflow_auth",
+                 "python -m customer360.db.logins"):
         assert step in script
-    for module in ("pipeline/airflow_auth.py", "warehouse/logins.py"):
+    for module in ("src/customer360/orchestration/airflow_auth.py", "src/customer360/db/logins.py"):
         assert (ROOT / module).exists(), module
 
 
@@ -135,9 +135,7 @@ def test_services_wait_for_what_they_need_to_be_ready():
 def test_every_path_the_image_and_mounts_use_exists():
     for source in re.findall(r"^COPY (?:--\S+ )*(\S+)", DOCKERFILE, flags=re.M):
         assert (ROOT / source.rstrip("/")).exists(), f"Dockerfile copies missing {source}"
-    for package in ("warehouse", "ingestion", "simulator", "identity", "ml", "expectations", "reporting", "pipeline",
-                    "privacy"):
-        assert f"COPY {package}/" in DOCKERFILE, f"the image lacks the {package} package"
+    assert "COPY src/ src/" in DOCKERFILE, "the image lacks the customer360 package (src/)"
     for compose in (COMPOSE, DEV_COMPOSE):
         for host in _host_paths(compose):
             assert host.startswith("./") and (ROOT / host).exists(), f"mounted {host} does not exist"
@@ -258,7 +256,7 @@ def test_the_shared_airflow_settings_are_written_once():
 
 @pytest.mark.parametrize("password", ["s3cret", "with space"])
 def test_airflow_init_writes_the_admin_password_airflow_reads(tmp_path, password):
-    from pipeline.airflow_auth import main
+    from customer360.orchestration.airflow_auth import main
 
     path = tmp_path / "auth" / "passwords.json"
     path.parent.mkdir()

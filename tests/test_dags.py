@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.interval import DataInterval, IntervalError, resolve_cutoff, resolve_interval
+from customer360.orchestration.interval import DataInterval, IntervalError, resolve_cutoff, resolve_interval
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -27,13 +27,13 @@ import yaml
 from dbt.cli.main import dbtRunner, dbtRunnerResult
 from psycopg import sql
 
-from identity.store import ensure_identity_tables
-from privacy.pseudonyms import refresh as refresh_pseudonyms
-from ingestion.contracts import SOURCES
-from ml.scoring import ensure_ml_tables
-from warehouse.bootstrap import prepare_warehouse
-from warehouse.server import drop_database, ensure_database
-from warehouse.settings import Settings, with_database
+from customer360.config import Settings, with_database
+from customer360.db.bootstrap import prepare_warehouse
+from customer360.devtools.server import drop_database, ensure_database
+from customer360.identity.store import ensure_identity_tables
+from customer360.ingestion.contracts import SOURCES
+from customer360.ml.scoring import ensure_ml_tables
+from customer360.privacy.pseudonyms import refresh as refresh_pseudonyms
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
 RAW_SOURCES_YML = PROJECT_DIR / "models" / "staging" / "_raw__sources.yml"
@@ -262,8 +262,8 @@ def built(settings, parsed):
             ensure_identity_tables(conn)  # the other identity tables the steward mart reads
             ensure_ml_tables(conn)  # the table exactly as the ML step creates it
 
-        from expectations.gate import CheckResult, store_results
-        from ingestion.tables import OPS_DDL
+        from customer360.ingestion.tables import OPS_DDL
+        from customer360.quality.gate import CheckResult, store_results
 
         with psycopg.connect(settings.warehouse_url, autocommit=True) as conn:
             for statement in OPS_DDL:
@@ -320,11 +320,11 @@ def built(settings, parsed):
 
 
 def test_raw_sources_yml_is_the_one_rendered_from_the_contracts():
-    from ingestion.dbt_sources import render
+    from customer360.ingestion.dbt_sources import render
 
     assert RAW_SOURCES_YML.read_text() == render(), (
-        "dbt_project/models/staging/_raw__sources.yml differs from ingestion/contracts.py: "
-        "run `python -m ingestion.dbt_sources`"
+        "dbt_project/models/staging/_raw__sources.yml differs from src/customer360/ingestion/contracts.py: "
+        "run `python -m customer360.ingestion.dbt_sources`"
     )
     declared = yaml.safe_load(RAW_SOURCES_YML.read_text())
     (raw_source,) = [s for s in declared["sources"] if s["name"] == "raw"]
@@ -499,8 +499,8 @@ def test_the_golden_record_has_one_row_per_customer_and_bi_sees_only_allowed_per
     assert bi[0] == ("CUST1", "Jane", None, None, "York", None, None, "crm_accounts")
     assert len(bi) == 2
     # ... but a pseudonymised key of the e-mail: the keyed hash, not the address or its bare hash
-    from privacy.keys import load_key
-    from privacy.pseudonyms import email_key
+    from customer360.privacy.keys import load_key
+    from customer360.privacy.pseudonyms import email_key
 
     keys = query(settings, "select customer_id, email_key from marts.dim_customer order by customer_id")
     assert keys[0][1] == email_key(load_key(), "jane.smith@example.com")
@@ -618,8 +618,8 @@ def test_facts_at_their_grain_carry_the_customer(built):
     assert query(settings, "select campaign_id, customer_id, is_sent, has_responded from marts.fct_campaign_responses"
                            " order by 1") == [("CMP1", "CUST1", True, True), ("CMP2", "CUST1", True, False)]
     # the recipient is named by the address's keyed hash; the row key comes from source ids, not the address
-    from privacy.keys import load_key
-    from privacy.pseudonyms import email_key
+    from customer360.privacy.keys import load_key
+    from customer360.privacy.pseudonyms import email_key
 
     jane = email_key(load_key(), "jane.smith@example.com")
     responses = query(settings, "select campaign_id, recipient_email_key, campaign_response_key"

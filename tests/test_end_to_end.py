@@ -9,16 +9,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from expectations.gate import QualityGateFailed
-from pipeline import stages
-from pipeline.dbt import compile_manifest
-from pipeline.interval import DataInterval
-from pipeline.run_dag import run_dag_subprocess
-from simulator import simulate
-from simulator.config import SimulationConfig
-from warehouse.db import connect
-from warehouse.server import drop_database
-from warehouse.settings import Settings
+from customer360.config import Settings
+from customer360.db.connection import connect
+from customer360.devtools.run_dag import run_dag_subprocess
+from customer360.devtools.server import drop_database
+from customer360.orchestration import stages
+from customer360.orchestration.dbt import compile_manifest
+from customer360.orchestration.interval import DataInterval
+from customer360.quality.gate import QualityGateFailed
+from customer360.simulator import simulate
+from customer360.simulator.config import SimulationConfig
 
 from conftest import make_test_database
 

@@ -26,17 +26,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ingestion.contracts import SOURCES
-from pipeline.dbt import compile_manifest
-from pipeline.run_dag import run_dag_subprocess, trigger_dag_subprocess
-from privacy.erase import erase
-from privacy.keys import load_key, normalise_email
-from privacy.pseudonyms import email_key
-from simulator import simulate
-from simulator.config import SimulationConfig
-from warehouse.db import connect
-from warehouse.server import drop_database
-from warehouse.settings import Settings
+from customer360.config import Settings
+from customer360.db.connection import connect
+from customer360.devtools.run_dag import run_dag_subprocess, trigger_dag_subprocess
+from customer360.devtools.server import drop_database
+from customer360.ingestion.contracts import SOURCES
+from customer360.orchestration.dbt import compile_manifest
+from customer360.privacy.erase import erase
+from customer360.privacy.keys import load_key, normalise_email
+from customer360.privacy.pseudonyms import email_key
+from customer360.simulator import simulate
+from customer360.simulator.config import SimulationConfig
 
 from conftest import make_test_database
 

@@ -17,12 +17,12 @@ from datetime import date, timedelta
 
 import psycopg
 
-from pipeline.dbt import compile_manifest
-from pipeline.run_dag import run_dag_subprocess
-from simulator import simulate
-from simulator.config import SimulationConfig
-from warehouse.server import drop_database
-from warehouse.settings import Settings, with_database
+from customer360.config import Settings, with_database
+from customer360.devtools.run_dag import run_dag_subprocess
+from customer360.devtools.server import drop_database
+from customer360.orchestration.dbt import compile_manifest
+from customer360.simulator import simulate
+from customer360.simulator.config import SimulationConfig
 
 from conftest import make_test_database
 from test_reruns import RUN_RECORD_RELATIONS, diff_rows, marts_rows

@@ -7,10 +7,10 @@ from itertools import count
 import pandas as pd
 import pytest
 
-from identity.ids import assign_customer_ids
-from identity.resolve import MatchSettings, match_records, resolve_identities
-from identity.store import INPUT_COLUMNS
-from warehouse.db import connect
+from customer360.identity.ids import assign_customer_ids
+from customer360.identity.resolve import MatchSettings, match_records, resolve_identities
+from customer360.identity.store import INPUT_COLUMNS
+from customer360.db.connection import connect
 
 RULES_ONLY = MatchSettings(max_cluster_size=50)
 AS_OF = datetime(2025, 1, 1, tzinfo=timezone.utc)
@@ -94,8 +94,8 @@ def test_duplicate_accounts_of_one_person_inside_one_source_merge():
 def test_only_keys_a_source_declares_unique_per_person_veto_a_merge():
     from dataclasses import replace
 
-    from identity.graph import guarded_keys
-    from ingestion.contracts import SOURCES
+    from customer360.identity.graph import guarded_keys
+    from customer360.ingestion.contracts import SOURCES
 
     assert guarded_keys(SOURCES) == ("loyalty_id", "date_of_birth")
     assert not SOURCES["crm_accounts"].identity_key_unique_per_person  # the default, said out loud
@@ -131,7 +131,7 @@ def test_a_names_only_crm_trains_without_e_mail_or_phone_and_says_what_it_fixed(
     """No e-mail and no phone: no rule can estimate the prior, and no pass can train the names. The
     model falls back to the documented fixed values (it used to crash in Splink's EM with a prior of 0)
     and says so; the duplicate accounts still merge."""
-    from identity.probabilistic import FALLBACK_M, fallback_prior
+    from customer360.identity.probabilistic import FALLBACK_M, fallback_prior
 
     frame = records(*names_only_people(400))
     result = match_records(frame, MatchSettings(max_cluster_size=50))
@@ -382,7 +382,7 @@ def test_rerunning_an_interval_keeps_its_scored_pairs(warehouse_settings):
 
 def test_a_run_log_from_before_attempts_is_migrated(warehouse_settings):
     """Warehouses built by the first identity step keyed resolution_runs by run id alone."""
-    from identity.store import ensure_identity_tables
+    from customer360.identity.store import ensure_identity_tables
 
     with connect(warehouse_settings) as conn:
         conn.execute("create table identity.resolution_runs (run_id text primary key, resolved_at timestamptz not null, "
@@ -437,8 +437,8 @@ def test_a_public_benchmark_crm_export_with_only_names_and_addresses_resolves(wa
     CRM) delivered as a CRM file, loaded and built by dbt: the run resolves without a crash, the
     duplicate accounts merge without wrong links, and the run report says which parameters were fixed."""
     from bench.identity import deliver_dataset, pairwise_quality
-    from reporting.run_report import write_run_report
-    from warehouse.db import fetch_all
+    from customer360.reporting.run_report import write_run_report
+    from customer360.db.connection import fetch_all
 
     truth = deliver_dataset(warehouse_settings, "febrl3", tmp_path / "target")
     summary = resolve_identities(warehouse_settings, "febrl", AS_OF)

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from ingestion import loader as loader_module
-from ingestion.contracts import SOURCES, landing_file_name
-from ingestion.loader import load_interval
-from ingestion.report import FileRejected
-from ingestion.tables import ddl_statements, ensure_tables
-from warehouse.bootstrap import prepare_warehouse
-from warehouse.db import connect
-from warehouse.settings import Settings
+from customer360.config import Settings
+from customer360.db.bootstrap import prepare_warehouse
+from customer360.db.connection import connect
+from customer360.ingestion import loader as loader_module
+from customer360.ingestion.contracts import SOURCES, landing_file_name
+from customer360.ingestion.loader import load_interval
+from customer360.ingestion.report import FileRejected
+from customer360.ingestion.tables import ddl_statements, ensure_tables
 
 DAY = date(2024, 3, 1)
 NEXT_DAY = date(2024, 3, 2)
@@ -287,7 +287,7 @@ def test_a_hostile_header_field_stays_data_and_never_becomes_sql(settings):
 
 
 def test_a_contract_with_a_name_that_would_need_quoting_is_refused():
-    from ingestion.contracts import Column, ContractError, SourceContract
+    from customer360.ingestion.contracts import Column, ContractError, SourceContract
 
     with pytest.raises(ContractError, match="lower-case letters"):
         Column('x"; drop table t; --')
@@ -310,8 +310,8 @@ def test_optional_column_missing_from_header_loads_as_null(settings):
 def test_failure_mid_file_leaves_no_rows(settings, monkeypatch, read_path):
     land(settings, "pos_transactions", DAY, lines(POS_HEADER, *[pos_row(f"T{i}") for i in range(10)], pos_row("Tx", "bad")))
     land(settings, "crm_accounts", DAY, lines(CRM_HEADER, crm_row("A1")))
-    from ingestion import columnar
-    from ingestion.validation import RowValidator
+    from customer360.ingestion import columnar
+    from customer360.ingestion.validation import RowValidator
 
     calls = {"n": 0}
     if read_path == "columnar":  # small blocks: several batches, the third one fails
@@ -411,7 +411,7 @@ def test_parquet_loads(settings):
 
 
 def test_cli_prints_counts(settings, monkeypatch, capsys):
-    from ingestion.__main__ import main
+    from customer360.ingestion.__main__ import main
 
     land(settings, "crm_accounts", DAY, lines(CRM_HEADER, crm_row("A1")))
     monkeypatch.setenv("WAREHOUSE_URL", settings.warehouse_url)
@@ -461,9 +461,9 @@ def test_headerless_file_rejection_does_not_echo_values(settings, caplog):
 def test_an_event_dated_after_its_delivery_day_is_quarantined_as_future_date():
     from datetime import date, datetime, timezone
 
-    from ingestion.contracts import get_source
-    from ingestion.loader import latest_event_time
-    from ingestion.validation import FUTURE_DATE, RowValidator
+    from customer360.ingestion.contracts import get_source
+    from customer360.ingestion.loader import latest_event_time
+    from customer360.ingestion.validation import FUTURE_DATE, RowValidator
 
     validator = RowValidator(get_source("pos_transactions"), latest_event_at=latest_event_time(date(2024, 3, 1)))
     row = ["T1", "", "S001", "2024-03-02T23:00:00Z", "10.00", "GBP", ""]
@@ -550,7 +550,7 @@ def test_killed_mid_file_leaves_nothing_and_the_rerun_loads_it_all(settings, rea
     land(settings, "pos_transactions", DAY, lines(POS_HEADER, *[pos_row(f"T{i:07d}") for i in range(n)]))
     code = (
         "import sys; from datetime import date; from pathlib import Path\n"
-        "from warehouse.settings import Settings; from ingestion import columnar; from ingestion.loader import load_interval\n"
+        "from customer360.config import Settings; from customer360.ingestion import columnar; from customer360.ingestion.loader import load_interval\n"
         "if sys.argv[3] == 'row_by_row': columnar.fast_path_supported = lambda c: False\n"
         "load_interval(Settings(warehouse_url=sys.argv[1], data_dir=Path(sys.argv[2])), date(2024, 3, 1), "
         "date(2024, 3, 2), ['pos_transactions'], batch_id='killed')\n"
@@ -585,9 +585,9 @@ def test_a_ninth_source_needs_only_its_declaration(settings, monkeypatch):
     """The README's worked example: declare store_returns, and the loader, dbt source and raw suite follow."""
     from datetime import datetime, timezone
 
-    from expectations.suites import raw_suite
-    from ingestion import contracts, dbt_sources
-    from ingestion.contracts import SourceContract, _c
+    from customer360.ingestion import contracts, dbt_sources
+    from customer360.ingestion.contracts import SourceContract, _c
+    from customer360.quality.suites import raw_suite
 
     store_returns = SourceContract(
         name="store_returns",
@@ -621,7 +621,7 @@ def test_a_value_the_server_refuses_sends_the_file_row_by_row(settings, read_pat
     """999999999999.995 passes the columnar number check but overflows numeric(14,2) once rounded."""
     import logging
 
-    caplog.set_level(logging.INFO, logger="ingestion.loader")
+    caplog.set_level(logging.INFO, logger="customer360.ingestion.loader")
     land(settings, "pos_transactions", DAY, lines(POS_HEADER, pos_row("T1"), pos_row("T2", "999999999999.995"),
                                                   pos_row("T3")))
     report = load_interval(settings, DAY, NEXT_DAY, ["pos_transactions"], batch_id="b")
@@ -661,9 +661,9 @@ def test_windows_line_endings_load_like_unix_ones(settings):
 
 
 def test_rows_of_erased_people_are_dropped_and_counted(settings):
-    """The suppression list (privacy.suppression) drops matching rows on both paths, counted, never loaded."""
-    from privacy import suppression
-    from privacy.keys import load_key
+    """The suppression list (customer360.privacy.suppression) drops matching rows on both paths, counted, never loaded."""
+    from customer360.privacy import suppression
+    from customer360.privacy.keys import load_key
 
     key = load_key()
     with connect(settings) as conn:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import csv
 from datetime import date
 
-from ingestion import loader as loader_module
-from ingestion.contracts import SOURCES
-from ingestion.loader import load_interval
-from warehouse.bootstrap import prepare_warehouse
-from warehouse.db import connect
-from warehouse.settings import Settings
+from customer360.config import Settings
+from customer360.db.bootstrap import prepare_warehouse
+from customer360.db.connection import connect
+from customer360.ingestion import loader as loader_module
+from customer360.ingestion.contracts import SOURCES
+from customer360.ingestion.loader import load_interval
 
 
 def q(settings: Settings, query: str) -> list[tuple]:
@@ -34,10 +34,10 @@ def _loaded_rows(settings: Settings, source: str) -> tuple[list[tuple], list[tup
 
 def test_both_paths_load_a_defective_simulation_identically(server_url, tmp_path, monkeypatch):
     """Every source of a simulated company with many injected defects: same rows, lines, reasons on both paths."""
-    from simulator import SimulationConfig, simulate
+    from customer360.simulator import SimulationConfig, simulate
 
     from tests.conftest import make_test_database
-    from warehouse.server import drop_database
+    from customer360.devtools.server import drop_database
 
     simulate(SimulationConfig(people=400, days=60, defect_rate=0.05), tmp_path / "data")
     results = {}

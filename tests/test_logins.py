@@ -10,9 +10,9 @@ import uuid
 import psycopg
 import pytest
 
-from warehouse.db import connect
-from warehouse.logins import Login, ensure_login, ensure_logins, logins_from_env
-from warehouse.settings import parse_url
+from customer360.config import parse_url
+from customer360.db.connection import connect
+from customer360.db.logins import Login, ensure_login, ensure_logins, logins_from_env
 
 
 @pytest.fixture
@@ -129,7 +129,7 @@ def test_a_group_role_or_a_superuser_is_never_turned_into_a_login(warehouse_sett
 
 
 def test_the_bi_login_reads_the_marts_a_run_publishes_and_never_the_build(warehouse_settings, login_name):
-    from warehouse.publish import publish_marts
+    from customer360.orchestration.publish import publish_marts
 
     password = f"pw-{uuid.uuid4().hex}"
     ensure_logins(warehouse_settings, [Login(name=login_name, group="c360_bi_reader", password=password)])
@@ -160,7 +160,7 @@ WRITABLE = {"c360_bi_reader": set(), "c360_steward": set(), "c360_loader": {"raw
 
 @pytest.mark.parametrize("group", sorted(READABLE))
 def test_each_role_reads_and_writes_exactly_its_schemas(warehouse_settings, login_name, group):
-    from warehouse.db import SCHEMAS
+    from customer360.db.connection import SCHEMAS
 
     with connect(warehouse_settings, autocommit=True) as conn:
         for schema in SCHEMAS:

@@ -10,13 +10,13 @@ import pandas as pd
 import psycopg
 import pytest
 
-from ml import clv
-from ml.artifacts import ArtifactChecksumError, load_artifact, save_artifact
-from ml.churn import BGNBD_KIND, BLEND_KIND, HEURISTIC_KIND, HGB_KIND, RECENCY_KIND, ChurnConfig, train_churn
-from ml.features import FEATURE_COLUMNS, build_features, churn_labels, prepare_transactions
-from ml.segments import SEGMENTS, assign_segments, quintile_score
-from ml.synthetic import simulate_bgnbd_rfm, simulate_transactions
-from warehouse.settings import Settings
+from customer360.config import Settings
+from customer360.ml import clv
+from customer360.ml.artifacts import ArtifactChecksumError, load_artifact, save_artifact
+from customer360.ml.churn import BGNBD_KIND, BLEND_KIND, HEURISTIC_KIND, HGB_KIND, RECENCY_KIND, ChurnConfig, train_churn
+from customer360.ml.features import FEATURE_COLUMNS, build_features, churn_labels, prepare_transactions
+from customer360.ml.segments import SEGMENTS, assign_segments, quintile_score
+from customer360.ml.synthetic import simulate_bgnbd_rfm, simulate_transactions
 
 CUTOFF = pd.Timestamp("2025-06-01", tz="UTC")
 
@@ -257,7 +257,7 @@ def _load_orders(settings: Settings, tx: pd.DataFrame) -> None:
 
 
 def test_score_customers_writes_idempotently(warehouse_settings: Settings) -> None:
-    from ml.scoring import MODEL_NAMES, score_customers
+    from customer360.ml.scoring import MODEL_NAMES, score_customers
 
     tx = simulate_transactions(1500, "2023-06-01", "2026-03-01", seed=5, anonymous_share=0.02)
     tx.loc[tx.index[:3], "amount"] = [0.0, -12.5, 0.0]  # non-positive rows are ignored
@@ -386,7 +386,7 @@ def test_bgnbd_recovers_the_published_cdnow_parameters_and_is_at_a_likelihood_ma
 
 
 def test_purchase_model_backtest_compares_both_and_picks_the_lower_revenue_rmse(synthetic_history) -> None:
-    from ml.purchases import BLEND_KIND, BTYD_KIND, KINDS, ML_KIND, PurchaseConfig, select_purchase_model
+    from customer360.ml.purchases import BLEND_KIND, BTYD_KIND, KINDS, ML_KIND, PurchaseConfig, select_purchase_model
 
     cutoff = pd.Timestamp("2025-12-31", tz="UTC")
     selection = select_purchase_model(synthetic_history, cutoff, PurchaseConfig(max_iter=100))
@@ -413,7 +413,7 @@ def test_purchase_model_backtest_compares_both_and_picks_the_lower_revenue_rmse(
 
 
 def test_clusters_are_named_from_their_profiles_and_reproducible(synthetic_history) -> None:
-    from ml.clusters import BEHAVIOUR_COLUMNS, cluster_profiles, fit_clusters, name_clusters
+    from customer360.ml.clusters import BEHAVIOUR_COLUMNS, cluster_profiles, fit_clusters, name_clusters
 
     z = np.zeros((3, len(BEHAVIOUR_COLUMNS)))
     col = {c: i for i, c in enumerate(BEHAVIOUR_COLUMNS)}
@@ -445,7 +445,7 @@ def test_clusters_are_named_from_their_profiles_and_reproducible(synthetic_histo
 
 
 def test_scores_are_in_range_and_reproducible(synthetic_history) -> None:
-    from ml.scoring import SCORE_COLUMNS, ScoringConfig, compute_scores
+    from customer360.ml.scoring import SCORE_COLUMNS, ScoringConfig, compute_scores
 
     config = ScoringConfig(churn=ChurnConfig(max_iter=60))
     first = compute_scores(synthetic_history, "2025-12-31", config)
@@ -466,7 +466,7 @@ def test_scores_are_in_range_and_reproducible(synthetic_history) -> None:
 
 
 def test_champion_rule() -> None:
-    from ml.champion import decide
+    from customer360.ml.champion import decide
 
     assert decide("v2", 0.70, None, None).promote
     assert not decide("v2", 0.80, "v2", 0.80).promote
@@ -487,7 +487,7 @@ def _churn_row(settings: Settings, version: str) -> tuple:
 
 
 def test_a_challenger_replaces_the_champion_only_if_it_beats_it(warehouse_settings: Settings) -> None:
-    from ml.scoring import ScoringConfig, score_customers
+    from customer360.ml.scoring import ScoringConfig, score_customers
 
     tx = simulate_transactions(2000, "2023-01-01", "2026-06-01", seed=11)
     _load_orders(warehouse_settings, tx)
@@ -519,7 +519,7 @@ def test_a_challenger_replaces_the_champion_only_if_it_beats_it(warehouse_settin
 
 
 def test_scoring_refuses_a_tampered_champion(warehouse_settings: Settings) -> None:
-    from ml.scoring import ScoringConfig, score_customers
+    from customer360.ml.scoring import ScoringConfig, score_customers
 
     tx = simulate_transactions(800, "2023-06-01", "2026-03-01", seed=12)
     _load_orders(warehouse_settings, tx)
@@ -545,9 +545,9 @@ def test_bgnbd_probability_of_no_purchase_matches_simulation() -> None:
 
 
 def test_purchase_champion_is_replaced_only_by_a_better_challenger(synthetic_history) -> None:
-    from ml.clv import BGNBDFit, BGNBDParams, BTYDModel
-    from ml.purchases import BTYD_KIND, PurchaseModel, predict_value
-    from ml.scoring import Champion, ScoringConfig, compute_scores
+    from customer360.ml.clv import BGNBDFit, BGNBDParams, BTYDModel
+    from customer360.ml.purchases import BTYD_KIND, PurchaseModel, predict_value
+    from customer360.ml.scoring import Champion, ScoringConfig, compute_scores
 
     config = ScoringConfig(churn=ChurnConfig(max_iter=40))
     first = compute_scores(synthetic_history, "2025-12-31", config)
@@ -588,7 +588,7 @@ def test_purchase_champion_is_replaced_only_by_a_better_challenger(synthetic_his
 
 
 def test_clv_follows_the_chosen_purchase_model(synthetic_history) -> None:
-    from ml.purchases import BLEND_KIND, BTYD_KIND, ML_KIND, PurchaseConfig, PurchaseModel, fit_production_learned_model, predict_value
+    from customer360.ml.purchases import BLEND_KIND, BTYD_KIND, ML_KIND, PurchaseConfig, PurchaseModel, fit_production_learned_model, predict_value
 
     cut = pd.Timestamp("2025-12-31", tz="UTC")
     features = build_features(synthetic_history, cut)

@@ -6,9 +6,9 @@ import hashlib
 
 import pytest
 
-from privacy.keys import (KEY_ENV, KEY_FILE_ENV, PseudonymKey, PseudonymKeyMissing, ensure_local_key, load_key,
-                          normalise_email, normalise_phone)
-from privacy.pseudonyms import email_key
+from customer360.privacy.keys import (KEY_ENV, KEY_FILE_ENV, PseudonymKey, PseudonymKeyMissing, ensure_local_key,
+                                      load_key, normalise_email, normalise_phone)
+from customer360.privacy.pseudonyms import email_key
 
 
 @pytest.mark.parametrize("raw, expected", [
@@ -35,7 +35,7 @@ def test_the_key_is_a_keyed_hash_not_a_bare_hash():
 
 
 def test_a_missing_or_short_key_fails_with_what_to_do(tmp_path):
-    with pytest.raises(PseudonymKeyMissing, match="python -m privacy new-key"):
+    with pytest.raises(PseudonymKeyMissing, match="python -m customer360.privacy new-key"):
         load_key({})
     with pytest.raises(PseudonymKeyMissing, match="shorter"):
         load_key({KEY_ENV: "short"})

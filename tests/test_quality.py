@@ -8,12 +8,12 @@ from decimal import Decimal
 import pytest
 from psycopg import sql
 
-from expectations.gate import QualityGateFailed, enforce, run_checks
-from expectations.suites import RAW_SUITE_NAMES, raw_suite, resolve_suite_names
-from ingestion.contracts import SOURCES, SourceContract
-from ingestion.tables import ensure_tables
-from warehouse.db import connect, qualified
-from warehouse.settings import Settings
+from customer360.config import Settings
+from customer360.db.connection import connect, qualified
+from customer360.ingestion.contracts import SOURCES, SourceContract
+from customer360.ingestion.tables import ensure_tables
+from customer360.quality.gate import QualityGateFailed, enforce, run_checks
+from customer360.quality.suites import RAW_SUITE_NAMES, raw_suite, resolve_suite_names
 
 AS_OF = datetime(2025, 6, 2, tzinfo=timezone.utc)  # the day after the rows valid_row makes
 
@@ -221,7 +221,7 @@ def test_marts_suite(settings):
 
 
 def test_cli(settings, monkeypatch, capsys):
-    from expectations.__main__ import main
+    from customer360.quality.__main__ import main
 
     contract = SOURCES["surveys"]
     create_raw_table(settings, contract)
@@ -254,7 +254,7 @@ def _land_pos(settings: Settings, day: date, good: int, bad: int) -> None:
 def test_a_batch_quarantining_too_many_rows_fails_the_raw_gate(settings, threshold, gate_fails):
     from dataclasses import replace
 
-    from ingestion.loader import load_interval
+    from customer360.ingestion.loader import load_interval
 
     settings = replace(settings, max_quarantine_share=threshold)
     day = date(2025, 6, 1)
@@ -272,7 +272,7 @@ def test_a_batch_quarantining_too_many_rows_fails_the_raw_gate(settings, thresho
 
 
 def test_a_batch_far_below_its_usual_volume_is_flagged(settings):
-    from ingestion.loader import load_interval
+    from customer360.ingestion.loader import load_interval
 
     for i in range(4):
         day = date(2025, 6, 1) + timedelta(days=i)
@@ -297,7 +297,7 @@ def test_facts_whose_customer_is_not_in_dim_customer_fail_the_marts_gate(setting
 
 
 def test_a_small_source_with_a_few_bad_rows_only_warns(settings):
-    from ingestion.loader import load_interval
+    from customer360.ingestion.loader import load_interval
 
     day = date(2025, 6, 1)
     _land_pos(settings, day, good=6, bad=4)  # 40%, but only 4 rows

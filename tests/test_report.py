@@ -8,12 +8,12 @@ from datetime import datetime, timezone
 
 import pytest
 
-from expectations.gate import CheckResult, store_results
-from reporting.run_report import write_run_report
-from ingestion.contracts import SOURCES
-from ingestion.tables import ensure_tables
-from warehouse.db import connect
-from warehouse.settings import Settings
+from customer360.config import Settings
+from customer360.db.connection import connect
+from customer360.ingestion.contracts import SOURCES
+from customer360.ingestion.tables import ensure_tables
+from customer360.quality.gate import CheckResult, store_results
+from customer360.reporting.run_report import write_run_report
 
 AS_OF = datetime(2025, 12, 31, tzinfo=timezone.utc)
 HEADINGS = ("Overall status", "Failed checks by owner", "Data-quality results", "Quarantined rows",
@@ -171,10 +171,10 @@ def test_the_report_renders_in_headless_chromium(settings, tmp_path):
 
 
 def test_report_shows_the_ml_evaluation_plots(settings, tmp_path):
-    from ml.churn import ChurnConfig
-    from ml.scoring import ScoringConfig, compute_scores, ensure_ml_tables, write_run
-    from ml.synthetic import simulate_transactions
-    from reporting.run_report import ML_PLOTS
+    from customer360.ml.churn import ChurnConfig
+    from customer360.ml.scoring import ScoringConfig, compute_scores, ensure_ml_tables, write_run
+    from customer360.ml.synthetic import simulate_transactions
+    from customer360.reporting.run_report import ML_PLOTS
 
     history = simulate_transactions(1500, "2023-06-01", "2026-01-01", seed=3)
     run = compute_scores(history, "2025-12-01", ScoringConfig(churn=ChurnConfig(max_iter=40)))

@@ -26,14 +26,14 @@ from pathlib import Path
 
 import pytest
 
-from ingestion.contracts import SOURCES
-from pipeline.dbt import compile_manifest, run_dbt
-from pipeline.run_dag import run_dag_subprocess
-from simulator import simulate
-from simulator.config import SimulationConfig
-from warehouse.db import connect
-from warehouse.server import drop_database
-from warehouse.settings import Settings
+from customer360.config import Settings
+from customer360.db.connection import connect
+from customer360.devtools.run_dag import run_dag_subprocess
+from customer360.devtools.server import drop_database
+from customer360.ingestion.contracts import SOURCES
+from customer360.orchestration.dbt import compile_manifest, run_dbt
+from customer360.simulator import simulate
+from customer360.simulator.config import SimulationConfig
 
 from conftest import make_test_database
 

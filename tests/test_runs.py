@@ -14,13 +14,13 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 
-from expectations.gate import QualityGateFailed
-from ingestion.contracts import SOURCES
-from ingestion.loader import load_interval
-from pipeline import stages
-from pipeline.interval import DataInterval
-from warehouse import runs
-from warehouse.db import APPLICATION_NAME, LockWaitTimeout, connect, lock_wait_explained
+from customer360.db.connection import APPLICATION_NAME, LockWaitTimeout, connect, lock_wait_explained
+from customer360.ingestion.contracts import SOURCES
+from customer360.ingestion.loader import load_interval
+from customer360.orchestration import stages
+from customer360.orchestration import lease
+from customer360.orchestration.interval import DataInterval
+from customer360.quality.gate import QualityGateFailed
 
 POS_HEADER = "transaction_id;loyalty_id;store_id;transaction_at;amount;currency;items"
 LONDON = ZoneInfo("Europe/London")
@@ -105,25 +105,25 @@ def test_two_runs_building_at_once_one_waits_and_a_run_that_waits_too_long_fails
 ):
     settings = warehouse_settings
     stages.prepare(settings)
-    first = runs.claim(settings, "20240101-20240102")
-    with pytest.raises(runs.BuildLeaseTimeout, match=r"C360_BUILD_WAIT_SECONDS.*held by run 20240101-20240102 "):
-        runs.claim(settings, "20240102-20240103", wait_seconds=1)
+    first = lease.claim(settings, "20240101-20240102")
+    with pytest.raises(lease.BuildLeaseTimeout, match=r"C360_BUILD_WAIT_SECONDS.*held by run 20240101-20240102 "):
+        lease.claim(settings, "20240102-20240103", wait_seconds=1)
 
     # a second run waits and builds once the first has released: their builds never overlap
     windows: dict[str, tuple[float, float]] = {}
 
     def second_run() -> None:
-        token = runs.claim(settings, "20240102-20240103", wait_seconds=30)
+        token = lease.claim(settings, "20240102-20240103", wait_seconds=30)
         windows["second"] = (time.monotonic(), 0.0)
-        runs.release(settings, token)
+        lease.release(settings, token)
 
     waiter = threading.Thread(target=second_run)
     waiter.start()
     time.sleep(2.5)
     assert "second" not in windows  # still waiting
-    runs.renew(settings, first)
+    lease.renew(settings, first)
     released_at = time.monotonic()
-    assert runs.release(settings, first)
+    assert lease.release(settings, first)
     waiter.join(30)
     assert windows["second"][0] >= released_at
     with connect(settings) as conn:
@@ -133,15 +133,15 @@ def test_two_runs_building_at_once_one_waits_and_a_run_that_waits_too_long_fails
 def test_an_expired_lease_is_taken_over_and_its_run_stops_before_writing(warehouse_settings):
     settings = warehouse_settings
     stages.prepare(settings)
-    dead = runs.claim(settings, "20240101-20240102")
+    dead = lease.claim(settings, "20240101-20240102")
     with connect(settings) as conn:
         conn.execute("update ops.build_lease set expires_at = now() - interval '1 second'")
         conn.commit()
-    alive = runs.claim(settings, "20240102-20240103", wait_seconds=0)
-    with pytest.raises(runs.BuildLeaseLost, match="held by run 20240102-20240103"):
-        runs.renew(settings, dead)
-    assert not runs.release(settings, dead) and runs.release(settings, alive)
-    assert not runs.release(settings, None)
+    alive = lease.claim(settings, "20240102-20240103", wait_seconds=0)
+    with pytest.raises(lease.BuildLeaseLost, match="held by run 20240102-20240103"):
+        lease.renew(settings, dead)
+    assert not lease.release(settings, dead) and lease.release(settings, alive)
+    assert not lease.release(settings, None)
 
 
 def test_the_build_as_of_is_the_latest_interval_any_run_registered(warehouse_settings):
@@ -150,7 +150,7 @@ def test_the_build_as_of_is_the_latest_interval_any_run_registered(warehouse_set
     stages.prepare(settings, new)
     stages.prepare(settings, old)
     stages.prepare(settings, old)  # a rerun
-    assert runs.warehouse_as_of(settings, old.end) == new.end
+    assert lease.warehouse_as_of(settings, old.end) == new.end
     build = DataInterval.from_dict(stages.claim_build(settings, old))
     assert (build.run_key, build.as_of, build.cutoff_date) == (old.run_key, new.end, new.end_date)
     with connect(settings) as conn:

@@ -12,8 +12,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from ingestion.contracts import SOURCES, landing_file_name
-from simulator import SimulationConfig, simulate
+from customer360.ingestion.contracts import SOURCES, landing_file_name
+from customer360.simulator import SimulationConfig, simulate
 
 SMALL = dict(people=300, days=120, seed=7, start=date(2024, 1, 1), future_days=180)
 
@@ -224,7 +224,7 @@ def test_households_and_namesakes(clean_run) -> None:
 
 
 def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from simulator.__main__ import main
+    from customer360.simulator.__main__ import main
 
     assert main(["--people", "50", "--days", "20", "--out", str(tmp_path), "--defect-rate", "0"]) == 0
     text = capsys.readouterr().out

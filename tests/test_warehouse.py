@@ -11,8 +11,8 @@ import uuid
 import psycopg
 import pytest
 
-from warehouse import server
-from warehouse.settings import PROJECT_ROOT, Settings, parse_url, redact, with_database
+from customer360.config import PROJECT_ROOT, Settings, parse_url, redact, with_database
+from customer360.devtools import server
 
 
 def test_the_url_is_the_one_setting_and_is_checked():
@@ -69,7 +69,7 @@ def test_a_private_cluster_is_started_when_nothing_answers():
 
 
 def test_python_m_warehouse_url_prints_a_usable_url():
-    out = subprocess.run([sys.executable, "-m", "warehouse", "url"], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-m", "customer360.devtools.server", "url"], capture_output=True, text=True, check=True)
     with psycopg.connect(out.stdout.strip(), connect_timeout=5) as conn:
         assert conn.execute("select 1").fetchone() == (1,)
 

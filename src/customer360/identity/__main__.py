@@ -1,0 +1,17 @@
+"""`python -m customer360.identity --run-id manual --as-of 2025-12-31T00:00:00Z [--full]`: resolve identities now."""
+
+import argparse
+import logging
+from datetime import datetime
+
+from customer360.config import Settings
+from customer360.identity.resolve import resolve_identities
+
+parser = argparse.ArgumentParser(prog="python -m customer360.identity", description=__doc__)
+parser.add_argument("--run-id", default="manual")
+parser.add_argument("--as-of", required=True, type=datetime.fromisoformat, help="the run's data-interval end")
+parser.add_argument("--full", action="store_true",
+                    help="re-cluster every record and re-train the matching model (default: incremental after the first run)")
+args = parser.parse_args()
+logging.basicConfig(level=logging.INFO, format="%(message)s")
+resolve_identities(Settings.from_env(), args.run_id, args.as_of, full=args.full)  # logs its summary

@@ -1,0 +1,170 @@
+"""The loader's tables: raw.<source>, quarantine.<source>, ops.file_manifest, ops.ingest_log.
+
+`ensure_tables(conn)` is idempotent and cheap when everything exists: it reads
+the catalog once and only creates what is missing (tables, and contract columns
+added since a raw table was created), so it takes no strong locks on tables
+that other loaders are writing to.
+"""
+
+from __future__ import annotations
+
+import logging
+import textwrap
+from collections.abc import Iterable
+
+import psycopg
+from psycopg import sql
+
+from customer360.db.connection import qualified
+from customer360.ingestion.contracts import SOURCES, SourceContract
+
+log = logging.getLogger(__name__)
+
+PG_TYPES = {
+    "text": "text",
+    "integer": "bigint",
+    "numeric": "numeric(14,2)",
+    "boolean": "boolean",
+    "date": "date",
+    "timestamp": "timestamptz",
+}
+
+RAW_METADATA = (
+    ("_batch_id", "text not null"),
+    ("_file_name", "text not null"),
+    ("_line_number", "integer not null"),
+    ("_loaded_at", "timestamptz not null default now()"),
+    ("_extra", "jsonb"),
+)
+# The metadata columns the loader writes (the rest default).
+RAW_COPY_METADATA = ("_batch_id", "_file_name", "_line_number", "_extra")
+
+QUARANTINE_COLUMNS = (
+    ("_batch_id", "text not null"),
+    ("_file_name", "text not null"),
+    ("_line_number", "integer not null"),
+    ("reason_code", "text not null"),
+    ("reason", "text not null"),
+    ("raw_record", "text"),
+    ("_quarantined_at", "timestamptz not null default now()"),
+)
+QUARANTINE_COPY_COLUMNS = ("_batch_id", "_file_name", "_line_number", "reason_code", "reason", "raw_record")
+
+OPS_DDL = (
+    """
+    create table if not exists ops.file_manifest (
+        checksum text primary key,            -- sha256 of the file's bytes, hex
+        source text not null,
+        file_name text not null,
+        file_day date not null,
+        batch_id text not null,
+        rows_in_file integer not null default 0,
+        rows_loaded integer not null default 0,
+        rows_quarantined integer not null default 0,
+        rows_suppressed integer not null default 0, -- rows of erased people, dropped (privacy.suppression)
+        status text not null,                 -- 'loaded'; 'erasure_rewrite' for a file an erasure rewrote
+        loaded_at timestamptz not null default now(),
+        constraint file_manifest_rows_add_up check (rows_loaded + rows_quarantined + rows_suppressed = rows_in_file)
+    )
+    """,
+    "create index if not exists file_manifest_source_file_idx on ops.file_manifest (source, file_name)",
+    "create index if not exists file_manifest_source_day_idx on ops.file_manifest (source, file_day)",
+    """
+    create table if not exists ops.ingest_log (
+        id bigint generated always as identity primary key,
+        batch_id text not null,
+        source text not null,
+        file_name text not null,
+        file_day date,
+        checksum text,
+        status text not null check (status in ('loaded', 'duplicate', 'rejected')),
+        message text,
+        rows_in_file integer,
+        rows_loaded integer,
+        rows_quarantined integer,
+        logged_at timestamptz not null default now()
+    )
+    """,
+    "create index if not exists ingest_log_batch_idx on ops.ingest_log (batch_id)",
+)
+
+MANIFEST_SUPPRESSED_MIGRATION = """
+alter table ops.file_manifest add column rows_suppressed integer not null default 0;
+alter table ops.file_manifest drop constraint file_manifest_rows_add_up;
+alter table ops.file_manifest add constraint file_manifest_rows_add_up
+    check (rows_loaded + rows_quarantined + rows_suppressed = rows_in_file)
+"""
+
+_LOCK_KEY = 360361  # serialises concurrent ensure_tables calls (CREATE ... IF NOT EXISTS can race)
+
+
+def raw_column_defs(contract: SourceContract) -> list[tuple[str, str]]:
+    return [(c.name, PG_TYPES[c.type]) for c in contract.columns] + list(RAW_METADATA)
+
+
+def _create_table(schema: str, table: str, columns: Iterable[tuple[str, str]]) -> sql.Composed:
+    cols = sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(t)) for n, t in columns)
+    return sql.SQL("create table if not exists {} ({})").format(qualified(schema, table), cols)
+
+
+def ddl_statements(contracts: Iterable[SourceContract] | None = None) -> list[str]:
+    """The DDL as text (for docs and review)."""
+    out = []
+    for c in contracts or SOURCES.values():
+        out.append(_create_table("raw", c.name, raw_column_defs(c)).as_string(None))
+        out.append(_create_table("quarantine", c.name, QUARANTINE_COLUMNS).as_string(None))
+    out.extend(textwrap.dedent(s).strip() for s in OPS_DDL)
+    return out
+
+
+def ensure_tables(conn: psycopg.Connection, contracts: Iterable[SourceContract] | None = None) -> None:
+    """Create, idempotently, every contract's raw and quarantine table and the ops tables.
+
+    Needs the schemas from `customer360.db.bootstrap.prepare_warehouse`.
+    """
+    contracts = list(contracts or SOURCES.values())
+    with conn.transaction():
+        conn.execute("select pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+        existing: dict[tuple[str, str], dict[str, str]] = {}
+        for schema, table, column, ctype in conn.execute(
+            """
+            select c.table_schema, c.table_name, c.column_name, format_type(a.atttypid, a.atttypmod)
+            from information_schema.columns c
+            join pg_attribute a
+              on a.attrelid = (quote_ident(c.table_schema) || '.' || quote_ident(c.table_name))::regclass
+             and a.attname = c.column_name
+            where c.table_schema in ('raw', 'quarantine', 'ops')
+            """
+        ):
+            existing.setdefault((schema, table), {})[column] = ctype
+        for c in contracts:
+            raw_cols = existing.get(("raw", c.name))
+            if raw_cols is None:
+                conn.execute(_create_table("raw", c.name, raw_column_defs(c)))
+                log.info("created raw.%s", c.name)
+            else:
+                for name, pg_type in raw_column_defs(c):
+                    if name not in raw_cols:
+                        conn.execute(
+                            sql.SQL("alter table {} add column {} {}").format(
+                                qualified("raw", c.name), sql.Identifier(name), sql.SQL(pg_type.replace(" not null", ""))
+                            )
+                        )
+                        log.info("added column %s to raw.%s", name, c.name)
+                    elif raw_cols[name] != canonical_type(pg_type):
+                        log.warning(
+                            "raw.%s.%s is %s but the contract declares %s; the table is left as it is",
+                            c.name, name, raw_cols[name], canonical_type(pg_type),
+                        )
+            if ("quarantine", c.name) not in existing:
+                conn.execute(_create_table("quarantine", c.name, QUARANTINE_COLUMNS))
+        for stmt in OPS_DDL:
+            conn.execute(stmt)
+        manifest = existing.get(("ops", "file_manifest"))
+        if manifest is not None and "rows_suppressed" not in manifest:  # a manifest from before erasure existed
+            conn.execute(MANIFEST_SUPPRESSED_MIGRATION)
+
+
+def canonical_type(pg_type: str) -> str:
+    base = pg_type.split(" not null")[0].split(" default")[0]
+    return {"timestamptz": "timestamp with time zone", "integer": "integer"}.get(base, base)

@@ -1,5 +1,0 @@
-import sys
-
-from warehouse.server import main
-
-sys.exit(main())
