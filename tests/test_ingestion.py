@@ -422,14 +422,33 @@ def test_cli_prints_counts(settings, monkeypatch, capsys):
     assert q(settings, "select distinct _batch_id from raw.crm_accounts") == [("cli",)]
 
 
-def test_new_content_under_known_name_loads_and_is_noted(settings):
-    path = land(settings, "crm_accounts", DAY, lines(CRM_HEADER, crm_row("A1")))
-    load_interval(settings, DAY, NEXT_DAY, ["crm_accounts"], batch_id="b1")
-    path.write_text(lines(CRM_HEADER, crm_row("A1"), crm_row("A2")))
-    report = load_interval(settings, DAY, NEXT_DAY, ["crm_accounts"], batch_id="b2")
-    assert report.files_loaded == 1 and report.rows_loaded == 2
-    msg = q(settings, "select message from ops.ingest_log where batch_id = 'b2'")[0][0]
-    assert "other content was loaded before" in msg
+def test_a_changed_redelivery_replaces_the_version_it_corrects(settings, caplog):
+    """Policy: new content under a known name supersedes the loaded version. Raw used to hold both
+    versions under one file name, logged as 'loaded' at INFO."""
+    path = land(settings, "crm_accounts", DAY, lines(CRM_HEADER, crm_row("A1"), crm_row("A2", dob="1980-13-45")))
+    same_name_next_day = land(settings, "crm_accounts", NEXT_DAY, lines(CRM_HEADER, crm_row("A9")), name=path.name)
+    load_interval(settings, DAY, date(2024, 3, 3), ["crm_accounts"], batch_id="b1")
+    path.write_text(lines(CRM_HEADER, crm_row("A1", email="jane.doe@example.com"), crm_row("A2"), crm_row("A3")))
+    with caplog.at_level("WARNING", logger="customer360.ingestion.loader"):
+        report = load_interval(settings, DAY, date(2024, 3, 3), ["crm_accounts"], batch_id="b2")
+    assert (report.files_loaded, report.duplicates_skipped, report.rows_loaded) == (1, 1, 3)
+    assert report.sources["crm_accounts"].files_replaced == 1 and "replaced: 1 crm_accounts" in report.summary()
+    # Only the corrected version's rows are in raw, and the other day's file of the same name is untouched.
+    assert q(settings, "select account_id, email, _batch_id from raw.crm_accounts order by 1") == [
+        ("A1", "jane.doe@example.com", "b2"), ("A2", "jane@example.com", "b2"), ("A3", "jane@example.com", "b2"),
+        ("A9", "jane@example.com", "b1")]
+    assert count(settings, "quarantine.crm_accounts") == 0  # the old version's bad date went with it
+    statuses = q(settings, "select file_day, status, rows_loaded, rows_quarantined from ops.file_manifest order by loaded_at")
+    assert statuses == [(DAY, "superseded", 1, 1), (NEXT_DAY, "loaded", 1, 0), (DAY, "loaded", 3, 0)]
+    status, message = q(settings, "select status, message from ops.ingest_log where batch_id = 'b2' and file_day = %s",
+                        (DAY,))[0]
+    assert status == "replaced"
+    assert "replaces the version loaded in b1" in message and "its 1 raw and 1 quarantined row(s) were removed" in message
+    assert any("replaces the version" in r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+    # A rerun changes nothing: the corrected version is now a known file.
+    again = load_interval(settings, DAY, date(2024, 3, 3), ["crm_accounts"], batch_id="b3")
+    assert (again.files_loaded, again.duplicates_skipped) == (0, 2) and count(settings, "raw.crm_accounts") == 4
+    assert same_name_next_day.exists()
 
 
 def test_concurrent_runs_load_each_file_once(settings):

@@ -65,6 +65,8 @@ def _log_files(conn, run_id: str) -> None:
             'web_orders/web_orders_2025-06-02_001.jsonl rejected: required column order_id is missing'),
            (%(run)s, 'web_orders', 'web_orders_2025-06-01_001.jsonl', 'duplicate', 'same bytes as a loaded file'),
            (%(run)s, 'web_orders', 'web_orders_2025-06-03_001.jsonl', 'loaded', null),
+           (%(run)s, 'web_orders', 'web_orders_2025-06-04_001.jsonl', 'replaced',
+            'loaded 3 of 3 rows, quarantined 0; replaces the version loaded in r0 (changed content under the same name)'),
            ('an-earlier-run', 'surveys', 'surveys_2025-05-01_001.csv', 'rejected', 'not this run')""",
         {"run": run_id},
     )
@@ -93,10 +95,12 @@ def test_report_with_data(settings, tmp_path):
     assert summary["layer_totals"]["raw"] == 2
     assert summary["quarantine"] == {"web_orders": {"missing_required": 2, "bad_timestamp": 1}}
     assert summary["dq"] == {"checks": 3, "passed": 1, "failed_error": 1, "failed_warn": 1}
-    assert summary["files_not_loaded"] == {"rejected": 1, "duplicate": 1}
+    assert summary["files_not_loaded"] == {"rejected": 1, "replaced": 1, "duplicate": 1}
     files = text[text.index('id="files-not-loaded"'):text.index('id="identity-review"')]
     assert "required column order_id is missing" in files and "web_orders_2025-06-01_001.jsonl" in files
     assert "2025-06-03" not in files and "surveys_2025-05-01" not in files  # loaded, or another run's
+    # a changed re-delivery is listed between the rejected and the duplicate files
+    assert files.index("2025-06-02") < files.index("replaces the version loaded in r0") < files.index("2025-06-01")
 
 
 def test_a_rejected_file_fails_the_report_even_before_any_gate_ran(settings, tmp_path):

@@ -67,9 +67,12 @@ class FileOutcome:
     rows_suppressed: int = 0  # rows of erased people, dropped (customer360.privacy.suppression)
     extra_columns: frozenset[str] = frozenset()
     missing_columns: tuple[str, ...] = ()
+    replaced: str | None = None  # what this file replaced (a changed re-delivery), or None
 
     def message(self) -> str:
         parts = [f"loaded {self.rows_loaded} of {self.rows_in_file} rows, quarantined {self.rows_quarantined}"]
+        if self.replaced:
+            parts.append(self.replaced)
         if self.rows_suppressed:
             parts.append(f"dropped {self.rows_suppressed} row(s) of erased people (suppression list)")
         if self.extra_columns:
@@ -296,6 +299,7 @@ class _FileLoader:
                          f"unexpected file type: {contract.name} files are {contract.format} named *{expected_ext}")
             return
         checksum = None
+        changed = False
         if (day, path.name) in self._known_names:  # loaded before under this name: the same bytes again?
             try:
                 checksum = sha256_file(path)
@@ -306,12 +310,15 @@ class _FileLoader:
             if prior is not None:
                 self._duplicate(contract, day, path, rel, checksum, src, prior)
                 return
+            changed = True  # new bytes under a known name: a corrected re-delivery
         # A new name is hashed while it loads; the same bytes under a new name are then
         # caught when the manifest row is written, and the file's rows roll back.
         try:
             with self.conn.transaction():
                 _source_zone(self.conn, contract)
+                replaced = self._supersede(contract, day, path.name) if changed else None
                 outcome, checksum = self._load_rows(contract, path, day, rel, checksum)
+                outcome.replaced = replaced
                 self._record_loaded(contract, day, path, checksum, outcome)
         except _Duplicate:  # the same bytes were loaded before (or by a concurrent run)
             self._duplicate(contract, day, path, rel, checksum, src, self._manifest_entry(checksum))
@@ -338,8 +345,36 @@ class _FileLoader:
         src.rows_suppressed += outcome.rows_suppressed
         src.extra_columns.update(outcome.extra_columns)
         src.missing_columns.update(outcome.missing_columns)
-        level = logging.WARNING if outcome.rows_quarantined or outcome.extra_columns else logging.INFO
+        src.files_replaced += outcome.replaced is not None
+        level = logging.WARNING if outcome.rows_quarantined or outcome.extra_columns or outcome.replaced else logging.INFO
         log.log(level, "%s: %s", rel, outcome.message())
+
+    def _supersede(self, contract: SourceContract, day: date, file_name: str) -> str:
+        """Remove the rows of the loaded version of (day, file_name), mark it superseded; say what was replaced.
+
+        The policy for a changed re-delivery: the newer version replaces the older one (a partner
+        re-sends a file to correct it). A version's rows are the raw and quarantine rows written in
+        its load's transaction: same file name and batch, and `_loaded_at` / `_quarantined_at` equal
+        to the manifest's `loaded_at` (all are that transaction's now()). Runs inside the new
+        version's transaction, so a failed load leaves the old version in place.
+        """
+        old = self.conn.execute(
+            """update ops.file_manifest set status = 'superseded'
+               where source = %s and file_day = %s and file_name = %s and status = 'loaded'
+               returning checksum, batch_id, loaded_at""",
+            (contract.name, day, file_name),
+        ).fetchall()
+        raw_rows = quarantined = 0
+        for _, batch_id, loaded_at in old:
+            raw_rows += self.conn.execute(
+                sql.SQL("delete from {} where _file_name = %s and _batch_id = %s and _loaded_at = %s").format(
+                    qualified("raw", contract.name)), (file_name, batch_id, loaded_at)).rowcount
+            quarantined += self.conn.execute(
+                sql.SQL("delete from {} where _file_name = %s and _batch_id = %s and _quarantined_at = %s").format(
+                    qualified("quarantine", contract.name)), (file_name, batch_id, loaded_at)).rowcount
+        batches = ", ".join(sorted({b for _, b, _ in old})) or "an earlier batch"
+        return (f"replaces the version loaded in {batches} (changed content under the same name): its {raw_rows} "
+                f"raw and {quarantined} quarantined row(s) were removed")
 
     def _record_loaded(self, contract: SourceContract, day: date, path: Path, checksum: str,
                        outcome: FileOutcome) -> None:
@@ -363,12 +398,7 @@ class _FileLoader:
                 insert into ops.ingest_log
                     (batch_id, source, file_name, file_day, checksum, status, message,
                      rows_in_file, rows_loaded, rows_quarantined)
-                select %(batch_id)s, %(source)s, %(file_name)s, %(day)s, checksum, 'loaded',
-                       %(message)s || case
-                           when exists (select 1 from ops.file_manifest
-                                        where source = %(source)s and file_name = %(file_name)s)
-                           then '; a file of this name with other content was loaded before'
-                           else '' end,
+                select %(batch_id)s, %(source)s, %(file_name)s, %(day)s, checksum, %(status)s, %(message)s,
                        %(rows_in)s, %(loaded)s, %(quarantined)s
                 from claimed
                 returning 1
@@ -378,7 +408,7 @@ class _FileLoader:
             {"checksum": checksum, "source": contract.name, "file_name": path.name, "day": day,
              "batch_id": self.batch_id, "rows_in": outcome.rows_in_file, "loaded": outcome.rows_loaded,
              "quarantined": outcome.rows_quarantined, "suppressed": outcome.rows_suppressed,
-             "message": outcome.message()},
+             "message": outcome.message(), "status": "loaded" if outcome.replaced is None else "replaced"},
         ).fetchone()
         if not row or row[0] == 0:
             raise _Duplicate()

@@ -31,6 +31,7 @@ class SourceReport:
     source: str
     files_loaded: int = 0
     duplicates_skipped: int = 0
+    files_replaced: int = 0  # loaded files that replaced an earlier version of the same name (counted in loaded)
     rejected: list[RejectedFile] = field(default_factory=list)
     rows_loaded: int = 0
     rows_quarantined: int = 0
@@ -47,6 +48,7 @@ class SourceReport:
             "source": self.source,
             "files_loaded": self.files_loaded,
             "duplicates_skipped": self.duplicates_skipped,
+            "files_replaced": self.files_replaced,
             "files_rejected": self.files_rejected,
             "rejected": [{"file_name": r.file_name, "message": r.message} for r in self.rejected],
             "rows_loaded": self.rows_loaded,
@@ -134,6 +136,10 @@ class IngestReport:
                 out.append(f"drift: {s.source} files have undeclared column(s) kept in _extra: {', '.join(sorted(s.extra_columns))}")
             if s.missing_columns:
                 out.append(f"drift: {s.source} files lack optional column(s): {', '.join(sorted(s.missing_columns))}")
+        for s in self.sources.values():
+            if s.files_replaced:
+                out.append(f"replaced: {s.files_replaced} {s.source} file(s) replaced an earlier version of the "
+                           "same name (ops.ingest_log status 'replaced')")
         for r in self.rejected_files:
             out.append(f"REJECTED {r}")
         return "\n".join(out)

@@ -62,7 +62,8 @@ OPS_DDL = (
         rows_loaded integer not null default 0,
         rows_quarantined integer not null default 0,
         rows_suppressed integer not null default 0, -- rows of erased people, dropped (privacy.suppression)
-        status text not null,                 -- 'loaded'; 'erasure_rewrite' for a file an erasure rewrote
+        status text not null,                 -- 'loaded'; 'superseded' once a changed re-delivery replaced it;
+                                              -- 'erasure_rewrite' for a file an erasure rewrote
         loaded_at timestamptz not null default now(),
         constraint file_manifest_rows_add_up check (rows_loaded + rows_quarantined + rows_suppressed = rows_in_file)
     )
@@ -77,7 +78,8 @@ OPS_DDL = (
         file_name text not null,
         file_day date,
         checksum text,
-        status text not null check (status in ('loaded', 'duplicate', 'rejected')),
+        status text not null constraint ingest_log_status_check
+            check (status in ('loaded', 'replaced', 'duplicate', 'rejected')),
         message text,
         rows_in_file integer,
         rows_loaded integer,
@@ -87,6 +89,18 @@ OPS_DDL = (
     """,
     "create index if not exists ingest_log_batch_idx on ops.ingest_log (batch_id)",
 )
+
+INGEST_LOG_STATUS_MIGRATION = """
+do $$
+begin
+    if not exists (select 1 from pg_constraint where conrelid = 'ops.ingest_log'::regclass
+                   and conname = 'ingest_log_status_check' and pg_get_constraintdef(oid) like '%replaced%') then
+        alter table ops.ingest_log drop constraint if exists ingest_log_status_check;
+        alter table ops.ingest_log add constraint ingest_log_status_check
+            check (status in ('loaded', 'replaced', 'duplicate', 'rejected'));
+    end if;
+end $$
+"""
 
 MANIFEST_SUPPRESSED_MIGRATION = """
 alter table ops.file_manifest add column rows_suppressed integer not null default 0;
@@ -160,6 +174,8 @@ def ensure_tables(conn: psycopg.Connection, contracts: Iterable[SourceContract] 
                 conn.execute(_create_table("quarantine", c.name, QUARANTINE_COLUMNS))
         for stmt in OPS_DDL:
             conn.execute(stmt)
+        # A log from before changed re-deliveries had their own status ('replaced').
+        conn.execute(INGEST_LOG_STATUS_MIGRATION)
         manifest = existing.get(("ops", "file_manifest"))
         if manifest is not None and "rows_suppressed" not in manifest:  # a manifest from before erasure existed
             conn.execute(MANIFEST_SUPPRESSED_MIGRATION)

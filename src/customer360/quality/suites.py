@@ -215,7 +215,7 @@ def _missing_delivery_days(contract: SourceContract, days: tuple[date, date]) ->
         f"select to_char(d, 'YYYY-MM-DD') as missing_day from generate_series("
         f"{_literal(start.isoformat())}::date, {_literal(end.isoformat())}::date - 1, interval '1 day') as d "
         f"where not exists (select 1 from ops.ingest_log l where l.source = {_literal(contract.name)} "
-        f"and l.file_day = d::date and l.status in ('loaded', 'duplicate')) order by d",
+        f"and l.file_day = d::date and l.status in ('loaded', 'replaced', 'duplicate')) order by d",
         "missing_delivery_day", "error", "source",
         f"{contract.name} delivers a file every day (an empty one on a quiet day); these days of the run's "
         "interval have none: re-send them, then rerun the interval",

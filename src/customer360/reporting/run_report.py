@@ -118,7 +118,8 @@ def summary(data: ReportData) -> dict[str, Any]:
         },
         "quarantine": data.quarantine,
         "files_not_loaded": None if data.files_not_loaded is None else {
-            status: sum(1 for f in data.files_not_loaded if f["status"] == status) for status in ("rejected", "duplicate")
+            status: sum(1 for f in data.files_not_loaded if f["status"] == status)
+            for status in ("rejected", "replaced", "duplicate")
         },
         "identity_review_queue": data.review_queue,
         "identity_training_notes": None if data.identity is None else data.identity["notes"],
@@ -180,14 +181,15 @@ def _quarantine(conn: psycopg.Connection) -> dict[str, dict[str, int]] | None:
 
 
 def _files_not_loaded(conn: psycopg.Connection, run_id: str) -> list[dict[str, Any]] | None:
-    """Files this run's loads rejected or skipped as already loaded, rejected first (the batch id is the run id)."""
+    """Files this run's loads rejected, loaded in place of an earlier version, or skipped as already loaded,
+    in that order (the batch id is the run id)."""
     if not table_exists(conn, "ops", "ingest_log"):
         return None
     cur = conn.execute(
         """
         select source, file_name, status, message from ops.ingest_log
-        where batch_id = %s and status in ('rejected', 'duplicate')
-        order by status desc, source, file_name
+        where batch_id = %s and status in ('rejected', 'replaced', 'duplicate')
+        order by array_position(array['rejected', 'replaced', 'duplicate'], status), source, file_name
         """,
         (run_id,),
     )
@@ -643,10 +645,12 @@ def _files_not_loaded_html(files: list[dict[str, Any]] | None) -> str:
     if not files:
         return "<p>Every file this run found was loaded.</p>"
     out = ["<p>A rejected file loaded nothing and stopped the run: fix or replace it in the landing folder and "
-           "rerun the interval. A duplicate is a file whose bytes were loaded before; it is skipped.</p>",
+           "rerun the interval. A replaced file is a changed re-delivery: it was loaded, and the rows of the "
+           "version it replaces were removed (check that the change was meant). A duplicate is a file whose "
+           "bytes were loaded before; it is skipped.</p>",
            "<table><tr><th>status</th><th>source</th><th>file</th><th>why</th></tr>"]
     for f in files:
-        cls = ' class="fail-error"' if f["status"] == "rejected" else ""
+        cls = {"rejected": ' class="fail-error"', "replaced": ' class="fail-warn"'}.get(f["status"], "")
         out.append(f"<tr{cls}><td>{_e(f['status'])}</td><td>{_e(f['source'])}</td><td>{_e(f['file_name'])}</td>"
                    f"<td>{_e(f['message'])}</td></tr>")
     out.append("</table>")
