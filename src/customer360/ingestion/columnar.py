@@ -34,7 +34,7 @@ import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
 from customer360.ingestion.contracts import SourceContract
-from customer360.ingestion.readers import TRUNCATED, ColumnPlan, FileProblem, JsonlReader
+from customer360.ingestion.readers import ColumnPlan, FileProblem, JsonlReader
 from customer360.ingestion.validation import BAD_FIELD_COUNT, UNDECODABLE, Problem, printable_raw
 
 BLOCK_BYTES = 2 << 20  # our read chunk and Arrow block: a few per file in memory whatever its size; small
@@ -151,8 +151,8 @@ class _CleanLines:
         while size < 0 or len(self.buffer) < size:
             chunk = self._chunk()
             if not chunk:
-                if self.quotes % 2:
-                    raise FileProblem(TRUNCATED)
+                if self.quotes % 2:  # the row-by-row reader names the line where the quoted value opened
+                    raise FastPathUnavailable("the file ends inside a quoted value")
                 break
             if self.first:
                 self.first = False

@@ -44,7 +44,7 @@ from customer360.config import Settings
 from customer360.db.connection import connect, qualified
 from customer360.ingestion import columnar
 from customer360.ingestion.contracts import LANDING_DAY_FORMAT, SOURCES, SourceContract, get_source
-from customer360.ingestion.readers import FileProblem, open_reader
+from customer360.ingestion.readers import FileProblem, check_text_encoding, open_reader
 from customer360.ingestion.report import IngestReport, RejectedFile, SourceReport
 from customer360.ingestion.tables import QUARANTINE_COPY_COLUMNS, RAW_COPY_METADATA, ensure_tables
 from customer360.ingestion.validation import RowValidator, printable_raw, summarize
@@ -416,6 +416,7 @@ class _FileLoader:
     def _load_rows(self, contract: SourceContract, path: Path, day: date, rel: str,
                    checksum: str | None) -> tuple[FileOutcome, str]:
         """The column-at-a-time path when it can vouch for the file, else row by row; and the file's sha256."""
+        check_text_encoding(contract, path)
         if columnar.fast_path_supported(contract):
             hasher = hashlib.sha256()
             try:

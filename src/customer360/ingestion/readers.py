@@ -46,7 +46,9 @@ class FileProblem(Exception):
     """A problem with the whole file: nothing from it is loaded."""
 
 
-TRUNCATED = "the file ends inside a quoted value: it looks cut off (truncated); ask for it again"
+def truncated(opened_at: int) -> str:
+    return (f"the quoted value opened on line {opened_at} is never closed: the file ends inside it (cut off, "
+            "truncated, or a stray quote on that line); fix that line or ask for the file again")
 
 
 class ColumnPlan:
@@ -67,9 +69,14 @@ class ColumnPlan:
             known = sum(1 for n in names if n in set(contract.column_names))
             # The header's own names are not echoed: a file without a header row
             # would put its first data row (maybe personal values) into the logs.
+            # Only contract names are: those the header has in another case.
+            lowered = {n.lower() for n in names}
+            other_case = [c for c in missing_required if c in lowered]
+            hint = (f"; the header has {', '.join(other_case)} in upper or mixed case: column names are "
+                    "lower case, as the contract declares them; rename them in the export") if other_case else ""
             raise FileProblem(
                 f"required column(s) missing from the header: {', '.join(missing_required)}"
-                f" (the header has {len(names)} column(s), {known} of them declared by the contract)"
+                f" (the header has {len(names)} column(s), {known} of them declared by the contract){hint}"
             )
         self.width = len(names)
         self.index: list[int | None] = [position.get(c) for c in contract.column_names]
@@ -161,12 +168,13 @@ class CsvReader:
         width, index, extra_pos = self.plan.width, self.plan.index, self.plan.extra
         lines = self.lines
         it = iter(self.reader)
+        line_no = 1
         while True:
             try:
                 row = next(it)
             except StopIteration:
                 if lines.quotes % 2:
-                    raise FileProblem(TRUNCATED) from None
+                    raise FileProblem(truncated(line_no)) from None
                 return
             except csv.Error as e:
                 hint = (": a quote that is never closed makes the rest of the file one field; check the quotes "
@@ -356,6 +364,30 @@ class ParquetReader:
 
 
 READERS = {"csv": CsvReader, "jsonl": JsonlReader, "parquet": ParquetReader}
+
+
+# Byte order marks of the encodings a file declared as UTF-8 most often really is in.
+_BOMS = ((b"\xff\xfe\x00\x00", "UTF-32 (little-endian)"), (b"\x00\x00\xfe\xff", "UTF-32 (big-endian)"),
+         (b"\xff\xfe", "UTF-16 (little-endian)"), (b"\xfe\xff", "UTF-16 (big-endian)"))
+
+
+def check_text_encoding(contract: SourceContract, path: Path) -> None:
+    """Reject, naming the likely encoding, a text file that is UTF-16 or UTF-32 (each row would be undecodable)."""
+    if contract.format == "parquet" or contract.encoding.lower().replace("_", "-") not in ("utf-8", "utf8", "ascii"):
+        return
+    with open(path, "rb") as f:
+        head = f.read(256)
+    found = next(((name, f"it starts with the byte order mark {bom.hex(' ').upper()}") for bom, name in _BOMS
+                  if head.startswith(bom)), None)
+    if found is None and len(head) >= 8:
+        even, odd = head[0::2], head[1::2]
+        if odd.count(0) > 0.9 * len(odd) and 0 not in even:
+            found = ("UTF-16 (little-endian)", "every second byte is NUL")
+        elif even.count(0) > 0.9 * len(even) and 0 not in odd:
+            found = ("UTF-16 (big-endian)", "every second byte is NUL")
+    if found is not None:
+        raise FileProblem(f"the file looks like {found[0]} ({found[1]}), not {contract.encoding} as the contract "
+                          f"declares: export it as {contract.encoding.upper()}")
 
 
 def open_reader(contract: SourceContract, path: Path):
