@@ -834,3 +834,24 @@ def test_a_long_field_loads_up_to_the_contracts_maximum_and_only_its_row_is_quar
     (line, code, reason), = q(settings, "select _line_number, reason_code, reason from quarantine.surveys")
     assert (line, code) == (4, "field_too_long")
     assert "column comment: 1,048,577 characters, more than the 1,048,576" in reason
+
+
+def test_a_plausible_range_of_quarantine_severity_quarantines_the_row(settings, monkeypatch):
+    """The same rule as the warning (tests/test_quality.py), declared strict: the loader quarantines."""
+    from dataclasses import replace
+
+    from customer360.ingestion.contracts import Plausible
+
+    crm = SOURCES["crm_accounts"]
+    strict = replace(crm, columns=tuple(
+        replace(c, plausible=Plausible(date(1900, 1, 2), "quarantine")) if c.name == "date_of_birth" else c
+        for c in crm.columns))
+    monkeypatch.setitem(SOURCES, "crm_accounts", strict)
+    land(settings, "crm_accounts", DAY, lines(CRM_HEADER, crm_row("A1"), crm_row("A2", dob="1900-01-01"),
+                                              crm_row("A3", dob="9999-12-31"), crm_row("A4", dob="1900-01-02"),
+                                              crm_row("A5", dob="")))
+    load_interval(settings, DAY, NEXT_DAY, ["crm_accounts"], batch_id="b")
+    assert q(settings, "select account_id from raw.crm_accounts order by 1") == [("A1",), ("A4",), ("A5",)]
+    got = q(settings, "select _line_number, reason_code, reason from quarantine.crm_accounts order by 1")
+    assert [(line, code) for line, code, _ in got] == [(3, "implausible_date"), (4, "implausible_date")]
+    assert "column date_of_birth: 1900-01-01 is outside its plausible range, from 1900-01-02 to 2024-03-03" in got[0][2]

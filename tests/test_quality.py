@@ -316,3 +316,22 @@ def test_a_source_that_went_quiet_is_flagged_as_stale(settings):
     assert fresh[("raw.pos_transactions", "freshness")].passed
     check = stale[("raw.pos_transactions", "freshness")]
     assert not check.passed and check.severity == "warn" and check.failing_examples[0].startswith("2025-06-01")
+
+
+def test_implausible_dates_warn_from_the_contract_and_never_fail_the_gate(settings):
+    """A birth date of 1900-01-01 (the usual placeholder) or 9999-12-31 and an account created in 1900
+    loaded with no word; the contract's plausible ranges now report them, file and line, as warnings."""
+    contract = SOURCES["crm_accounts"]
+    create_raw_table(settings, contract)
+    rows = [valid_row(contract, i) for i in range(4)]
+    rows[1]["date_of_birth"] = date(1900, 1, 1)
+    rows[2]["date_of_birth"] = date(9999, 12, 31)
+    rows[3]["created_at"] = datetime(1900, 3, 1, tzinfo=timezone.utc)
+    insert_rows(settings, contract, rows)
+    results = run_checks(settings, ["raw.crm_accounts"], AS_OF, "t-plausible")
+    r = by_check(results)
+    birth, created = r[("raw.crm_accounts", "plausible:date_of_birth")], r[("raw.crm_accounts", "plausible:created_at")]
+    assert (birth.passed, birth.severity, birth.failing_count) == (False, "warn", 2)
+    assert (created.passed, created.failing_count) == (False, 1)
+    assert r[("raw.crm_accounts", "plausible:date_of_birth")].owner == "source"
+    enforce(results)  # warnings only: the run goes on

@@ -23,7 +23,7 @@ import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -484,6 +484,16 @@ def _impossible_times(latest: datetime | None | bool, text: pa.Array, checked: p
     return flagged
 
 
+def _maybe_implausible(earliest: date, latest: datetime | None, text: pa.Array) -> np.ndarray:
+    """Rows whose date may fall outside [earliest, latest]: a day of margin either side, since a
+    time's offset can move its UTC day; the row validator decides."""
+    day = pc.utf8_slice_codeunits(text, 0, 10)
+    outside = pc.less_equal(day, (earliest + timedelta(days=1)).isoformat())
+    if latest is not None:
+        outside = pc.or_(outside, pc.greater_equal(day, (latest - timedelta(days=1)).date().isoformat()))
+    return pc.and_(pc.not_equal(text, ""), outside).to_numpy(zero_copy_only=False)
+
+
 @dataclass
 class Checked:
     values: list[pa.Array]  # contract order, ready for COPY (csv): None for missing
@@ -526,6 +536,8 @@ def check_columns(contract: SourceContract, values: list[pa.Array], latest_event
             ok = pc.match_substring_regex(safe, _TIMESTAMP)
         checked = pc.and_(present, ok)
         suspect |= pc.and_(present, pc.invert(ok)).to_numpy(zero_copy_only=False)
+        if column.plausible is not None and column.plausible.severity == "quarantine":
+            suspect |= _maybe_implausible(column.plausible.earliest, latest_event_at, safe)
         if column.type == "timestamp":
             suspect |= _impossible_times(column.name == contract.event_time and latest_event_at, text, checked)
         out.append(text)

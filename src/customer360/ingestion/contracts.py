@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import date
 from functools import cached_property
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -36,14 +37,31 @@ def check_sql_name(kind: str, name: str) -> None:
 
 
 @dataclass(frozen=True)
+class Plausible:
+    """A date or time column's plausible range: from `earliest` to the file's delivery day.
+
+    Outside it a value is a placeholder or a typo (a birth date of 1900-01-01 or 9999-12-31,
+    an account created in 1900). `warn`: the row loads and the raw quality gate reports the
+    rows (check `plausible:<column>`, warn); `quarantine`: the loader quarantines the row
+    (`implausible_date`). Event times carry none: a till export from the 1990s is real.
+    """
+
+    earliest: date
+    severity: Literal["warn", "quarantine"] = "warn"
+
+
+@dataclass(frozen=True)
 class Column:
     name: str
     type: ColumnType = "text"
     required: bool = False
     personal: bool = False  # holds personal data: kept out of BI-facing output
+    plausible: Plausible | None = None
 
     def __post_init__(self) -> None:
         check_sql_name("column", self.name)
+        if self.plausible is not None and self.type not in ("date", "timestamp"):
+            raise ContractError(f"column {self.name!r}: a plausible range needs a date or timestamp column")
 
 
 @dataclass(frozen=True)
@@ -117,8 +135,15 @@ class SourceContract:
         raise KeyError(f"source {self.name!r} declares no column {name!r}")
 
 
-def _c(name: str, type: ColumnType = "text", *, required: bool = False, personal: bool = False) -> Column:
-    return Column(name, type, required, personal)
+def _c(name: str, type: ColumnType = "text", *, required: bool = False, personal: bool = False,
+       plausible: Plausible | None = None) -> Column:
+    return Column(name, type, required, personal, plausible)
+
+
+# 1900-01-01 is the usual placeholder birth date, so the plausible range starts the day after.
+BIRTH_DATES = Plausible(date(1900, 1, 2))
+# No customer system of ours dates from before 1950.
+SYSTEM_DATES = Plausible(date(1950, 1, 1))
 
 
 SOURCES: dict[str, SourceContract] = {
@@ -141,13 +166,13 @@ SOURCES: dict[str, SourceContract] = {
                 _c("last_name", personal=True),
                 _c("email", personal=True),
                 _c("phone", personal=True),
-                _c("date_of_birth", "date", personal=True),
+                _c("date_of_birth", "date", personal=True, plausible=BIRTH_DATES),
                 _c("street_address", personal=True),
                 _c("city", personal=True),
                 _c("postcode", personal=True),
                 _c("country"),
                 _c("loyalty_id"),
-                _c("created_at", "timestamp", required=True),
+                _c("created_at", "timestamp", required=True, plausible=SYSTEM_DATES),
                 _c("updated_at", "timestamp", required=True),
             ),
         ),
@@ -287,7 +312,7 @@ SOURCES: dict[str, SourceContract] = {
                 _c("email", personal=True),
                 _c("phone", personal=True),
                 _c("postcode", personal=True),
-                _c("purchase_date", "date"),
+                _c("purchase_date", "date", plausible=SYSTEM_DATES),
                 _c("registered_at", "timestamp", required=True),
             ),
         ),

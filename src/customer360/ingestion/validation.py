@@ -25,7 +25,9 @@ UNDECODABLE = "undecodable"
 MALFORMED = "malformed"  # a jsonl line that is not a JSON object
 FUTURE_DATE = "future_date"  # event time after the delivery day (plus grace): impossible, not late
 FIELD_TOO_LONG = "field_too_long"  # a value longer than the contract's max_field_chars
-REASON_CODES = (BAD_FIELD_COUNT, MISSING_REQUIRED, BAD_TYPE, UNDECODABLE, MALFORMED, FIELD_TOO_LONG, FUTURE_DATE)
+IMPLAUSIBLE_DATE = "implausible_date"  # outside a column's plausible range declared to quarantine
+REASON_CODES = (BAD_FIELD_COUNT, MISSING_REQUIRED, BAD_TYPE, UNDECODABLE, MALFORMED, FIELD_TOO_LONG, FUTURE_DATE,
+                IMPLAUSIBLE_DATE)
 
 BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
 NUMERIC_LIMIT = Decimal(10) ** 12  # numeric(14,2): 12 digits before the point
@@ -159,6 +161,17 @@ class RowValidator:
         self._event_index = contract.column_names.index(contract.event_time)
         # text columns need no conversion: None marks them for the fast path
         self._plan = [(c, None if c.type == "text" else CONVERTERS[c.type], c.required) for c in contract.columns]
+        self._quarantined_ranges = [(i, c) for i, c in enumerate(contract.columns)
+                                    if c.plausible is not None and c.plausible.severity == "quarantine"]
+
+    @property
+    def _latest_text(self) -> str:
+        return "the file's delivery day" if self._latest_event_at is None else f"{self._latest_event_at:%Y-%m-%d}"
+
+    def _plausible(self, column, value) -> bool:
+        day = value.date() if isinstance(value, datetime) else value
+        latest = self._latest_event_at
+        return day >= column.plausible.earliest and (latest is None or day <= latest.date())
 
     def convert(self, values: list[str | None]) -> tuple[list[Any] | None, list[Problem]]:
         """Typed values ready for COPY, or None with the row's problems.
@@ -190,6 +203,13 @@ class RowValidator:
                 except BadValue as e:
                     problems.append(Problem(BAD_TYPE, str(e)))
                     append(None)
+        for i, column in self._quarantined_ranges:
+            if out[i] is not None and not self._plausible(column, out[i]):
+                problems.append(Problem(
+                    IMPLAUSIBLE_DATE,
+                    f"column {column.name}: {out[i]:%Y-%m-%d} is outside its plausible range, from "
+                    f"{column.plausible.earliest} to {self._latest_text} (a placeholder or a typo?)",
+                ))
         latest, event_at = self._latest_event_at, out[self._event_index]
         if event_at is not None and event_at.tzinfo is None:
             event_at = event_at.replace(tzinfo=self.contract.zone)  # only to compare; COPY gets the wall time
@@ -207,6 +227,7 @@ class RowValidator:
 def summarize(problems: list[Problem]) -> Problem:
     """One quarantine reason for a row: the most serious code, every message."""
     order = {code: i for i, code in enumerate(
-        (UNDECODABLE, MALFORMED, BAD_FIELD_COUNT, FIELD_TOO_LONG, MISSING_REQUIRED, BAD_TYPE, FUTURE_DATE))}
+        (UNDECODABLE, MALFORMED, BAD_FIELD_COUNT, FIELD_TOO_LONG, MISSING_REQUIRED, BAD_TYPE, FUTURE_DATE,
+         IMPLAUSIBLE_DATE))}
     code = min((p.code for p in problems), key=lambda c: order.get(c, 99))
     return Problem(code, "; ".join(p.reason for p in problems))

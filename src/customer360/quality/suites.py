@@ -154,6 +154,24 @@ def quiet_gx():
     return contextlib.redirect_stdout(io.StringIO())
 
 
+def _plausible_dates(contract: SourceContract, as_of: datetime) -> list[Any]:
+    """The contract's plausible ranges of warn severity (quarantine ones are the loader's): from the
+    range's earliest date to the run's as-of."""
+    checks = []
+    for column in contract.columns:
+        if column.plausible is None or column.plausible.severity != "warn":
+            continue
+        earliest, latest = column.plausible.earliest, _utc(as_of)
+        lo, hi = ((earliest, latest.date()) if column.type == "date"
+                  else (datetime.combine(earliest, datetime.min.time(), timezone.utc), latest))
+        checks.append(gx.expectations.ExpectColumnValuesToBeBetween(
+            column=column.name, min_value=lo, max_value=hi,
+            meta=_meta(f"plausible:{column.name}", "warn", "source"),
+            description=f"{column.name} between {earliest} and the run's as-of (else a placeholder or a typo)",
+        ))
+    return checks
+
+
 def _format_checks(contract: SourceContract) -> list[Any]:
     out = []
     for column in contract.column_names:
@@ -273,6 +291,7 @@ def raw_suite(contract: SourceContract, as_of: datetime, latest_batch_id: Any | 
     )
     for rule in VALUE_RULES.get(contract.name, []):
         expectations.append(rule())
+    expectations.extend(_plausible_dates(contract, as_of))
     expectations.extend(_format_checks(contract))
     expectations.append(_unexpected_rows(
         f"select max({contract.event_time}) as newest_event from {{batch}} "
