@@ -65,7 +65,7 @@ final as (
 
     select
         event_summary.campaign_id,
-        named.campaign_name,
+        {{ bi_text('named.campaign_name') }} as campaign_name,
         event_summary.sends,
         event_summary.opens,
         event_summary.clicks,

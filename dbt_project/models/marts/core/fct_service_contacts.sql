@@ -21,7 +21,7 @@ final as (
         {{ surrogate_key(["'call_center_contacts'", 'call_center_contacts.contact_id']) }} as service_contact_key,
         call_center_contacts.contact_id,
         customer_source_xref.customer_id,
-        call_center_contacts.contact_reason,
+        {{ bi_text('call_center_contacts.contact_reason') }} as contact_reason,
         call_center_contacts.handling_seconds,
         call_center_contacts.is_complaint,
         call_center_contacts.is_resolved_first_time,
