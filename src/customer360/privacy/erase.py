@@ -85,6 +85,10 @@ class Person:
     record_keys: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # contract key per source
     locations: dict[str, set[tuple[str, int]]] = field(default_factory=lambda: defaultdict(set))  # source -> (file, line)
     keys: set[str] = field(default_factory=set)  # key values of deleted rows, for dq examples
+    # As delivered in their deleted raw rows, for the file sweep: full names and street addresses.
+    names: set[tuple[str, str]] = field(default_factory=set)  # (first, last)
+    full_names: set[str] = field(default_factory=set)  # a caller's or respondent's name as typed
+    streets: set[str] = field(default_factory=set)
 
     def xref_keys(self, source: str) -> set[str]:
         return {k for s, k in self.records if s == source}
@@ -98,6 +102,42 @@ class Person:
         for p in self.phones:
             out.add(p)
         return sorted(v for v in out if v and len(v) >= 6)
+
+    def file_patterns(self) -> list[str]:
+        """Regular expressions for the file sweep: the needles, and what the standardisation reads as
+        theirs in any other format - a phone written with spaces, brackets, dashes, a trunk 0 or a 00
+        prefix; the full name as "first last" or "last, first" (any case and spacing); a street as
+        delivered. A city or postcode alone is not theirs (neighbours share it)."""
+        out = [re.escape(n) for n in self.needles()]
+        out += [_phone_pattern(p) for p in sorted(self.phones)]
+        for first, last in sorted(self.names):
+            if len(first) >= 2 and len(last) >= 2:
+                f, la = _words(first), _words(last)
+                out += [rf"\b{f}\s+{la}\b", rf"\b{la}\s*,\s*{f}\b"]
+        out += [rf"\b{_words(n)}\b" for n in sorted(self.full_names) if len(n.split()) >= 2]
+        out += [rf"\b{_words(st)}\b" for st in sorted(self.streets) if len(st) >= 6]
+        return [p for p in out if p]
+
+
+def _words(text: str) -> str:
+    """A value as a pattern: its words in order, any white space between them."""
+    return r"\s+".join(re.escape(w) for w in text.split())
+
+
+def _phone_pattern(e164: str) -> str:
+    """The phone in the formats normalise_phone reads: +<cc>, 00<cc> or a trunk 0 before the national
+    number, any of ' ().-' between digits. The country code is 1 to 3 digits: each split is tried."""
+    digits = re.sub(r"[^0-9]", "", e164)
+    sep = r"[\s().\-]{0,3}"
+    alternatives = []
+    for cc in (1, 2, 3):
+        national = digits[cc:]
+        if len(national) < 7:
+            continue
+        body = sep.join(national)
+        prefix = rf"(?:(?:\+|00){sep}{sep.join(digits[:cc])}{sep}(?:\(0\){sep})?|\(?0\)?{sep})?"
+        alternatives.append(prefix + body)
+    return rf"(?<!\d)(?:{'|'.join(alternatives)})(?!\d)" if alternatives else ""
 
 
 @dataclass
@@ -165,6 +205,11 @@ def erase(settings: Settings, *, email: str | None = None, customer_id: str | No
                 _delete_derived(conn, person, result)
                 _scrub_dq_examples(conn, person, result)
                 _sweep_tables(conn, person, result)
+                if email is not None and not person.records and not result.rows_deleted and not result.values_scrubbed:
+                    raise PersonNotFound(
+                        "no record holds this e-mail (raw, quarantine, identity or marts): nothing was erased; "
+                        "check its spelling. To refuse the address in future deliveries anyway, use "
+                        "python -m customer360.privacy suppress")
                 result.suppressions = _suppress(conn, key, person, result.request_id)
                 rewrites = _plan_file_rewrites(settings, person, suppression.load(conn), _files_with_suppressed_rows(conn))
                 result.file_records_removed = sum(r.removed for r in rewrites)
@@ -185,7 +230,7 @@ def erase(settings: Settings, *, email: str | None = None, customer_id: str | No
     for r in rewrites:
         r.apply()
     result.reports_regenerated = _regenerate_report(settings)
-    result.other_files_scrubbed = _scrub_files(settings, person.needles())
+    result.other_files_scrubbed = _scrub_files(settings, person.file_patterns())
     log.info("erasure %s: %s", result.request_id, json.dumps(result.summary()))
     return result
 
@@ -263,8 +308,13 @@ def _find(conn, *, email: str | None, customer_id: str | None, email_key: str | 
             person.identifiers[column].add(k)
         elif column == "email":
             person.emails.add(k)
-    if not person.customer_ids and not person.emails:
-        raise PersonNotFound(f"no customer found by this {'customer_id' if customer_id else 'key'}")
+    if customer_id is not None and not person.records:
+        raise PersonNotFound(
+            f"no customer {customer_id}: no source record is resolved to it (identity.customer_source_xref), nor "
+            "was it merged into one (identity.customer_id_history); check the id in marts.dim_customer")
+    if email_key is not None and not person.records:
+        raise PersonNotFound("no source record has this email_key: check the key (python -m customer360.privacy "
+                             "email-key --email ... computes it), or erase by e-mail")
     return person
 
 
@@ -299,7 +349,7 @@ def _delete_raw(conn, person: Person, result: ErasureResult) -> None:
             params["tails"] = tails
         if not conditions:
             continue
-        wanted = [c for c in ("email", "phone", *IDENTIFIERS) if c in cols]
+        wanted = [c for c in ("email", "phone", *IDENTIFIERS, *FILE_SWEEP_COLUMNS) if c in cols]
         select_cols = list(dict.fromkeys([contract.key, *(c for c in [xcol] if c in cols), *wanted]))
         rows = conn.execute(
             sql.SQL("select ctid::text, _file_name, _line_number, {} from {} where {}").format(
@@ -345,9 +395,28 @@ def _delete_raw(conn, person: Person, result: ErasureResult) -> None:
             for n in IDENTIFIERS:
                 if (v := (values.get(n) or "").strip()):
                     person.identifiers[n].add(v)
+            _remember_for_files(person, values)
         if doomed:
             n = conn.execute(sql.SQL("delete from {} where ctid = any(%s::tid[])").format(table), (doomed,)).rowcount
             result.rows_deleted[f"raw.{contract.name}"] = n
+
+
+# Raw columns whose delivered values the file sweep looks for too.
+FILE_SWEEP_COLUMNS = ("first_name", "last_name", "caller_name", "respondent_name", "street_address", "shipping_street")
+
+
+def _remember_for_files(person: Person, values: dict[str, str | None]) -> None:
+    def clean(name: str) -> str:
+        return " ".join((values.get(name) or "").split())
+
+    if clean("first_name") and clean("last_name"):
+        person.names.add((clean("first_name"), clean("last_name")))
+    for name in ("caller_name", "respondent_name"):
+        if clean(name):
+            person.full_names.add(clean(name))
+    for name in ("street_address", "shipping_street"):
+        if clean(name):
+            person.streets.add(clean(name))
 
 
 def _person_in_text(contract: SourceContract, person: Person, raw: str) -> bool:
@@ -700,11 +769,12 @@ def _regenerate_report(settings: Settings) -> bool:
 TEXT_SUFFIXES = {".html", ".json", ".csv", ".jsonl", ".txt", ".log", ".md", ".sql", ".yml", ".yaml", ".xml"}
 
 
-def _scrub_files(settings: Settings, needles: list[str]) -> list[str]:
-    """Text files under the reports and data directories (landing aside): needles replaced by '[erased]'."""
-    if not needles:
+def _scrub_files(settings: Settings, patterns: list[str]) -> list[str]:
+    """Text files under the reports and data directories (landing aside): matches of the person's
+    patterns (Person.file_patterns) replaced by '[erased]'."""
+    if not patterns:
         return []
-    pattern = re.compile("|".join(re.escape(n) for n in needles).encode(), re.IGNORECASE)
+    pattern = re.compile("|".join(patterns).encode(), re.IGNORECASE)
     changed = []
     roots = [settings.reports_dir, settings.data_dir]
     landing = settings.landing_dir.resolve()
