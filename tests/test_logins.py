@@ -95,6 +95,14 @@ def test_a_bi_login_reads_marts_and_is_refused_raw(warehouse_settings, login_nam
         assert bi.execute("select customer_id, total_revenue from marts.customer_360").fetchall() == [("c1", 12.5)]
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match="permission denied"):
             bi.execute("select * from raw.crm_accounts")
+    with psycopg.connect(_login_url(warehouse_settings, login_name, password), autocommit=True) as bi:
+        # CONNECT and TEMP are no longer PUBLIC's: a BI login gets no temporary tables
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="temporary tables"):
+            bi.execute("create temporary table scratch (x int)")
+        database = warehouse_settings.connection.dbname
+        assert bi.execute("select has_database_privilege('public', %s, 'connect'), "
+                          "has_database_privilege('c360_bi_reader', %s, 'connect')",
+                          (database, database)).fetchone() == (False, True)
 
     if _password_checked(warehouse_settings):
         with pytest.raises(psycopg.OperationalError):

@@ -51,6 +51,7 @@ def prepare_warehouse(settings: Settings) -> None:
             for schema in SCHEMAS:
                 conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(schema)))
                 conn.execute(sql.SQL("revoke all on schema {} from public").format(sql.Identifier(schema)))
+            _limit_database_access(conn)
             _hand_tables_to_their_owners(conn)
             _create_publish_function(conn)
             for role, access in ROLE_SCHEMAS.items():
@@ -64,6 +65,22 @@ def prepare_warehouse(settings: Settings) -> None:
         finally:
             conn.execute("select pg_advisory_unlock(360360)")
     log.info("warehouse ready: schemas %s", ", ".join(SCHEMAS))
+
+
+# Roles that may create temporary tables: dbt's incremental models and the identity stage use them.
+TEMP_ROLES = (LOADER, TRANSFORMER)
+
+
+def _limit_database_access(conn) -> None:
+    """Only the project's roles may connect to the warehouse database, and only the pipeline's may
+    create temporary tables (PostgreSQL grants both to PUBLIC by default: a BI login could create
+    temporary tables). Other databases on the server are their owners' to close."""
+    database = sql.Identifier(conn.info.dbname)
+    conn.execute(sql.SQL("revoke connect, temporary on database {} from public").format(database))
+    conn.execute(sql.SQL("grant connect on database {} to {}").format(
+        database, sql.SQL(", ").join(map(sql.Identifier, ROLE_SCHEMAS))))
+    conn.execute(sql.SQL("grant temporary on database {} to {}").format(
+        database, sql.SQL(", ").join(map(sql.Identifier, TEMP_ROLES))))
 
 
 def _create_publish_function(conn) -> None:
