@@ -268,3 +268,17 @@ def test_airflow_init_writes_the_admin_password_airflow_reads(tmp_path, password
     with path.open("r+") as stream:
         assert SimpleAuthManager._get_passwords(stream) == {"viewer": "kept", "admin": password}
     assert path.stat().st_mode & 0o077 == 0, "the passwords file is private to its owner"
+
+
+def test_published_ports_listen_on_the_loopback_address_by_default_and_are_configurable():
+    """Every interface used to be published, the warehouse's superuser port with them, on 5432."""
+    published = {name: service["ports"] for name, service in SERVICES.items() if service.get("ports")}
+    assert set(published) == {"warehouse", "airflow-apiserver", "metabase"}
+    defaults = {}
+    for name, [port] in published.items():
+        match = re.fullmatch(r"\$\{C360_BIND_ADDRESS:-127\.0\.0\.1\}:\$\{([A-Z_]+)_HOST_PORT:-(\d+)\}:(\d+)", port)
+        assert match, f"{name}: {port!r} does not bind ${{C360_BIND_ADDRESS:-127.0.0.1}} and a configurable port"
+        defaults[name] = (int(match.group(2)), int(match.group(3)))
+    assert defaults == {"warehouse": (15432, 5432), "airflow-apiserver": (8080, 8080), "metabase": (3000, 3000)}
+    example = _env_example()
+    assert example["C360_BIND_ADDRESS"] == "127.0.0.1" and example["WAREHOUSE_HOST_PORT"] == "15432"
