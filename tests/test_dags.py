@@ -168,3 +168,20 @@ def test_one_run_builds_at_a_time_and_the_lease_is_released_whatever_happened(da
     release = dag.get_task("release_warehouse")
     assert release.trigger_rule == "all_done" and {"publish_marts", "claim_warehouse"} <= release.upstream_task_ids
     assert "release_warehouse" in upstream_closure("write_report")
+
+
+def test_an_explicit_interval_of_any_date_runs_and_a_run_in_which_nothing_ran_fails(dagbag):
+    """A 1997 backfill ran no task (the start date was 2024-01-01) and reported success."""
+    import pendulum
+
+    from customer360.devtools.run_dag import run_outcome
+
+    for dag_id in ("customer360", "erase_person"):
+        dag = dagbag.get_dag(dag_id)
+        assert dag.start_date <= pendulum.datetime(1900, 1, 1, tz="UTC") and not dag.catchup, dag_id
+    assert run_outcome("DagRunState.SUCCESS", {})[0] == 1
+    code, message = run_outcome("success", {"prepare": "None", "ingest": "None"})
+    assert code == 1 and "no task ran" in message
+    assert run_outcome("success", {"prepare": "TaskInstanceState.SUCCESS", "report": "success"})[0] == 0
+    assert run_outcome("failed", {"prepare": "success", "ingest": "failed"}) == (
+        1, "RUN-RESULT state=failed failed=ingest not run (upstream failed): 0")

@@ -42,10 +42,22 @@ def run_in_process(dag_id: str, logical_date: datetime, conf: dict) -> int:
         return 2
     run = dag.test(logical_date=logical_date, run_conf=conf)
     states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+    code, message = run_outcome(str(run.state), states)
+    print(message)
+    return code
+
+
+def run_outcome(run_state: str, states: dict[str, str]) -> tuple[int, str]:
+    """Exit code and the RUN-RESULT line of a finished run. A run in which no task ran is a failure,
+    whatever Airflow calls it (a logical date before the DAG's start date once gave `success`)."""
     failed = [t for t, s in states.items() if s.endswith("failed") and "upstream" not in s]
     not_run = [t for t, s in states.items() if "upstream_failed" in s]
-    print(f"RUN-RESULT state={run.state} failed={','.join(failed) or '-'} not run (upstream failed): {len(not_run)}")
-    return 0 if str(run.state) in ("success", "DagRunState.SUCCESS") else 1
+    ran = [t for t, s in states.items() if s.rsplit(".", 1)[-1].lower() not in ("none", "removed", "scheduled", "")]
+    if not ran:
+        return 1, (f"RUN-RESULT state=failed: no task ran (Airflow said {run_state}); check that the interval is "
+                   "one the DAG accepts")
+    message = f"RUN-RESULT state={run_state} failed={','.join(failed) or '-'} not run (upstream failed): {len(not_run)}"
+    return (0 if run_state in ("success", "DagRunState.SUCCESS") else 1), message
 
 
 def run_dag_subprocess(
