@@ -111,8 +111,11 @@ def test_the_same_person_across_sources_becomes_one_customer(pipeline_run):
 
 def test_scores_are_in_range_for_every_buying_customer(pipeline_run):
     s = pipeline_run["settings"]
-    scores = query(s, "select order_count, churn_probability, clv, p_alive, expected_purchases "
+    scores = query(s, "select order_count, churn_probability, clv, p_alive, expected_purchases, unscored_reason "
                       "from marts.customer_360")
+    # every customer has scores, or says why not; none was missed
+    assert (scores.churn_probability.notna() == scores.unscored_reason.isna()).all()
+    assert "not_scored" not in set(scores.unscored_reason.dropna())
     buyers = scores[scores.order_count > 0]
     assert len(buyers) > 0.3 * len(scores)
     assert buyers.churn_probability.notna().all() and buyers.clv.notna().all()

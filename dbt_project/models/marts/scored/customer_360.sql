@@ -69,10 +69,18 @@ order_summary as (
         count(*) as order_count,
         sum(amount) as total_revenue,
         round(avg(amount), 2) as average_order_value,
-        string_agg(distinct channel, ',' order by channel) as channels_used
+        string_agg(distinct channel, ',' order by channel) as channels_used,
+        -- the scores read paid orders only (amount > 0): zero-amount and refund orders are not purchases
+        min(ordered_at) filter (where amount > 0) as first_paid_order_at
     from orders
     where customer_id is not null
     group by customer_id
+
+),
+
+scores_cutoff as (
+
+    select max(cutoff_date) as cutoff_date from customer_scores
 
 ),
 
@@ -214,9 +222,21 @@ final as (
         latest_scores.segment,
         latest_scores.cluster_name,
         latest_scores.model_version as scores_model_version,
-        latest_scores.cutoff_date as scores_cutoff_date
+        latest_scores.cutoff_date as scores_cutoff_date,
+        -- why a customer has no scores (null when scored): scoring covers every customer with a paid
+        -- order before the cut-off, so 'not_scored' is a fault, flagged by a warning test
+        case
+            when latest_scores.customer_id is not null then null
+            when scores_cutoff.cutoff_date is null then 'no_scores_yet'
+            when order_summary.customer_id is null then 'no_orders'
+            when order_summary.first_paid_order_at is null then 'no_paid_orders'
+            when order_summary.first_paid_order_at >= cast(scores_cutoff.cutoff_date as timestamp) at time zone 'UTC'
+                then 'first_paid_order_after_cutoff'
+            else 'not_scored'
+        end as unscored_reason
 
     from customers
+    cross join scores_cutoff
     left join order_summary on order_summary.customer_id = customers.customer_id
     left join value_deciles on value_deciles.customer_id = customers.customer_id
     left join product_summary on product_summary.customer_id = customers.customer_id
