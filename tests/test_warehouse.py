@@ -77,3 +77,27 @@ def test_python_m_warehouse_url_prints_a_usable_url():
 def test_one_environment_holds_every_pinned_package():
     result = subprocess.run([sys.executable, "-m", "pip", "check"], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
+
+
+@pytest.mark.parametrize("module, args", [
+    ("ingestion", ["--start", "2025-01-01", "--end", "2025-01-02"]),
+    ("identity", ["--as-of", "2025-01-01T00:00:00+00:00"]),
+    ("ml", ["--cutoff", "2025-01-01"]),
+    ("quality", ["--suite", "raw", "--as-of", "2025-01-01T00:00:00Z", "--run-id", "m"]),
+    ("reporting", ["--run-id", "m"]),
+])
+def test_every_stage_command_says_what_to_do_when_the_warehouse_does_not_answer(module, args, monkeypatch, capsys,
+                                                                                 tmp_path):
+    """They ended in a raw psycopg.OperationalError traceback."""
+    import importlib
+
+    (tmp_path / "landing").mkdir()
+    monkeypatch.setenv("C360_DATA_DIR", str(tmp_path))
+    main = importlib.import_module(f"customer360.{module}.__main__").main
+    monkeypatch.setenv("WAREHOUSE_URL", "postgresql://postgres@127.0.0.1:1/nowhere")
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot use the warehouse at postgresql://postgres@127.0.0.1:1/nowhere")
+    assert "set WAREHOUSE_URL" in err and "Traceback" not in err
+    monkeypatch.delenv("WAREHOUSE_URL")
+    assert main(args) == 2 and "WAREHOUSE_URL is not set" in capsys.readouterr().err

@@ -19,6 +19,10 @@ DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
 _LOCK_TIMEOUT = re.compile(r"\d+\s*(ms|s|min|h)?")
 
 
+class SettingsError(RuntimeError):
+    """A setting is missing or wrong: the message says which and what to set."""
+
+
 @dataclass(frozen=True)
 class ConnectionParts:
     host: str
@@ -107,7 +111,7 @@ class Settings:
         env = dict(os.environ if env is None else env)
         url = env.get("WAREHOUSE_URL")
         if not url:
-            raise RuntimeError(
+            raise SettingsError(
                 "WAREHOUSE_URL is not set. Set it to a PostgreSQL URL "
                 "(e.g. postgresql://postgres@127.0.0.1:5432/customer360), or run through "
                 "`make demo`, which finds or starts a local PostgreSQL and sets it."

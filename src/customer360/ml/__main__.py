@@ -9,8 +9,14 @@ import sys
 from datetime import date
 from pathlib import Path
 
+from customer360.cli import friendly
+
 
 def main(argv: list[str] | None = None) -> int:
+    return friendly(lambda: _main(argv))
+
+
+def _main(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="python -m customer360.ml", description=__doc__)
     parser.add_argument(
         "--cutoff",

@@ -19,8 +19,14 @@ import json
 import logging
 import sys
 
+from customer360.cli import friendly
+
 
 def main(argv: list[str] | None = None) -> int:
+    return friendly(lambda: _main(argv))
+
+
+def _main(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="python -m customer360.privacy", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)

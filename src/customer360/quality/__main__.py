@@ -7,6 +7,7 @@ import logging
 import sys
 from datetime import datetime, timezone
 
+from customer360.cli import friendly
 from customer360.config import Settings
 from customer360.quality.gate import QualityGateFailed, enforce, run_checks
 
@@ -17,6 +18,10 @@ def _parse_ts(text: str) -> datetime:
 
 
 def main(argv: list[str] | None = None) -> int:
+    return friendly(lambda: _main(argv))
+
+
+def _main(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="python -m customer360.quality", description="Run the data-quality gate.")
     parser.add_argument("--suite", action="append", required=True,
                         help="raw, marts, all or a suite name such as raw.surveys (repeatable)")

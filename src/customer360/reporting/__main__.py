@@ -6,11 +6,16 @@ import argparse
 import logging
 from pathlib import Path
 
+from customer360.cli import friendly
 from customer360.config import Settings
 from customer360.reporting.run_report import write_run_report
 
 
 def main(argv: list[str] | None = None) -> int:
+    return friendly(lambda: _main(argv))
+
+
+def _main(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="python -m customer360.reporting", description="Write the HTML run report.")
     parser.add_argument("--run-id", required=True)
     parser.add_argument("--out-dir", type=Path, help="default: <reports_dir>/<run_id>")
