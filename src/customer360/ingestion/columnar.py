@@ -341,6 +341,8 @@ def _arrow_jsonl_chunk(chunk: bytes, first_line: int, n_lines: int, contract: So
     # an escaped one would reach a value.
     if b"\\u0000" in chunk:
         raise FastPathUnavailable("an escaped NUL")
+    if _nesting_depth(chunk) > MAX_ARROW_JSON_DEPTH:  # Arrow's reader overflows its stack on deep nesting
+        raise FastPathUnavailable(f"JSON nested deeper than {MAX_ARROW_JSON_DEPTH} levels")
     text = chunk.decode("utf-8")
     table = pa_json.read_json(io.BytesIO(chunk), read_options=read, parse_options=parse)
     n = table.num_rows
@@ -361,6 +363,20 @@ def _arrow_jsonl_chunk(chunk: bytes, first_line: int, n_lines: int, contract: So
     fields += [_json_text(table.column(name).combine_chunks()) for name in extras]
     return Batch(names=contract.column_names + extras, fields=fields,
                  lines=np.arange(first_line, first_line + n, dtype=np.int64), raw_text=text)
+
+
+# Arrow's JSON reader recurses per nesting level and crashed the process (a segmentation fault)
+# on a line nested some ten thousand levels deep; our rows are flat, so a chunk nested deeper
+# than this is read row by row, where such a line is quarantined as malformed.
+MAX_ARROW_JSON_DEPTH = 64
+
+
+def _nesting_depth(chunk: bytes) -> int:
+    """An upper bound of the chunk's JSON nesting: brackets inside strings count too (a chunk that
+    only looks deep is read row by row, which is merely slower)."""
+    data = np.frombuffer(chunk, dtype=np.uint8)
+    step = ((data == 0x5B) | (data == 0x7B)).astype(np.int32) - ((data == 0x5D) | (data == 0x7D))
+    return int(np.cumsum(step).max()) if len(step) else 0
 
 
 def _parsed_jsonl_chunk(chunk: bytes, first_line: int, parser: JsonlReader) -> Batch:

@@ -45,7 +45,7 @@ from customer360.db.connection import connect, qualified
 from customer360.ingestion import columnar
 from customer360.ingestion.contracts import LANDING_DAY_FORMAT, SOURCES, SourceContract, get_source
 from customer360.ingestion.readers import FileProblem, check_text_encoding, open_reader
-from customer360.ingestion.report import IngestReport, RejectedFile, SourceReport
+from customer360.ingestion.report import IngestReport, RejectedFile, SourceReport, name_list
 from customer360.ingestion.tables import QUARANTINE_COPY_COLUMNS, RAW_COPY_METADATA, ensure_tables
 from customer360.ingestion.validation import RowValidator, printable_raw, summarize
 from customer360.privacy import suppression
@@ -76,7 +76,7 @@ class FileOutcome:
         if self.rows_suppressed:
             parts.append(f"dropped {self.rows_suppressed} row(s) of erased people (suppression list)")
         if self.extra_columns:
-            parts.append("undeclared columns kept in _extra: " + ", ".join(sorted(self.extra_columns)))
+            parts.append("undeclared columns kept in _extra: " + name_list(self.extra_columns))
         if self.missing_columns:
             parts.append("optional columns absent: " + ", ".join(self.missing_columns))
         return "; ".join(parts)

@@ -283,6 +283,11 @@ class JsonlReader:
             except ValueError as e:
                 yield line_no, None, None, Problem(MALFORMED, f"line {line_no} is not valid JSON: {e.msg}"), s
                 continue
+            except RecursionError:
+                yield line_no, None, None, Problem(
+                    MALFORMED, f"line {line_no} nests JSON too deeply to read (objects or lists inside each other "
+                               "thousands of levels down)"), s
+                continue
             if not isinstance(obj, dict):
                 yield line_no, None, None, Problem(
                     MALFORMED, f"line {line_no} is a JSON {type(obj).__name__}, not an object"

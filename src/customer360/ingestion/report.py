@@ -6,6 +6,15 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+SHOWN_NAMES = 10  # column names a message lists; a header of thousands would fill the log
+
+
+def name_list(names) -> str:
+    """Sorted names for a message: the first SHOWN_NAMES of them and how many more."""
+    ordered = sorted(names)
+    shown = ", ".join(ordered[:SHOWN_NAMES])
+    return shown if len(ordered) <= SHOWN_NAMES else f"{shown} and {len(ordered) - SHOWN_NAMES:,} more"
+
 
 @dataclass(frozen=True)
 class RejectedFile:
@@ -133,9 +142,10 @@ class IngestReport:
         ]
         for s in self.sources.values():
             if s.extra_columns:
-                out.append(f"drift: {s.source} files have undeclared column(s) kept in _extra: {', '.join(sorted(s.extra_columns))}")
+                out.append(f"drift: {s.source} files have undeclared column(s) kept in _extra: "
+                           f"{name_list(s.extra_columns)}")
             if s.missing_columns:
-                out.append(f"drift: {s.source} files lack optional column(s): {', '.join(sorted(s.missing_columns))}")
+                out.append(f"drift: {s.source} files lack optional column(s): {name_list(s.missing_columns)}")
         for s in self.sources.values():
             if s.files_replaced:
                 out.append(f"replaced: {s.files_replaced} {s.source} file(s) replaced an earlier version of the "
