@@ -121,7 +121,8 @@ def write_corpus(landing: Path, outside: Path) -> list[Case]:
          _csv(SURVEY_COLUMNS, [survey(i) for i in range(1, 4)]))
     land(Case("gzip archive", "surveys", name("surveys", 16, ".csv.gz"), "rejected", "unexpected file type"),
          gzip.compress(_csv(SURVEY_COLUMNS, [survey(131)])))
-    land(Case("gzip bytes under a .csv name", "surveys", name("surveys", 17), "rejected", "not valid utf-8"),
+    land(Case("gzip bytes under a .csv name", "surveys", name("surveys", 17), "rejected",
+              "the file is a gzip archive, not csv text: deliver it uncompressed"),
          gzip.compress(_csv(SURVEY_COLUMNS, [survey(141)])))
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:

@@ -376,12 +376,22 @@ _BOMS = ((b"\xff\xfe\x00\x00", "UTF-32 (little-endian)"), (b"\x00\x00\xfe\xff", 
          (b"\xff\xfe", "UTF-16 (little-endian)"), (b"\xfe\xff", "UTF-16 (big-endian)"))
 
 
+# Binary files that arrive under a text file's name.
+_ARCHIVES = ((b"\x1f\x8b", "a gzip archive"), (b"PK\x03\x04", "a zip archive (or an Excel workbook)"),
+             (b"PAR1", "a Parquet file"), (b"BZh", "a bzip2 archive"), (b"\xfd7zXZ\x00", "an xz archive"))
+
+
 def check_text_encoding(contract: SourceContract, path: Path) -> None:
-    """Reject, naming the likely encoding, a text file that is UTF-16 or UTF-32 (each row would be undecodable)."""
+    """Reject, naming what it is, a text file that is an archive, or UTF-16 or UTF-32 (each row would be
+    undecodable)."""
     if contract.format == "parquet" or contract.encoding.lower().replace("_", "-") not in ("utf-8", "utf8", "ascii"):
         return
     with open(path, "rb") as f:
         head = f.read(256)
+    for magic, kind in _ARCHIVES:
+        if head.startswith(magic):
+            raise FileProblem(f"the file is {kind}, not {contract.format} text: deliver it uncompressed, as "
+                              f"{contract.format}")
     found = next(((name, f"it starts with the byte order mark {bom.hex(' ').upper()}") for bom, name in _BOMS
                   if head.startswith(bom)), None)
     if found is None and len(head) >= 8:
