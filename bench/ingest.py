@@ -66,8 +66,9 @@ def reset_source(conn, source: str) -> None:
     conn.commit()
 
 
-def our_seconds(settings: Settings, conn, contract: SourceContract, start: date, end: date,
-                landing: Path) -> tuple[float, int]:
+def our_seconds(
+    settings: Settings, conn, contract: SourceContract, start: date, end: date, landing: Path
+) -> tuple[float, int]:
     from customer360.ingestion.loader import load_interval
 
     reset_source(conn, contract.name)
@@ -90,7 +91,7 @@ def glued_file(contract: SourceContract, path: Path, copies: int, out_dir: Path,
     target = out_dir / contract.name / day / f"{contract.name}_{day}_001.{contract.file_extension}"
     target.parent.mkdir(parents=True, exist_ok=True)
     data = path.read_bytes()
-    header, body = (data.split(b"\n", 1) if contract.format == "csv" else (b"", data))
+    header, body = data.split(b"\n", 1) if contract.format == "csv" else (b"", data)
     with open(target, "wb") as out:
         if contract.format == "csv":
             out.write(header + b"\n")
@@ -106,8 +107,9 @@ from pathlib import Path
 from customer360.config import Settings
 from customer360.ingestion.loader import load_interval
 day = date.fromisoformat(sys.argv[3])
-report = load_interval(Settings(warehouse_url=sys.argv[1], data_dir=Path(".")), day, day.fromordinal(day.toordinal() + 1),
-                       [sys.argv[2]], batch_id="memory", landing_dir=Path(sys.argv[4]))
+settings = Settings(warehouse_url=sys.argv[1], data_dir=Path("."))
+report = load_interval(settings, day, day.fromordinal(day.toordinal() + 1), [sys.argv[2]], batch_id="memory",
+                       landing_dir=Path(sys.argv[4]))
 # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across exec
 peak_kb = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
 print(report.rows_loaded, peak_kb // 1024)
@@ -125,12 +127,16 @@ def peak_memory(settings: Settings, contract: SourceContract, path: Path, work: 
         glued = glued_file(contract, path, copies, landing, day)
         with connect(settings) as conn:
             reset_source(conn, contract.name)  # the 1x file has the bytes of one already loaded
-        result = subprocess.run([sys.executable, "-c", MEMORY_PROBE, settings.warehouse_url, contract.name, day,
-                                 str(landing)],
-                                capture_output=True, text=True, check=True)
+        result = subprocess.run(
+            [sys.executable, "-c", MEMORY_PROBE, settings.warehouse_url, contract.name, day, str(landing)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         rows, peak_mb = map(int, result.stdout.split()[-2:])
-        out.append({"copies": copies, "rows": rows, "file_mb": round(glued.stat().st_size / 1e6, 1),
-                    "peak_rss_mb": peak_mb})
+        out.append(
+            {"copies": copies, "rows": rows, "file_mb": round(glued.stat().st_size / 1e6, 1), "peak_rss_mb": peak_mb}
+        )
         glued.unlink()
         print(f"  memory: {rows:,} rows, {out[-1]['file_mb']:,} MB file -> peak RSS {peak_mb} MB")
     return out
@@ -178,11 +184,15 @@ def bench_source(settings: Settings, conn, contract: SourceContract, landing: Pa
         result["largest_file"]["plain_copy_jsonb_rows_per_s"] = round(rows / statistics.median(plain_jsonb))
         result["largest_file"]["ratio_vs_jsonb"] = round(statistics.median(plain_jsonb) / statistics.median(ours), 2)
     lf = result["largest_file"]
-    print(f"  {contract.name} largest file ({rows:,} rows): ours {lf['ours_rows_per_s']:,} rows/s, "
-          f"plain COPY {lf['plain_copy_rows_per_s']:,} rows/s, ratio {lf['ratio']}")
+    print(
+        f"  {contract.name} largest file ({rows:,} rows): ours {lf['ours_rows_per_s']:,} rows/s, "
+        f"plain COPY {lf['plain_copy_rows_per_s']:,} rows/s, ratio {lf['ratio']}"
+    )
     af = result["all_files"]
-    print(f"  {contract.name} all {len(files)} files ({all_rows:,} rows): ours {af['ours_rows_per_s']:,} rows/s, "
-          f"plain COPY {af['plain_copy_rows_per_s']:,} rows/s, ratio {af['ratio']}")
+    print(
+        f"  {contract.name} all {len(files)} files ({all_rows:,} rows): ours {af['ours_rows_per_s']:,} rows/s, "
+        f"plain COPY {af['plain_copy_rows_per_s']:,} rows/s, ratio {af['ratio']}"
+    )
     return result
 
 
@@ -212,8 +222,10 @@ def bench_size(people: int, server_url: str, repeats: int) -> dict:
         with connect(settings) as conn:
             ensure_tables(conn)
             conn.commit()
-            sources = [bench_source(settings, conn, SOURCES[s], landing, repeats)
-                       for s in dict.fromkeys([largest, largest_csv])]
+            sources = [
+                bench_source(settings, conn, SOURCES[s], landing, repeats)
+                for s in dict.fromkeys([largest, largest_csv])
+            ]
         biggest = max((landing / largest).glob("*/*"), key=lambda p: p.stat().st_size)
         memory = peak_memory(settings, SOURCES[largest], biggest, work)
     finally:
@@ -222,8 +234,10 @@ def bench_size(people: int, server_url: str, repeats: int) -> dict:
 
 
 def markdown(runs: list[dict]) -> str:
-    lines = ["| people | source | file rows | ours rows/s | plain COPY rows/s | ratio | all files ratio |",
-             "|---:|---|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| people | source | file rows | ours rows/s | plain COPY rows/s | ratio | all files ratio |",
+        "|---:|---|---:|---:|---:|---:|---:|",
+    ]
     for run in runs:
         for s in run["sources"]:
             lf, af = s["largest_file"], s["all_files"]
@@ -232,19 +246,24 @@ def markdown(runs: list[dict]) -> str:
             if "ratio_vs_jsonb" in lf:
                 plain += f" (jsonb {lf['plain_copy_jsonb_rows_per_s']:,})"
                 ratio += f" (jsonb {lf['ratio_vs_jsonb']})"
-            lines.append(f"| {run['people']:,} | {s['source']} ({s['format']}) | {lf['rows']:,} | "
-                         f"{lf['ours_rows_per_s']:,} | {plain} | {ratio} | {af['ratio']} |")
+            lines.append(
+                f"| {run['people']:,} | {s['source']} ({s['format']}) | {lf['rows']:,} | "
+                f"{lf['ours_rows_per_s']:,} | {plain} | {ratio} | {af['ratio']} |"
+            )
     lines += ["", "| people | source | rows in file | file MB | loader peak RSS MB |", "|---:|---|---:|---:|---:|"]
     for run in runs:
         for m in run["memory"]:
-            lines.append(f"| {run['people']:,} | {run['largest_source']} | {m['rows']:,} | {m['file_mb']:,} | "
-                         f"{m['peak_rss_mb']:,} |")
+            lines.append(
+                f"| {run['people']:,} | {run['largest_source']} | {m['rows']:,} | {m['file_mb']:,} | "
+                f"{m['peak_rss_mb']:,} |"
+            )
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.ingest", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", default="100000,1000000", help="comma-separated numbers of people")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)

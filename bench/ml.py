@@ -120,8 +120,9 @@ def build_warehouse(people: int, days: int, server_url: str) -> tuple[Settings, 
     airflow_home = work / "airflow"
     for f in airflow_home.glob("airflow.db*"):
         f.unlink()
-    ok = run_dag_subprocess(config.start, config.start + timedelta(days=days), work / "dag.log", env=env,
-                            airflow_home=airflow_home)
+    ok = run_dag_subprocess(
+        config.start, config.start + timedelta(days=days), work / "dag.log", env=env, airflow_home=airflow_home
+    )
     if not ok:
         raise SystemExit(f"the pipeline failed at {people} people; see {work / 'dag.log'}")
     marker.write_text(json.dumps(wanted))
@@ -164,9 +165,9 @@ def visible_share(settings: Settings, truth_tx: pd.DataFrame) -> pd.DataFrame:
     )
     landing["day"] = landing["purchased_at"].dt.floor("D")
     g = landing.groupby("person_id")
-    revenue_share = landing["amount"].where(landing["visible"], 0.0).groupby(landing["person_id"]).sum() / g[
-        "amount"
-    ].sum()
+    revenue_share = (
+        landing["amount"].where(landing["visible"], 0.0).groupby(landing["person_id"]).sum() / g["amount"].sum()
+    )
     visible_days = landing.loc[landing["visible"]].groupby("person_id")["day"].nunique()
     days_share = visible_days.reindex(g.size().index, fill_value=0) / g["day"].nunique()
     return pd.DataFrame({"revenue_share": revenue_share, "days_share": days_share})
@@ -177,8 +178,9 @@ def true_bgnbd_params() -> clv.BGNBDParams:
     from customer360.simulator import population as pop
 
     # lambda per day = lambda per year / 365.25 ~ Gamma(shape, scale / 365.25): rate alpha = 365.25 / scale
-    return clv.BGNBDParams(r=pop.RATE_GAMMA_SHAPE, alpha=365.25 / pop.RATE_GAMMA_SCALE_PER_YEAR,
-                           a=pop.DROPOUT_BETA_A, b=pop.DROPOUT_BETA_B)
+    return clv.BGNBDParams(
+        r=pop.RATE_GAMMA_SHAPE, alpha=365.25 / pop.RATE_GAMMA_SCALE_PER_YEAR, a=pop.DROPOUT_BETA_A, b=pop.DROPOUT_BETA_B
+    )
 
 
 def truth_outcomes(
@@ -218,17 +220,23 @@ def truth_outcomes(
     share = visible_share(settings, truth_tx)
 
     # Bayes posterior under the true prior, given the person's full purchase history
-    full = truth_tx.loc[truth_tx["purchased_at"] < cutoff].assign(
-        day=lambda t: t["purchased_at"].dt.floor("D"))
+    full = truth_tx.loc[truth_tx["purchased_at"] < cutoff].assign(day=lambda t: t["purchased_at"].dt.floor("D"))
     g_full = full.groupby("person_id")["day"]
     first_day, last_day = g_full.min(), g_full.max()
-    bayes_full = pd.Series(
-        clv.bgnbd_probability_no_purchase(
-            true_bgnbd_params(), float(horizon_days), (g_full.nunique() - 1).astype(float),
-            (last_day - first_day).dt.total_seconds() / 86_400.0, (cutoff - first_day).dt.total_seconds() / 86_400.0,
-        ),
-        index=first_day.index,
-    ).reindex(people.index).fillna(1.0)  # no purchase before T: not a customer yet
+    bayes_full = (
+        pd.Series(
+            clv.bgnbd_probability_no_purchase(
+                true_bgnbd_params(),
+                float(horizon_days),
+                (g_full.nunique() - 1).astype(float),
+                (last_day - first_day).dt.total_seconds() / 86_400.0,
+                (cutoff - first_day).dt.total_seconds() / 86_400.0,
+            ),
+            index=first_day.index,
+        )
+        .reindex(people.index)
+        .fillna(1.0)
+    )  # no purchase before T: not a customer yet
 
     frame = person_of_customer(settings).set_index("person_id")
     frame = frame.join(per_person).fillna({"purchases": 0.0, "revenue": 0.0})
@@ -391,8 +399,12 @@ def time_scoring(models: Any, features: pd.DataFrame, rfm: pd.DataFrame, rows: i
     started = time.perf_counter()
     scores = score_frame(models, big_features, big_rfm)
     seconds = time.perf_counter() - started
-    return {"customers": int(len(scores)), "seconds": round(seconds, 2), "under_two_minutes": seconds < 120,
-            "features": "real feature rows of the largest size, resampled with replacement"}
+    return {
+        "customers": int(len(scores)),
+        "seconds": round(seconds, 2),
+        "under_two_minutes": seconds < 120,
+        "features": "real feature rows of the largest size, resampled with replacement",
+    }
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -410,30 +422,55 @@ def markdown(result: dict[str, Any]) -> str:
     row("churn ROC AUC: gradient boosting alone", lambda r: f"{r['churn']['learned_only_roc_auc']:.3f}")
     row("churn ROC AUC: true probabilities given the history", lambda r: f"{r['churn']['oracle_roc_auc']:.3f}")
     row("AUC gap (target <= 0.03)", lambda r: f"{r['churn']['gap']:.3f}")
-    row("churn ROC AUC: Bayes from the full purchase history, true prior (reachable ceiling)",
-        lambda r: f"{r['churn']['bayes_full_history_roc_auc']:.3f}")
+    row(
+        "churn ROC AUC: Bayes from the full purchase history, true prior (reachable ceiling)",
+        lambda r: f"{r['churn']['bayes_full_history_roc_auc']:.3f}",
+    )
     row("AUC gap to the Bayes ceiling", lambda r: f"{r['churn']['gap_to_bayes']:.3f}")
-    row("churn ROC AUC: true prior applied to the identified orders only",
-        lambda r: f"{r['churn']['bayes_roc_auc']:.3f}")
+    row(
+        "churn ROC AUC: true prior applied to the identified orders only",
+        lambda r: f"{r['churn']['bayes_roc_auc']:.3f}",
+    )
     row("churn ROC AUC: BG/NBD P(no purchase in H)", lambda r: f"{r['churn']['bgnbd_roc_auc']:.3f}")
-    row("churn ROC AUC: true parameters, identified orders only",
-        lambda r: f"{r['churn']['true_parameters_visible_history_roc_auc']:.3f}")
+    row(
+        "churn ROC AUC: true parameters, identified orders only",
+        lambda r: f"{r['churn']['true_parameters_visible_history_roc_auc']:.3f}",
+    )
     row("churn ROC AUC: knowing the latent lapse (unattainable)", lambda r: f"{r['churn']['latent_state_roc_auc']:.3f}")
-    row("churn Brier: model / true probabilities / Bayes from the data",
-        lambda r: f"{r['churn']['model_brier']:.3f} / {r['churn']['oracle_brier']:.3f} / {r['churn']['bayes_full_history_brier']:.3f}")
+    row(
+        "churn Brier: model / true probabilities / Bayes from the data",
+        lambda r: (
+            f"{r['churn']['model_brier']:.3f} / {r['churn']['oracle_brier']:.3f} / "
+            f"{r['churn']['bayes_full_history_brier']:.3f}"
+        ),
+    )
     row("purchases/revenue scored with", lambda r: r["purchases"]["scored_with"])
     for what in ("purchases", "revenue"):
-        row(f"{what}: correlation model / BG/NBD",
-            lambda r, w=what: f"{r['purchases']['model_vs_visible'][w]['correlation']:.3f} / "
-                              f"{r['purchases']['bgnbd_vs_visible'][w]['correlation']:.3f}")
-        row(f"{what}: MAE model / BG/NBD",
-            lambda r, w=what: f"{r['purchases']['model_vs_visible'][w]['mae']:.3f} / "
-                              f"{r['purchases']['bgnbd_vs_visible'][w]['mae']:.3f}")
-        row(f"{what}: total error model / BG/NBD",
-            lambda r, w=what: f"{100 * r['purchases']['model_vs_visible'][w]['total_error']:+.1f}% / "
-                              f"{100 * r['purchases']['bgnbd_vs_visible'][w]['total_error']:+.1f}%")
-    row("revenue total error vs all purchases (unadjusted)",
-        lambda r: f"{100 * r['purchases']['model_vs_all_purchases']['revenue']['total_error']:+.1f}%")
+        row(
+            f"{what}: correlation model / BG/NBD",
+            lambda r, w=what: (
+                f"{r['purchases']['model_vs_visible'][w]['correlation']:.3f} / "
+                f"{r['purchases']['bgnbd_vs_visible'][w]['correlation']:.3f}"
+            ),
+        )
+        row(
+            f"{what}: MAE model / BG/NBD",
+            lambda r, w=what: (
+                f"{r['purchases']['model_vs_visible'][w]['mae']:.3f} / "
+                f"{r['purchases']['bgnbd_vs_visible'][w]['mae']:.3f}"
+            ),
+        )
+        row(
+            f"{what}: total error model / BG/NBD",
+            lambda r, w=what: (
+                f"{100 * r['purchases']['model_vs_visible'][w]['total_error']:+.1f}% / "
+                f"{100 * r['purchases']['bgnbd_vs_visible'][w]['total_error']:+.1f}%"
+            ),
+        )
+    row(
+        "revenue total error vs all purchases (unadjusted)",
+        lambda r: f"{100 * r['purchases']['model_vs_all_purchases']['revenue']['total_error']:+.1f}%",
+    )
     row("fit and score (s)", lambda r: f"{r['seconds']['fit_and_score']:.1f}")
     s = result["scoring"]
     lines.append("")

@@ -64,8 +64,12 @@ def run_once(people: int, days: int, defect_rate: float, server_url: str) -> dic
     url = with_database(server_url, f"c360_bench_quality_{label.replace('.', '_').replace('-', '_')}")
     drop_database(url)
     ensure_database(url)
-    env = {"WAREHOUSE_URL": url, "C360_DATA_DIR": str(work / "data"), "C360_REPORTS_DIR": str(work / "reports"),
-           "C360_TASK_RETRIES": "0"}
+    env = {
+        "WAREHOUSE_URL": url,
+        "C360_DATA_DIR": str(work / "data"),
+        "C360_REPORTS_DIR": str(work / "reports"),
+        "C360_TASK_RETRIES": "0",
+    }
     settings = Settings.from_env({**os.environ, **env})
     config = SimulationConfig(people=people, days=days, defect_rate=defect_rate)
     print(f"\n== {people:,} people, {days} days, defect rate {defect_rate} ==")
@@ -74,8 +78,9 @@ def run_once(people: int, days: int, defect_rate: float, server_url: str) -> dic
     airflow_home = work / "airflow"
     for f in airflow_home.glob("airflow.db*"):
         f.unlink()
-    ok = run_dag_subprocess(config.start, config.start + timedelta(days=days), work / "dag.log", env=env,
-                            airflow_home=airflow_home)
+    ok = run_dag_subprocess(
+        config.start, config.start + timedelta(days=days), work / "dag.log", env=env, airflow_home=airflow_home
+    )
     with connect(settings) as conn:
         flags = flagged_rows(conn)
         duplicates = {r[0] for r in conn.execute("select file_name from ops.ingest_log where status = 'duplicate'")}
@@ -101,8 +106,12 @@ def run_once(people: int, days: int, defect_rate: float, server_url: str) -> dic
                 for how in dict.fromkeys(found):
                     caught_by[cls][how] += 1
     classes = {
-        cls: {"injected": n, "flagged": caught[cls], "share": round(caught[cls] / n, 4),
-              "flagged_by": dict(caught_by[cls].most_common())}
+        cls: {
+            "injected": n,
+            "flagged": caught[cls],
+            "share": round(caught[cls] / n, 4),
+            "flagged_by": dict(caught_by[cls].most_common()),
+        }
         for cls, n in sorted(injected.items())
     }
     for cls, c in classes.items():
@@ -111,18 +120,24 @@ def run_once(people: int, days: int, defect_rate: float, server_url: str) -> dic
     warns = [c for c in failed_checks if c[2] == "warn"]
     print(f"  run {'completed' if ok else 'FAILED'}; failed checks: {len(errors)} error, {len(warns)} warn")
     return {
-        "people": people, "days": days, "defect_rate": defect_rate, "run_completed": ok,
+        "people": people,
+        "days": days,
+        "defect_rate": defect_rate,
+        "run_completed": ok,
         "classes": classes,
-        "failed_checks": [{"suite": s, "check": c, "severity": sev, "failing_count": n}
-                          for s, c, sev, n in failed_checks],
+        "failed_checks": [
+            {"suite": s, "check": c, "severity": sev, "failing_count": n} for s, c, sev, n in failed_checks
+        ],
     }
 
 
 def markdown(runs: list[dict]) -> str:
     lines = []
     for run in runs:
-        lines.append(f"**{run['people']:,} people, {run['days']} days, defect rate {run['defect_rate']}**: "
-                     f"run {'completed' if run['run_completed'] else 'failed'}")
+        lines.append(
+            f"**{run['people']:,} people, {run['days']} days, defect rate {run['defect_rate']}**: "
+            f"run {'completed' if run['run_completed'] else 'failed'}"
+        )
         lines.append("")
         if run["classes"]:
             lines += ["| defect class | injected | flagged | share | flagged by |", "|---|---:|---:|---:|---|"]
@@ -133,15 +148,19 @@ def markdown(runs: list[dict]) -> str:
         failed = run["failed_checks"]
         lines.append("| failed check | severity | failing rows |")
         lines.append("|---|---|---:|")
-        lines += [f"| {c['suite']} {c['check']} | {c['severity']} | {c['failing_count'] if c['failing_count'] is not None else ''} |"
-                  for c in failed] or ["| (none) | | |"]
+        lines += [
+            f"| {c['suite']} {c['check']} | {c['severity']} | "
+            f"{c['failing_count'] if c['failing_count'] is not None else ''} |"
+            for c in failed
+        ] or ["| (none) | | |"]
         lines.append("")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.quality", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.quality", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--people", type=int, default=3000)
     parser.add_argument("--days", type=int, default=365)
     args = parser.parse_args(argv)

@@ -45,8 +45,11 @@ def write_results(stem: str, payload: dict, table: str) -> Path:
     """bench/results/<stem>.json (with the time of measurement) and <stem>.md; prints the table."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     out = RESULTS_DIR / f"{stem}.json"
-    out.write_text(json.dumps({"measured_at": datetime.now().isoformat(timespec="seconds"),
-                               "cores": os.cpu_count(), **payload}, indent=2))
+    out.write_text(
+        json.dumps(
+            {"measured_at": datetime.now().isoformat(timespec="seconds"), "cores": os.cpu_count(), **payload}, indent=2
+        )
+    )
     out.with_suffix(".md").write_text(table)
     print("\n" + table)
     print(f"figures written to {out} (and a markdown table beside it)")
@@ -135,8 +138,10 @@ def print_table(runs: list[dict]) -> None:
 
 
 def markdown_table(runs: list[dict]) -> str:
-    lines = ["| stage (seconds) | " + " | ".join(f"{r['people']:,} people" for r in runs) + " |",
-             "|---|" + "---:|" * len(runs)]
+    lines = [
+        "| stage (seconds) | " + " | ".join(f"{r['people']:,} people" for r in runs) + " |",
+        "|---|" + "---:|" * len(runs),
+    ]
     for stage in runs[0]["seconds"]:
         lines.append(f"| {stage} | " + " | ".join(f"{r['seconds'][stage]:.1f}" for r in runs) + " |")
     for key in runs[0]["rows"]:
@@ -157,9 +162,13 @@ def main(argv: list[str] | None = None) -> int:
     compile_manifest()
     sizes = [int(s) for s in args.sizes.split(",")]
     runs = [bench_size(people, args.days, server_url) for people in sizes]
-    write_results(f"bench-{'-'.join(map(str, sizes))}", {
-        "machine": {"python": platform.python_version(), "platform": platform.platform()},
-        "runs": runs,
-    }, markdown_table(runs))
+    write_results(
+        f"bench-{'-'.join(map(str, sizes))}",
+        {
+            "machine": {"python": platform.python_version(), "platform": platform.platform()},
+            "runs": runs,
+        },
+        markdown_table(runs),
+    )
     print_table(runs)
     return 0

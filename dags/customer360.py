@@ -29,7 +29,13 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 from customer360.config import Settings
 from customer360.ingestion.contracts import SOURCES
 from customer360.orchestration import stages
-from customer360.orchestration.dbt import CORE_MARTS_SELECT, SCORED_MARTS_SELECT, STAGING_SELECT, dbt_task_group, export_dbt_env
+from customer360.orchestration.dbt import (
+    CORE_MARTS_SELECT,
+    SCORED_MARTS_SELECT,
+    STAGING_SELECT,
+    dbt_task_group,
+    export_dbt_env,
+)
 from customer360.orchestration.interval import DataInterval, resolve_interval
 
 export_dbt_env()
@@ -71,12 +77,21 @@ def renew_lease_before_dbt(context) -> None:
     },
     tags=["customer360", "warehouse"],
     params={
-        "interval_start": Param(None, type=["null", "string"], format="date",
-                                description="Explicit interval start (YYYY-MM-DD), e.g. for a backfill or the demo"),
-        "interval_end": Param(None, type=["null", "string"], format="date",
-                              description="Explicit interval end (YYYY-MM-DD, exclusive)"),
-        "cutoff": Param(None, type=["null", "string"], format="date",
-                        description="Score as of this date (YYYY-MM-DD); default the end of the data interval"),
+        "interval_start": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            description="Explicit interval start (YYYY-MM-DD), e.g. for a backfill or the demo",
+        ),
+        "interval_end": Param(
+            None, type=["null", "string"], format="date", description="Explicit interval end (YYYY-MM-DD, exclusive)"
+        ),
+        "cutoff": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            description="Score as of this date (YYYY-MM-DD); default the end of the data interval",
+        ),
     },
 )
 def customer360():

@@ -39,8 +39,11 @@ log = logging.getLogger(__name__)
     tags=["customer360", "privacy", "manual"],
     params={
         "email": Param(None, type=["null", "string"], description="The person's e-mail (stored in the run conf)"),
-        "email_key": Param(None, type=["null", "string"],
-                           description="The e-mail's pseudonymised key (python -m customer360.privacy email-key)"),
+        "email_key": Param(
+            None,
+            type=["null", "string"],
+            description="The e-mail's pseudonymised key (python -m customer360.privacy email-key)",
+        ),
         "customer_id": Param(None, type=["null", "string"], description="The person's customer_id"),
         "dry_run": Param(False, type="boolean", description="Count what would be erased; change nothing"),
         "request_id": Param(None, type=["null", "string"], description="Your ticket id (default: generated)"),
@@ -58,14 +61,20 @@ def erase_person():
         if len(given) != 1:
             raise AirflowFailException("give exactly one of the params email, email_key or customer_id")
         try:
-            result = erase_person_data(Settings.from_env(), dry_run=bool(params.get("dry_run")),
-                                       request_id=params.get("request_id"), **given)
+            result = erase_person_data(
+                Settings.from_env(), dry_run=bool(params.get("dry_run")), request_id=params.get("request_id"), **given
+            )
         except PersonNotFound:
             raise AirflowFailException(f"nobody found by the given {next(iter(given))}") from None
         summary = result.summary()  # counts and ids only
-        log.info("erasure %s: %d customer(s), %d row(s) deleted, %d file(s) rewritten, %d suppression(s)",
-                 summary["request_id"], summary["customers"], summary["rows_deleted"], summary["files_rewritten"],
-                 summary["suppressions"])
+        log.info(
+            "erasure %s: %d customer(s), %d row(s) deleted, %d file(s) rewritten, %d suppression(s)",
+            summary["request_id"],
+            summary["customers"],
+            summary["rows_deleted"],
+            summary["files_rewritten"],
+            summary["suppressions"],
+        )
         return summary
 
     erase()

@@ -27,10 +27,16 @@ def friendly(main: Callable[[], int]) -> int:
         import os
 
         where = redact(os.environ.get("WAREHOUSE_URL", "")) or "the warehouse"
-        print(f"error: cannot use the warehouse at {where}: {_first_line(e)}; set WAREHOUSE_URL to a PostgreSQL "
-              "server that answers (python -m customer360.devtools.server url prints the one the project would "
-              "use, and make demo starts one)", file=sys.stderr)
+        print(
+            f"error: cannot use the warehouse at {where}: {_first_line(e)}; set WAREHOUSE_URL to a PostgreSQL "
+            "server that answers (python -m customer360.devtools.server url prints the one the project would "
+            "use, and make demo starts one)",
+            file=sys.stderr,
+        )
     except psycopg.errors.InsufficientPrivilege as e:
-        print(f"error: the warehouse login may not do this ({_first_line(e)}): run as the database owner, or grant "
-              "the login the role the stage acts as (see the README, The warehouse)", file=sys.stderr)
+        print(
+            f"error: the warehouse login may not do this ({_first_line(e)}): run as the database owner, or grant "
+            "the login the role the stage acts as (see the README, The warehouse)",
+            file=sys.stderr,
+        )
     return EXIT_USAGE

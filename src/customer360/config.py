@@ -36,7 +36,8 @@ def parse_url(url: str) -> ConnectionParts:
     parts = urlsplit(url)
     if parts.scheme not in ("postgresql", "postgres", "postgresql+psycopg", "postgresql+psycopg2"):
         raise ValueError(
-            f"WAREHOUSE_URL must be a PostgreSQL URL like postgresql://user@host:5432/dbname, got scheme {parts.scheme!r}"
+            "WAREHOUSE_URL must be a PostgreSQL URL like postgresql://user@host:5432/dbname, "
+            f"got scheme {parts.scheme!r}"
         )
     dbname = unquote(parts.path.lstrip("/")) or "postgres"
     return ConnectionParts(
@@ -90,7 +91,7 @@ class Settings:
     # The group role this work acts as (SET ROLE at connect); None: the URL's own user.
     role: str | None = None
 
-    def as_role(self, role: str) -> "Settings":
+    def as_role(self, role: str) -> Settings:
         """The same warehouse, acting as ``role``: the URL's user must be a member of it."""
         return replace(self, role=role)
 
@@ -107,7 +108,7 @@ class Settings:
         return parse_url(self.warehouse_url)
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if env is None else env)
         url = env.get("WAREHOUSE_URL")
         if not url:

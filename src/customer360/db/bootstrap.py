@@ -30,12 +30,20 @@ ROLE_SCHEMAS: dict[str, dict[str, tuple[str, ...]]] = {
 
 # The role that owns (creates, alters, replaces) the tables of each schema; in ops, per table.
 TABLE_OWNERS: dict[str, str] = {
-    "raw": LOADER, "quarantine": LOADER,
-    **{schema: TRANSFORMER for schema in ("staging", "intermediate", "identity", "steward", "marts", "marts_build",
-                                          "history", "ml")},
+    "raw": LOADER,
+    "quarantine": LOADER,
+    **{
+        schema: TRANSFORMER
+        for schema in ("staging", "intermediate", "identity", "steward", "marts", "marts_build", "history", "ml")
+    },
 }
-OPS_TABLE_OWNERS: dict[str, str] = {"file_manifest": LOADER, "ingest_log": LOADER, "dq_results": TRANSFORMER,
-                                    "run_intervals": TRANSFORMER, "build_lease": TRANSFORMER}
+OPS_TABLE_OWNERS: dict[str, str] = {
+    "file_manifest": LOADER,
+    "ingest_log": LOADER,
+    "dq_results": TRANSFORMER,
+    "run_intervals": TRANSFORMER,
+    "build_lease": TRANSFORMER,
+}
 MARTS_READERS = tuple(role for role, access in ROLE_SCHEMAS.items() if MARTS_SCHEMA in access["read"])
 
 
@@ -77,10 +85,16 @@ def _limit_database_access(conn) -> None:
     temporary tables). Other databases on the server are their owners' to close."""
     database = sql.Identifier(conn.info.dbname)
     conn.execute(sql.SQL("revoke connect, temporary on database {} from public").format(database))
-    conn.execute(sql.SQL("grant connect on database {} to {}").format(
-        database, sql.SQL(", ").join(map(sql.Identifier, ROLE_SCHEMAS))))
-    conn.execute(sql.SQL("grant temporary on database {} to {}").format(
-        database, sql.SQL(", ").join(map(sql.Identifier, TEMP_ROLES))))
+    conn.execute(
+        sql.SQL("grant connect on database {} to {}").format(
+            database, sql.SQL(", ").join(map(sql.Identifier, ROLE_SCHEMAS))
+        )
+    )
+    conn.execute(
+        sql.SQL("grant temporary on database {} to {}").format(
+            database, sql.SQL(", ").join(map(sql.Identifier, TEMP_ROLES))
+        )
+    )
 
 
 def _create_publish_function(conn) -> None:
@@ -102,9 +116,12 @@ def _create_publish_function(conn) -> None:
             grant usage on schema {published} to {readers};
             grant select on all tables in schema {published} to {readers};
         end""").format(lock=sql.Literal(PUBLISH_LOCK), published=published, build=build, readers=readers)
-    conn.execute(sql.SQL(
-        "create or replace function ops.publish_marts() returns void language plpgsql security definer "
-        "set search_path = pg_catalog as {}").format(sql.Literal(body.as_string(conn))))
+    conn.execute(
+        sql.SQL(
+            "create or replace function ops.publish_marts() returns void language plpgsql security definer "
+            "set search_path = pg_catalog as {}"
+        ).format(sql.Literal(body.as_string(conn)))
+    )
     conn.execute("revoke all on function ops.publish_marts() from public")
     conn.execute(sql.SQL("grant execute on function ops.publish_marts() to {}").format(sql.Identifier(TRANSFORMER)))
 
@@ -115,15 +132,19 @@ def _hand_tables_to_their_owners(conn) -> None:
         """select n.nspname, c.relname, c.relkind, pg_get_userbyid(c.relowner)
            from pg_class c join pg_namespace n on n.oid = c.relnamespace
            where n.nspname = any(%s) and c.relkind in ('r', 'p', 'v', 'm', 'S')
-             and not (c.relkind = 'S' and exists (select 1 from pg_depend d where d.objid = c.oid and d.deptype in ('a', 'i')))""",
+             and not (c.relkind = 'S' and exists (
+                 select 1 from pg_depend d where d.objid = c.oid and d.deptype in ('a', 'i')))""",
         (list(SCHEMAS),),
     ).fetchall()
     kinds = {"r": "table", "p": "table", "v": "view", "m": "materialized view", "S": "sequence"}
     for schema, name, kind, owner in rows:
         target = OPS_TABLE_OWNERS.get(name) if schema == "ops" else TABLE_OWNERS.get(schema)
         if target and owner != target:
-            conn.execute(sql.SQL("alter {} {}.{} owner to {}").format(
-                sql.SQL(kinds[kind]), sql.Identifier(schema), sql.Identifier(name), sql.Identifier(target)))
+            conn.execute(
+                sql.SQL("alter {} {}.{} owner to {}").format(
+                    sql.SQL(kinds[kind]), sql.Identifier(schema), sql.Identifier(name), sql.Identifier(target)
+                )
+            )
 
 
 def _grant_read(conn, role: str, schema: str) -> None:
@@ -134,5 +155,8 @@ def _grant_read(conn, role: str, schema: str) -> None:
     conn.execute(sql.SQL("alter default privileges in schema {} grant select on tables to {}").format(s, r))
     for creator in (LOADER, TRANSFORMER):
         if creator != role:
-            conn.execute(sql.SQL("alter default privileges for role {} in schema {} grant select on tables to {}")
-                         .format(sql.Identifier(creator), s, r))
+            conn.execute(
+                sql.SQL("alter default privileges for role {} in schema {} grant select on tables to {}").format(
+                    sql.Identifier(creator), s, r
+                )
+            )

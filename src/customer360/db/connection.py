@@ -19,8 +19,19 @@ MARTS_BUILD_SCHEMA = "marts_build"
 HISTORY_SCHEMA = "history"
 # What data stewards review (full golden records, the identity review queue); not BI.
 STEWARD_SCHEMA = "steward"
-SCHEMAS = ("raw", "quarantine", "ops", "staging", "intermediate", "identity", STEWARD_SCHEMA, MARTS_SCHEMA,
-           MARTS_BUILD_SCHEMA, HISTORY_SCHEMA, "ml")
+SCHEMAS = (
+    "raw",
+    "quarantine",
+    "ops",
+    "staging",
+    "intermediate",
+    "identity",
+    STEWARD_SCHEMA,
+    MARTS_SCHEMA,
+    MARTS_BUILD_SCHEMA,
+    HISTORY_SCHEMA,
+    "ml",
+)
 
 
 APPLICATION_NAME = "customer360"
@@ -28,8 +39,12 @@ APPLICATION_NAME = "customer360"
 
 def connect(settings: Settings, *, autocommit: bool = False) -> psycopg.Connection:
     """A pipeline session: it gives up waiting for a lock after ``settings.lock_timeout`` (C360_LOCK_TIMEOUT)."""
-    return psycopg.connect(settings.warehouse_url, autocommit=autocommit, application_name=APPLICATION_NAME,
-                           options=settings.session_options)
+    return psycopg.connect(
+        settings.warehouse_url,
+        autocommit=autocommit,
+        application_name=APPLICATION_NAME,
+        options=settings.session_options,
+    )
 
 
 @contextmanager

@@ -83,19 +83,17 @@ def ensure_login(conn: psycopg.Connection, login: Login) -> str:
     try:
         if conn.execute("select 1 from pg_roles where rolname = %s", (login.group,)).fetchone() is None:
             raise RuntimeError(f"group role {login.group} does not exist; run prepare_warehouse first")
-        existing = conn.execute(
-            "select rolsuper from pg_roles where rolname = %s", (login.name,)
-        ).fetchone()
+        existing = conn.execute("select rolsuper from pg_roles where rolname = %s", (login.name,)).fetchone()
         if existing and existing[0]:
             raise ValueError(f"role {login.name} is a superuser; refusing to turn it into a BI or steward login")
-        verifier = conn.pgconn.encrypt_password(
-            login.password.encode(), login.name.encode(), b"scram-sha-256"
-        ).decode()
+        verifier = conn.pgconn.encrypt_password(login.password.encode(), login.name.encode(), b"scram-sha-256").decode()
         attributes = sql.SQL("login nosuperuser nocreatedb nocreaterole noreplication inherit password {}").format(
             sql.Literal(verifier)
         )
         verb = "updated" if existing else "created"
-        conn.execute(sql.SQL("alter role {} with {}" if existing else "create role {} with {}").format(name, attributes))
+        conn.execute(
+            sql.SQL("alter role {} with {}" if existing else "create role {} with {}").format(name, attributes)
+        )
         conn.execute(sql.SQL("grant {} to {}").format(sql.Identifier(login.group), name))
         others = conn.execute(
             """

@@ -30,8 +30,6 @@ def ensure_metadata_db(home: Path = DEFAULT_AIRFLOW_HOME) -> None:
     """Create or upgrade Airflow's metadata database (idempotent)."""
     home.mkdir(parents=True, exist_ok=True)
     airflow = Path(sys.executable).parent / "airflow"
-    result = subprocess.run(
-        [str(airflow), "db", "migrate"], env=airflow_env(home), capture_output=True, text=True
-    )
+    result = subprocess.run([str(airflow), "db", "migrate"], env=airflow_env(home), capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"`airflow db migrate` failed in {home}:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")

@@ -14,8 +14,12 @@ import sys
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from customer360.config import PROJECT_ROOT, Settings, redact
+
+if TYPE_CHECKING:
+    from customer360.simulator.config import SimulationConfig
 
 QUERIES_TO_TRY = """\
   -- the best customers, with their scores
@@ -30,14 +34,19 @@ QUERIES_TO_TRY = """\
   from marts.fct_orders group by 1, 2 order by 1, 2;"""
 
 
-def simulate_if_needed(people: int, seed: int, days: int, defect_rate: float, data_dir: Path) -> "SimulationConfig":
+def simulate_if_needed(people: int, seed: int, days: int, defect_rate: float, data_dir: Path) -> SimulationConfig:
     from customer360.simulator import simulate
     from customer360.simulator.config import SimulationConfig
 
     config = SimulationConfig(people=people, seed=seed, days=days, defect_rate=defect_rate)
     marker = data_dir / "truth" / "summary.json"
-    wanted = {"people": people, "seed": seed, "days": days, "defect_rate": defect_rate,
-              "start": config.start.isoformat()}
+    wanted = {
+        "people": people,
+        "seed": seed,
+        "days": days,
+        "defect_rate": defect_rate,
+        "start": config.start.isoformat(),
+    }
     if marker.exists():
         existing = json.loads(marker.read_text()).get("config", {})
         if all(str(existing.get(k)) == str(v) for k, v in wanted.items()):
@@ -45,8 +54,7 @@ def simulate_if_needed(people: int, seed: int, days: int, defect_rate: float, da
             return config
     print(f"simulator: simulating {people:,} people over {days} days (seed {seed}) into {data_dir}")
     summary = simulate(config, data_dir)
-    print(f"simulator: wrote {sum(summary.rows.values()):,} rows in "
-          f"{sum(summary.files.values()):,} files")
+    print(f"simulator: wrote {sum(summary.rows.values()):,} rows in {sum(summary.files.values()):,} files")
     return config
 
 
@@ -62,15 +70,18 @@ def layer_counts(settings: Settings) -> dict[str, dict[str, int | None]]:
 HIGHLIGHTS = (
     ("source records resolved", "select count(*) from identity.customer_source_xref"),
     ("customers (single customer view)", "select count(*) from marts.customer_360"),
-    ("customers found in 3 or more systems",
-     "select count(*) from (select customer_id from identity.customer_source_xref "
-     "group by 1 having count(distinct source) >= 3) c"),
+    (
+        "customers found in 3 or more systems",
+        "select count(*) from (select customer_id from identity.customer_source_xref "
+        "group by 1 having count(distinct source) >= 3) c",
+    ),
     ("rows quarantined, with a reason", "select coalesce(sum(rows_quarantined), 0) from ops.file_manifest"),
-    ("churn backtest ROC AUC: model / recency rule",
-     "select string_agg(round(roc_auc::numeric, 3)::text, ' / ' order by evaluated_model = 'recency_baseline') "
-     "from ml.churn_evaluation where model_version = (select max(model_version) from ml.customer_scores)"),
-    ("total 12-month CLV of the base",
-     "select to_char(sum(clv), 'FM999,999,999,990') from marts.customer_360"),
+    (
+        "churn backtest ROC AUC: model / recency rule",
+        "select string_agg(round(roc_auc::numeric, 3)::text, ' / ' order by evaluated_model = 'recency_baseline') "
+        "from ml.churn_evaluation where model_version = (select max(model_version) from ml.customer_scores)",
+    ),
+    ("total 12-month CLV of the base", "select to_char(sum(clv), 'FM999,999,999,990') from marts.customer_360"),
 )
 
 

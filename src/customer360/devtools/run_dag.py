@@ -14,7 +14,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Callable
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 
 from customer360.devtools.airflow_env import DEFAULT_AIRFLOW_HOME, airflow_env, ensure_metadata_db
@@ -37,8 +37,10 @@ def run_in_process(dag_id: str, logical_date: datetime, conf: dict) -> int:
         return 2
     dag = bag.get_dag(dag_id)
     if dag is None:
-        print(f"no DAG {dag_id!r} in {PROJECT_ROOT / 'dags'}; the DAGs are {', '.join(sorted(bag.dag_ids))}",
-              file=sys.stderr)
+        print(
+            f"no DAG {dag_id!r} in {PROJECT_ROOT / 'dags'}; the DAGs are {', '.join(sorted(bag.dag_ids))}",
+            file=sys.stderr,
+        )
         return 2
     run = dag.test(logical_date=logical_date, run_conf=conf)
     states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
@@ -54,8 +56,10 @@ def run_outcome(run_state: str, states: dict[str, str]) -> tuple[int, str]:
     not_run = [t for t, s in states.items() if "upstream_failed" in s]
     ran = [t for t, s in states.items() if s.rsplit(".", 1)[-1].lower() not in ("none", "removed", "scheduled", "")]
     if not ran:
-        return 1, (f"RUN-RESULT state=failed: no task ran (Airflow said {run_state}); check that the interval is "
-                   "one the DAG accepts")
+        return 1, (
+            f"RUN-RESULT state=failed: no task ran (Airflow said {run_state}); check that the interval is "
+            "one the DAG accepts"
+        )
     message = f"RUN-RESULT state={run_state} failed={','.join(failed) or '-'} not run (upstream failed): {len(not_run)}"
     return (0 if run_state in ("success", "DagRunState.SUCCESS") else 1), message
 
@@ -70,8 +74,9 @@ def run_dag_subprocess(
     on_progress: Callable[[str], None] = print,
 ) -> bool:
     """Run customer360 for [start, end) in a child process (see trigger_dag_subprocess)."""
-    return trigger_dag_subprocess(DAG_ID, {}, log_path, env=env, airflow_home=airflow_home, on_progress=on_progress,
-                                  interval=(start, end))
+    return trigger_dag_subprocess(
+        DAG_ID, {}, log_path, env=env, airflow_home=airflow_home, on_progress=on_progress, interval=(start, end)
+    )
 
 
 def trigger_dag_subprocess(
@@ -91,14 +96,24 @@ def trigger_dag_subprocess(
     ensure_local_key(say=on_progress)  # the local runner only; production sets C360_PSEUDONYM_KEY
     log_path.parent.mkdir(parents=True, exist_ok=True)
     child_env = {**airflow_env(airflow_home), **env}  # airflow_env copies os.environ: the key file too
-    command = [sys.executable, "-m", "customer360.devtools.run_dag", "--dag", dag_id, "--conf", json.dumps(conf), "--in-process"]
+    command = [
+        sys.executable,
+        "-m",
+        "customer360.devtools.run_dag",
+        "--dag",
+        dag_id,
+        "--conf",
+        json.dumps(conf),
+        "--in-process",
+    ]
     if interval:
         command += ["--start", interval[0].isoformat(), "--end", interval[1].isoformat()]
     result_line = ""
     last_state = ""
-    with open(log_path, "w") as log, subprocess.Popen(
-        command, env=child_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    ) as child:
+    with (
+        open(log_path, "w") as log,
+        subprocess.Popen(command, env=child_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as child,
+    ):
         assert child.stdout is not None
         for line in child.stdout:
             log.write(line)
@@ -122,7 +137,9 @@ def main() -> int:
     parser.add_argument("--end", type=date.fromisoformat, help="interval end, exclusive (customer360)")
     parser.add_argument("--dag", default=DAG_ID, help=f"the DAG to run (default {DAG_ID})")
     parser.add_argument("--conf", type=json.loads, default={}, help="the run's params as a JSON object")
-    parser.add_argument("--in-process", action="store_true", help=argparse.SUPPRESS)  # the child of trigger_dag_subprocess
+    parser.add_argument(
+        "--in-process", action="store_true", help=argparse.SUPPRESS
+    )  # the child of trigger_dag_subprocess
     args = parser.parse_args()
     interval = (args.start, args.end) if args.start and args.end else None
     if args.dag == DAG_ID and interval is None:
@@ -131,7 +148,7 @@ def main() -> int:
         conf = dict(args.conf)
         if interval:
             conf = {"interval_start": interval[0].isoformat(), "interval_end": interval[1].isoformat(), **conf}
-        logical_date = datetime.combine(interval[1], time(), tzinfo=timezone.utc) if interval else datetime.now(timezone.utc)
+        logical_date = datetime.combine(interval[1], time(), tzinfo=UTC) if interval else datetime.now(UTC)
         return run_in_process(args.dag, logical_date, conf)
 
     from customer360.config import PROJECT_ROOT
@@ -142,7 +159,7 @@ def main() -> int:
     except WarehouseUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    stamp = f"{args.start:%Y%m%d}-{args.end:%Y%m%d}" if interval else datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    stamp = f"{args.start:%Y%m%d}-{args.end:%Y%m%d}" if interval else datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     log_path = PROJECT_ROOT / ".local" / "logs" / f"{args.dag}-{stamp}.log"
     print(f"running DAG {args.dag}{f' for {args.start} .. {args.end}' if interval else ''}; full log in {log_path}")
     ok = trigger_dag_subprocess(args.dag, args.conf, log_path, env={"WAREHOUSE_URL": url}, interval=interval)

@@ -12,9 +12,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m customer360.identity", description=__doc__)
     parser.add_argument("--run-id", default="manual")
     parser.add_argument("--as-of", required=True, type=datetime.fromisoformat, help="the run's data-interval end")
-    parser.add_argument("--full", action="store_true",
-                        help="re-cluster every record and re-train the matching model (default: incremental after "
-                             "the first run)")
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help="re-cluster every record and re-train the matching model (default: incremental after the first run)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 

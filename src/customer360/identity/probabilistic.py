@@ -107,18 +107,29 @@ class Training:
         """Plain sentences for the run report and the log (empty when everything was estimated)."""
         notes = []
         if self.prior_source != "estimated":
-            notes.append(f"The match prior was fixed at {self.prior:.3g} ({self.prior_source.removeprefix('fixed: ')}).")
+            notes.append(
+                f"The match prior was fixed at {self.prior:.3g} ({self.prior_source.removeprefix('fixed: ')})."
+            )
         for name, outcome in self.passes.items():
             if outcome != "trained":
                 notes.append(f"Training pass '{name}' was skipped: {outcome}.")
         if self.fixed_m:
-            notes.append("No training pass could estimate " + ", ".join(self.fixed_m)
-                         + ": fixed m probabilities were used (customer360.identity.probabilistic.FALLBACK_M).")
+            notes.append(
+                "No training pass could estimate "
+                + ", ".join(self.fixed_m)
+                + ": fixed m probabilities were used (customer360.identity.probabilistic.FALLBACK_M)."
+            )
         return notes
 
     def as_dict(self) -> dict:
-        return {"prior": self.prior, "prior_source": self.prior_source, "passes": self.passes,
-                "fixed_m": self.fixed_m, "reused_model": self.reused_model, "notes": self.notes()}
+        return {
+            "prior": self.prior,
+            "prior_source": self.prior_source,
+            "passes": self.passes,
+            "fixed_m": self.fixed_m,
+            "reused_model": self.reused_model,
+            "notes": self.notes(),
+        }
 
 
 @dataclass
@@ -257,12 +268,12 @@ def _train(table, frame: pd.DataFrame):
     if usable:
         try:
             linker.training.estimate_probability_two_random_records_match(
-                [block_on(*rule) for rule in usable], recall=0.8)
+                [block_on(*rule) for rule in usable], recall=0.8
+            )
         except TRAINING_ERRORS as error:
             training.prior_source = f"fixed: the estimate failed ({_first_line(error)})"
     else:
-        training.prior_source = ("fixed: no two records share an e-mail, or a phone and last name, "
-                                 "to estimate it from")
+        training.prior_source = "fixed: no two records share an e-mail, or a phone and last name, to estimate it from"
     prior = linker.misc.save_model_to_json()["probability_two_random_records_match"]
     if not 0 < prior < 1:  # an estimate of 0 or 1 would make every match weight infinite
         training.prior_source = f"fixed: the estimate was {prior}"
@@ -283,7 +294,8 @@ def _train(table, frame: pd.DataFrame):
         proportion = min(1.0, (MAX_TRAINING_PAIRS / pairs) ** 0.5)
         try:
             linker.training.estimate_parameters_using_expectation_maximisation(
-                block_on(*columns), record_sample_proportion=proportion)
+                block_on(*columns), record_sample_proportion=proportion
+            )
             training.passes[name] = "trained"
         except (EMTrainingException, *TRAINING_ERRORS) as error:
             training.passes[name] = _first_line(error)

@@ -32,14 +32,14 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
+from customer360.config import Settings
+from customer360.db.connection import connect, table_exists
 from customer360.identity import store
 from customer360.identity.graph import STEWARD_MUST_LINK, Clustering, Edge, cluster, guarded_keys
 from customer360.identity.ids import assign_customer_ids
 from customer360.identity.probabilistic import BLOCKING_KEYS, ScoredPairs, Training, score_pairs
 from customer360.identity.rules import rule_edges
 from customer360.ingestion.contracts import SOURCES
-from customer360.db.connection import connect, table_exists
-from customer360.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +47,17 @@ PROBABILISTIC_RULE = "probabilistic_match"
 # Below this many candidate records EM has too little to learn from: no probabilistic step.
 MIN_RECORDS_TO_TRAIN = 200
 HASHED_COLUMNS = (
-    "account_id", "loyalty_id", "web_account_id", "email_normalised", "previous_email_normalised", "phone_normalised",
-    "first_name_normalised", "first_name_canonical", "last_name_normalised", "postcode_normalised", "date_of_birth",
+    "account_id",
+    "loyalty_id",
+    "web_account_id",
+    "email_normalised",
+    "previous_email_normalised",
+    "phone_normalised",
+    "first_name_normalised",
+    "first_name_canonical",
+    "last_name_normalised",
+    "postcode_normalised",
+    "date_of_birth",
 )
 
 
@@ -59,7 +68,7 @@ class MatchSettings:
     review_probability: float = 0.5
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "MatchSettings":
+    def from_settings(cls, settings: Settings) -> MatchSettings:
         return cls(settings.max_cluster_size, settings.match_link_probability, settings.match_review_probability)
 
 
@@ -106,7 +115,9 @@ def match_key_hash(records: pd.DataFrame) -> pd.Series:
     return pd.util.hash_pandas_object(values, index=False).astype("uint64").astype(str)
 
 
-def decision_positions(records: pd.DataFrame, decisions: pd.DataFrame) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+def decision_positions(
+    records: pd.DataFrame, decisions: pd.DataFrame
+) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
     """Steward decisions as (must-link, cannot-link) record position pairs; later decisions on a pair win."""
     position = {(s, k): i for i, (s, k) in enumerate(zip(records["source"], records["source_record_key"]))}
     latest: dict[tuple[int, int], str] = {}
@@ -138,8 +149,14 @@ def match_records(
     timings = {} if timings is None else timings
     started = time.monotonic()
     n = len(records)
-    must, cannot = decision_positions(records, decisions if decisions is not None else pd.DataFrame(
-        columns=["left_source", "left_source_record_key", "right_source", "right_source_record_key", "decision"]))
+    must, cannot = decision_positions(
+        records,
+        decisions
+        if decisions is not None
+        else pd.DataFrame(
+            columns=["left_source", "left_source_record_key", "right_source", "right_source_record_key", "decision"]
+        ),
+    )
     initial, free = None, np.ones(n, dtype=bool)
     if previous is not None and len(previous):
         initial, free = _carry_over(records, previous, cannot)
@@ -147,11 +164,17 @@ def match_records(
     incremental = initial is not None
     edges = [Edge(a, b, STEWARD_MUST_LINK) for a, b in must]
     edges += rule_edges(records, only=free if incremental else None)
-    rule_clusters = cluster(n, edges, strong, max_cluster_size=params.max_cluster_size,
-                            cannot_links=cannot, initial=initial)
+    rule_clusters = cluster(
+        n, edges, strong, max_cluster_size=params.max_cluster_size, cannot_links=cannot, initial=initial
+    )
     timings["rules"] = round(time.monotonic() - started, 2)
-    log.info("identity: rules: %d records (%d to match), %d rule edges in %.1fs", n, int(free.sum()), len(edges),
-             timings["rules"])
+    log.info(
+        "identity: rules: %d records (%d to match), %d rule edges in %.1fs",
+        n,
+        int(free.sum()),
+        len(edges),
+        timings["rules"],
+    )
 
     started = time.monotonic()
     scored = pd.DataFrame(columns=["left", "right", "match_weight", "match_probability", "evidence", "name_agrees"])
@@ -163,8 +186,9 @@ def match_records(
         if (incremental and model_json) or (not incremental and can_train):
             use_model = model_json if incremental else None
             positions = np.flatnonzero(subset)
-            result: ScoredPairs = score_pairs(records.iloc[positions].reset_index(drop=True),
-                                              rule_clusters.labels[positions], use_model)
+            result: ScoredPairs = score_pairs(
+                records.iloc[positions].reset_index(drop=True), rule_clusters.labels[positions], use_model
+            )
             scored = result.pairs
             scored["left"] = positions[scored["left"].to_numpy(dtype=int)]
             scored["right"] = positions[scored["right"].to_numpy(dtype=int)]
@@ -172,36 +196,53 @@ def match_records(
                 scored = scored[free[scored["left"].to_numpy(dtype=int)] | free[scored["right"].to_numpy(dtype=int)]]
             model_json, trained, training = result.model_json, use_model is None, result.training
         else:
-            log.info("identity: no trained model (a full run trains one when there are %d named records); "
-                     "rules only", MIN_RECORDS_TO_TRAIN)
+            log.info(
+                "identity: no trained model (a full run trains one when there are %d named records); rules only",
+                MIN_RECORDS_TO_TRAIN,
+            )
     scored = scored.sort_values(["match_probability", "left", "right"], ascending=[False, True, True])
     p = scored["match_probability"].to_numpy(dtype=float)
     agrees = scored["name_agrees"].to_numpy(dtype=bool)
     scored["outcome"] = np.select(
         [(p >= params.link_probability) & agrees, p >= params.link_probability, p >= params.review_probability],
-        ["link", "household_guard", "review"], "below_review",
+        ["link", "household_guard", "review"],
+        "below_review",
     )
     timings["probabilistic"] = round(time.monotonic() - started, 2)
     log.info("identity: probabilistic: %d pairs scored in %.1fs", len(scored), timings["probabilistic"])
 
     started = time.monotonic()
     links = scored[scored["outcome"] == "link"]
-    edges += [Edge(int(a), int(b), PROBABILISTIC_RULE, float(q))
-              for a, b, q in zip(links["left"], links["right"], links["match_probability"])]
+    edges += [
+        Edge(int(a), int(b), PROBABILISTIC_RULE, float(q))
+        for a, b, q in zip(links["left"], links["right"], links["match_probability"])
+    ]
     final = cluster(n, edges, strong, max_cluster_size=params.max_cluster_size, cannot_links=cannot, initial=initial)
     band = scored[scored["outcome"].isin(["review", "household_guard"])]
-    review = pd.concat([
-        pd.DataFrame({
-            "left": band["left"].astype(int), "right": band["right"].astype(int),
-            "reason": np.where(band["outcome"] == "review", "match_probability_in_review_band",
-                               "shared_contact_details_only"),
-            "rule": PROBABILISTIC_RULE, "match_probability": band["match_probability"].astype(float),
-        }),
-        pd.DataFrame(
-            [(e.left, e.right, reason, e.rule, e.match_probability) for e, reason in final.held if reason != "cannot_link"],
-            columns=["left", "right", "reason", "rule", "match_probability"],
-        ),
-    ], ignore_index=True)
+    review = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "left": band["left"].astype(int),
+                    "right": band["right"].astype(int),
+                    "reason": np.where(
+                        band["outcome"] == "review", "match_probability_in_review_band", "shared_contact_details_only"
+                    ),
+                    "rule": PROBABILISTIC_RULE,
+                    "match_probability": band["match_probability"].astype(float),
+                }
+            ),
+            pd.DataFrame(
+                [
+                    (e.left, e.right, reason, e.rule, e.match_probability)
+                    for e, reason in final.held
+                    if reason != "cannot_link"
+                ],
+                columns=["left", "right", "reason", "rule", "match_probability"],
+            ),
+        ],
+        ignore_index=True,
+    )
     # Pairs a steward already decided, or that ended up in one cluster anyway, need no review.
     decided = set(must) | set(cannot)
     keep = [
@@ -213,11 +254,14 @@ def match_records(
     return MatchResult(final, free, scored, review, model_json, trained, training)
 
 
-def _carry_over(records: pd.DataFrame, previous: pd.DataFrame, cannot: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+def _carry_over(
+    records: pd.DataFrame, previous: pd.DataFrame, cannot: list[tuple[int, int]]
+) -> tuple[np.ndarray, np.ndarray]:
     """Initial labels from the last run's customers, and which records are free to match again."""
     prev = records[["source", "source_record_key"]].merge(
         previous[["source", "source_record_key", "customer_id", "match_key_hash"]],
-        on=["source", "source_record_key"], how="left",
+        on=["source", "source_record_key"],
+        how="left",
     )
     changed = prev["match_key_hash"].isna() | (prev["match_key_hash"].astype(str) != match_key_hash(records).to_numpy())
     customer = prev["customer_id"].where(~changed.to_numpy())
@@ -240,9 +284,7 @@ def _candidates_for(records: pd.DataFrame, free: np.ndarray) -> np.ndarray:
     return subset
 
 
-def resolve_identities(
-    settings: Settings, run_id: str, as_of: datetime, *, full: bool = False
-) -> ResolutionSummary:
+def resolve_identities(settings: Settings, run_id: str, as_of: datetime, *, full: bool = False) -> ResolutionSummary:
     params = MatchSettings.from_settings(settings)
     timings: dict[str, float] = {}
     started = time.monotonic()
@@ -263,8 +305,12 @@ def resolve_identities(
             log.info("identity: read %d records in %.1fs", len(records), timings["read"])
             incremental = not full and len(previous) > 0
             result = match_records(
-                records, params, decisions=decisions, previous=previous if incremental else None,
-                model_json=model_json if incremental else None, timings=timings,
+                records,
+                params,
+                decisions=decisions,
+                previous=previous if incremental else None,
+                model_json=model_json if incremental else None,
+                timings=timings,
             )
 
             started = time.monotonic()
@@ -281,13 +327,17 @@ def resolve_identities(
             matched_by = pd.Series(result.clustering.matched_by, dtype="object")
             if incremental:
                 before = records[["source", "source_record_key"]].merge(
-                    previous[["source", "source_record_key", "matched_by"]], on=["source", "source_record_key"],
-                    how="left")["matched_by"]
+                    previous[["source", "source_record_key", "matched_by"]],
+                    on=["source", "source_record_key"],
+                    how="left",
+                )["matched_by"]
                 carry = (~result.free) & (matched_by == "singleton").to_numpy() & before.notna().to_numpy()
                 matched_by[carry] = before[carry]
             _write(conn, run_id, as_of, records, customer_ids, matched_by, history, result, full_run=not incremental)
             timings["write"] = round(time.monotonic() - started, 2)
-            new_count = int(pd.Series(customer_ids).loc[~pd.Series(customer_ids).isin(previous["customer_id"])].nunique())
+            new_count = int(
+                pd.Series(customer_ids).loc[~pd.Series(customer_ids).isin(previous["customer_id"])].nunique()
+            )
             summary = ResolutionSummary(
                 run_id=run_id,
                 mode="incremental" if incremental else "full",
@@ -310,10 +360,23 @@ def resolve_identities(
                         links_by_rule, mode, records_matched, scored_pairs, review_pairs, seconds, training)
                    select %s, coalesce(max(attempt), 0) + 1, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s
                    from identity.resolution_runs where run_id = %s""",
-                (run_id, as_of, summary.records, summary.customers, summary.new_customers, summary.merged_ids,
-                 summary.split_ids, json.dumps(summary.links_by_rule), summary.mode, summary.records_matched,
-                 summary.scored_pairs, summary.review_pairs, json.dumps(timings),
-                 None if summary.training is None else json.dumps(summary.training), run_id),
+                (
+                    run_id,
+                    as_of,
+                    summary.records,
+                    summary.customers,
+                    summary.new_customers,
+                    summary.merged_ids,
+                    summary.split_ids,
+                    json.dumps(summary.links_by_rule),
+                    summary.mode,
+                    summary.records_matched,
+                    summary.scored_pairs,
+                    summary.review_pairs,
+                    json.dumps(timings),
+                    None if summary.training is None else json.dumps(summary.training),
+                    run_id,
+                ),
             )
     log.info(summary.text())
     return summary
@@ -332,13 +395,24 @@ def _delete_pairs_touching(conn, keys: np.ndarray) -> None:
         )
 
 
-def _write(conn, run_id: str, as_of: datetime, records: pd.DataFrame, customer_ids: pd.Series, matched_by: pd.Series,
-           history: list[tuple[str, str, str]], result: MatchResult, *, full_run: bool) -> None:
+def _write(
+    conn,
+    run_id: str,
+    as_of: datetime,
+    records: pd.DataFrame,
+    customer_ids: pd.Series,
+    matched_by: pd.Series,
+    history: list[tuple[str, str, str]],
+    result: MatchResult,
+    *,
+    full_run: bool,
+) -> None:
     keys = records[["source", "source_record_key"]].to_numpy()
     hashes = match_key_hash(records).to_numpy()
     conn.execute("delete from identity.customer_source_xref")
     store.copy_rows(
-        conn, "identity.customer_source_xref",
+        conn,
+        "identity.customer_source_xref",
         ("source", "source_record_key", "customer_id", "matched_by", "resolved_run_id", "match_key_hash"),
         ((s, k, c, m, run_id, h) for (s, k), c, m, h in zip(keys, customer_ids.to_numpy(), matched_by, hashes)),
     )
@@ -359,12 +433,30 @@ def _write(conn, run_id: str, as_of: datetime, records: pd.DataFrame, customer_i
         _delete_pairs_touching(conn, keys[result.free])
     scored = result.scored
     store.copy_rows(
-        conn, "identity.match_pairs",
-        ("run_id", "left_source", "left_source_record_key", "right_source", "right_source_record_key",
-         "match_weight", "match_probability", "evidence", "outcome"),
-        ((run_id, *keys[a], *keys[b], w, p, e, o) for a, b, w, p, e, o in zip(
-            scored["left"].astype(int), scored["right"].astype(int), scored["match_weight"],
-            scored["match_probability"], scored["evidence"], scored["outcome"])),
+        conn,
+        "identity.match_pairs",
+        (
+            "run_id",
+            "left_source",
+            "left_source_record_key",
+            "right_source",
+            "right_source_record_key",
+            "match_weight",
+            "match_probability",
+            "evidence",
+            "outcome",
+        ),
+        (
+            (run_id, *keys[a], *keys[b], w, p, e, o)
+            for a, b, w, p, e, o in zip(
+                scored["left"].astype(int),
+                scored["right"].astype(int),
+                scored["match_weight"],
+                scored["match_probability"],
+                scored["evidence"],
+                scored["outcome"],
+            )
+        ),
     )
     # The queue holds open questions only: pairs now in one customer or decided drop out.
     conn.execute(
@@ -386,9 +478,16 @@ def _write(conn, run_id: str, as_of: datetime, records: pd.DataFrame, customer_i
                on conflict (left_source, left_source_record_key, right_source, right_source_record_key)
                do update set run_id = excluded.run_id, reason = excluded.reason, rule = excluded.rule,
                  match_probability = excluded.match_probability""",
-            [(run_id, *keys[min(a, b)], *keys[max(a, b)], reason, rule, None if pd.isna(p) else float(p))
-             for a, b, reason, rule, p in zip(review["left"].astype(int), review["right"].astype(int),
-                                              review["reason"], review["rule"], review["match_probability"])],
+            [
+                (run_id, *keys[min(a, b)], *keys[max(a, b)], reason, rule, None if pd.isna(p) else float(p))
+                for a, b, reason, rule, p in zip(
+                    review["left"].astype(int),
+                    review["right"].astype(int),
+                    review["reason"],
+                    review["rule"],
+                    review["match_probability"],
+                )
+            ],
         )
     if result.trained and result.model_json:
         conn.execute(

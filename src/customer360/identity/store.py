@@ -99,9 +99,19 @@ grant select, insert, update, delete on identity.steward_decisions to c360_stewa
 """
 
 INPUT_COLUMNS: tuple[str, ...] = (
-    "source", "source_record_key", "account_id", "loyalty_id", "web_account_id", "email_normalised",
-    "previous_email_normalised", "phone_normalised", "first_name_normalised", "first_name_canonical", "last_name_normalised",
-    "postcode_normalised", "date_of_birth",
+    "source",
+    "source_record_key",
+    "account_id",
+    "loyalty_id",
+    "web_account_id",
+    "email_normalised",
+    "previous_email_normalised",
+    "phone_normalised",
+    "first_name_normalised",
+    "first_name_canonical",
+    "last_name_normalised",
+    "postcode_normalised",
+    "date_of_birth",
 )
 # Old inputs (before first_name_canonical) still resolve: missing optional columns read as null.
 OPTIONAL_COLUMNS = ("first_name_canonical", "previous_email_normalised", "postcode_normalised", "date_of_birth")
@@ -109,7 +119,11 @@ OPTIONAL_COLUMNS = ("first_name_canonical", "previous_email_normalised", "postco
 
 def ensure_identity_tables(conn) -> None:
     exists = conn.execute("select 1 from pg_roles where rolname = 'c360_steward'").fetchone()
-    statements = DDL if exists else DDL.replace("grant select, insert, update, delete on identity.steward_decisions to c360_steward;", "")
+    statements = (
+        DDL
+        if exists
+        else DDL.replace("grant select, insert, update, delete on identity.steward_decisions to c360_steward;", "")
+    )
     conn.execute(statements)
 
 
@@ -121,14 +135,13 @@ def read_frame(conn, query: str, params: Sequence | None = None) -> pd.DataFrame
 
 def read_records(conn) -> pd.DataFrame:
     present = {
-        r[0] for r in conn.execute(
+        r[0]
+        for r in conn.execute(
             "select column_name from information_schema.columns "
             "where table_schema = 'intermediate' and table_name = 'int_source_records'"
         ).fetchall()
     }
-    select = ", ".join(
-        c if c in present or c not in OPTIONAL_COLUMNS else f"null as {c}" for c in INPUT_COLUMNS
-    )
+    select = ", ".join(c if c in present or c not in OPTIONAL_COLUMNS else f"null as {c}" for c in INPUT_COLUMNS)
     frame = read_frame(conn, f"select {select} from {INPUT_TABLE} order by source, source_record_key")
     if frame["first_name_canonical"].isna().all():
         frame["first_name_canonical"] = frame["first_name_normalised"]
@@ -137,20 +150,23 @@ def read_records(conn) -> pd.DataFrame:
 
 def read_previous(conn) -> pd.DataFrame:
     return read_frame(
-        conn, "select source, source_record_key, customer_id, matched_by, match_key_hash "
-              "from identity.customer_source_xref",
+        conn,
+        "select source, source_record_key, customer_id, matched_by, match_key_hash from identity.customer_source_xref",
     )
 
 
 def read_decisions(conn) -> pd.DataFrame:
     return read_frame(
-        conn, "select left_source, left_source_record_key, right_source, right_source_record_key, decision "
-              "from identity.steward_decisions order by decided_at, decision_id",
+        conn,
+        "select left_source, left_source_record_key, right_source, right_source_record_key, decision "
+        "from identity.steward_decisions order by decided_at, decision_id",
     )
 
 
 def latest_model(conn) -> str | None:
-    row = conn.execute("select model::text from identity.match_models order by trained_at desc, run_id desc limit 1").fetchone()
+    row = conn.execute(
+        "select model::text from identity.match_models order by trained_at desc, run_id desc limit 1"
+    ).fetchone()
     return row[0] if row else None
 
 

@@ -220,7 +220,9 @@ def csv_batches(contract: SourceContract, path: Path, hasher) -> Iterator[tuple[
         stream,
         read_options=pa_csv.ReadOptions(use_threads=False, block_size=BLOCK_BYTES, column_names=names, skip_rows=1),
         parse_options=pa_csv.ParseOptions(
-            delimiter=contract.delimiter, newlines_in_values=True, ignore_empty_lines=False,
+            delimiter=contract.delimiter,
+            newlines_in_values=True,
+            ignore_empty_lines=False,
             invalid_row_handler=on_invalid,
         ),
         convert_options=pa_csv.ConvertOptions(column_types={n: pa.string() for n in names}, strings_can_be_null=False),
@@ -236,8 +238,15 @@ def csv_batches(contract: SourceContract, path: Path, hasher) -> Iterator[tuple[
             yield plan, Batch(names=header, fields=fields, lines=starts, problems=problems)
         _, problems = lines.place(np.zeros(0, dtype=np.int64), invalid)
         if problems:
-            yield plan, Batch(names=header, fields=[pa.array([], pa.string())] * width, lines=np.zeros(0, np.int64),
-                              problems=problems)
+            yield (
+                plan,
+                Batch(
+                    names=header,
+                    fields=[pa.array([], pa.string())] * width,
+                    lines=np.zeros(0, np.int64),
+                    problems=problems,
+                ),
+            )
     finally:
         stream.close()
 
@@ -283,19 +292,24 @@ class _LineCounter:
         starts[order] = self.next_line + np.cumsum(spans_in_order) - spans_in_order
         self.next_ordinal += len(order)
         self.next_line += int(spans_in_order.sum())
-        problems = [p for k, (_, text) in enumerate(used)
-                    if (p := self._problem_row(text, int(starts[len(spans) + k]))) is not None]
+        problems = [
+            p
+            for k, (_, text) in enumerate(used)
+            if (p := self._problem_row(text, int(starts[len(spans) + k]))) is not None
+        ]
         return starts[: len(spans)], problems
 
     def _problem_row(self, text: str, line: int) -> tuple[int, Problem, str] | None:
         """The quarantine entry for a row Arrow could not split (None for a blank line)."""
         if text.startswith(MARKER):
-            kind, number, raw = self.replaced[int(text[len(MARKER):])]
+            kind, number, raw = self.replaced[int(text[len(MARKER) :])]
             if number != line:
                 raise FastPathUnavailable(f"line bookkeeping is off at line {number}")
             if kind == "blank":
                 return None
-            problem = Problem(UNDECODABLE, f"line {number} has bytes that are not valid {self.contract.encoding} (or NUL)")
+            problem = Problem(
+                UNDECODABLE, f"line {number} has bytes that are not valid {self.contract.encoding} (or NUL)"
+            )
             return number, problem, printable_raw(raw.decode("utf-8", "surrogateescape").rstrip("\r"))
         if not text.strip():
             return None  # a line of spaces: blank, as in the row-by-row reader
@@ -333,8 +347,15 @@ def jsonl_batches(contract: SourceContract, path: Path, hasher) -> Iterator[tupl
         raise FastPathUnavailable("empty file")
 
 
-def _arrow_jsonl_chunk(chunk: bytes, first_line: int, n_lines: int, contract: SourceContract,
-                       read: pa_json.ReadOptions, parse: pa_json.ParseOptions, declared: set[str]) -> Batch:
+def _arrow_jsonl_chunk(
+    chunk: bytes,
+    first_line: int,
+    n_lines: int,
+    contract: SourceContract,
+    read: pa_json.ReadOptions,
+    parse: pa_json.ParseOptions,
+    declared: set[str],
+) -> Batch:
     if first_line == 1 and chunk.startswith(b"\xef\xbb\xbf"):
         chunk = b" " * 3 + chunk[3:]  # keep offsets; JSON allows leading spaces
     # Blank lines make rows and lines disagree (checked below) and a raw NUL is not valid JSON;
@@ -355,14 +376,23 @@ def _arrow_jsonl_chunk(chunk: bytes, first_line: int, n_lines: int, contract: So
             continue
         col = table.column(name).combine_chunks()
         t = col.type
-        if not (pa.types.is_string(t) or pa.types.is_null(t) or pa.types.is_integer(t)
-                or pa.types.is_floating(t) or pa.types.is_boolean(t)):
+        if not (
+            pa.types.is_string(t)
+            or pa.types.is_null(t)
+            or pa.types.is_integer(t)
+            or pa.types.is_floating(t)
+            or pa.types.is_boolean(t)
+        ):
             raise FastPathUnavailable(f"column {name} holds {t}")
         fields.append(pc.cast(col, pa.string()))
     extras = [c for c in table.column_names if c not in declared]
     fields += [_json_text(table.column(name).combine_chunks()) for name in extras]
-    return Batch(names=contract.column_names + extras, fields=fields,
-                 lines=np.arange(first_line, first_line + n, dtype=np.int64), raw_text=text)
+    return Batch(
+        names=contract.column_names + extras,
+        fields=fields,
+        lines=np.arange(first_line, first_line + n, dtype=np.int64),
+        raw_text=text,
+    )
 
 
 # Arrow's JSON reader recurses per nesting level and crashed the process (a segmentation fault)
@@ -398,10 +428,18 @@ def _parsed_jsonl_chunk(chunk: bytes, first_line: int, parser: JsonlReader) -> B
     extra_names = sorted({k for e in extras if e for k in e})
     fields = [pa.array(c, pa.string()) for c in columns]
     for name in extra_names:
-        fields.append(pa.array([None if not e or e.get(name) is None else json.dumps(e[name], ensure_ascii=False,
-                                default=str) for e in extras], pa.string()))
-    return Batch(names=names + extra_names, fields=fields, lines=np.array(lines, dtype=np.int64),
-                 raw_text=raw, problems=problems)
+        fields.append(
+            pa.array(
+                [
+                    None if not e or e.get(name) is None else json.dumps(e[name], ensure_ascii=False, default=str)
+                    for e in extras
+                ],
+                pa.string(),
+            )
+        )
+    return Batch(
+        names=names + extra_names, fields=fields, lines=np.array(lines, dtype=np.int64), raw_text=raw, problems=problems
+    )
 
 
 def _whole_line_chunks(path: Path, hasher) -> Iterator[bytes]:
@@ -422,8 +460,9 @@ def _whole_line_chunks(path: Path, hasher) -> Iterator[bytes]:
 
 def _json_text(col: pa.Array) -> pa.Array:
     """An undeclared jsonl field as JSON text, so `_extra` keeps its JSON type."""
-    return pa.array([None if v is None else json.dumps(v, ensure_ascii=False, default=str) for v in col.to_pylist()],
-                    pa.string())
+    return pa.array(
+        [None if v is None else json.dumps(v, ensure_ascii=False, default=str) for v in col.to_pylist()], pa.string()
+    )
 
 
 def parquet_batches(contract: SourceContract, path: Path, hasher) -> Iterator[tuple[ColumnPlan, Batch]]:
@@ -449,8 +488,12 @@ def parquet_batches(contract: SourceContract, path: Path, hasher) -> Iterator[tu
                 else:
                     raise FastPathUnavailable(f"parquet column type {t}")
             n = rb.num_rows
-            yield plan, Batch(names=header, fields=fields, lines=np.arange(first, first + n, dtype=np.int64),
-                              may_hold_nul=True)
+            yield (
+                plan,
+                Batch(
+                    names=header, fields=fields, lines=np.arange(first, first + n, dtype=np.int64), may_hold_nul=True
+                ),
+            )
             first += n
     finally:
         pf.close()
@@ -516,8 +559,9 @@ class Checked:
     suspect: np.ndarray  # bool per row: send through RowValidator
 
 
-def check_columns(contract: SourceContract, values: list[pa.Array], latest_event_at: datetime | None,
-                  may_hold_nul: bool = False) -> Checked:
+def check_columns(
+    contract: SourceContract, values: list[pa.Array], latest_event_at: datetime | None, may_hold_nul: bool = False
+) -> Checked:
     """Vectorised checks; `values` are the contract columns' strings (null where absent)."""
     n = len(values[0]) if values else 0
     suspect = np.zeros(n, dtype=bool)
@@ -525,7 +569,8 @@ def check_columns(contract: SourceContract, values: list[pa.Array], latest_event
     for column, col in zip(contract.columns, values):
         # A value over the contract's length is quarantined by the row validator (field_too_long).
         suspect |= pc.fill_null(pc.greater(pc.utf8_length(col), contract.max_field_chars), False).to_numpy(
-            zero_copy_only=False)
+            zero_copy_only=False
+        )
         if may_hold_nul:
             suspect |= pc.fill_null(pc.match_substring(col, "\x00"), False).to_numpy(zero_copy_only=False)
         if column.type == "text":
@@ -585,8 +630,11 @@ def extra_json(contract: SourceContract, plan: ColumnPlan, batch: Batch) -> pa.A
 def csv_block(columns: list[pa.Array], names: list[str]) -> bytes:
     """Rows as CSV text for COPY (format csv): null is an unquoted empty field."""
     sink = io.BytesIO()
-    pa_csv.write_csv(pa.Table.from_arrays(columns, names=names), sink,
-                     pa_csv.WriteOptions(include_header=False, quoting_style="needed"))
+    pa_csv.write_csv(
+        pa.Table.from_arrays(columns, names=names),
+        sink,
+        pa_csv.WriteOptions(include_header=False, quoting_style="needed"),
+    )
     return sink.getvalue()
 
 
@@ -599,12 +647,22 @@ def raw_record(contract: SourceContract, batch: Batch, row: int) -> str:
     values = [f[row].as_py() for f in batch.fields]
     if contract.format == "csv":
         buf = io.StringIO()
-        csv.writer(buf, delimiter=contract.delimiter, lineterminator="").writerow(["" if v is None else v for v in values])
+        csv.writer(buf, delimiter=contract.delimiter, lineterminator="").writerow(
+            ["" if v is None else v for v in values]
+        )
         return buf.getvalue()
     return json.dumps(dict(zip(batch.names, values)), ensure_ascii=False, default=str)
 
 
 __all__ = [
-    "BATCH_READERS", "Batch", "Checked", "FastPathUnavailable", "FileProblem", "check_columns", "csv_block",
-    "extra_json", "fast_path_supported", "raw_record",
+    "BATCH_READERS",
+    "Batch",
+    "Checked",
+    "FastPathUnavailable",
+    "FileProblem",
+    "check_columns",
+    "csv_block",
+    "extra_json",
+    "fast_path_supported",
+    "raw_record",
 ]

@@ -103,8 +103,11 @@ class SourceContract:
         names = [c.name for c in self.columns]
         if len(set(names)) != len(names):
             raise ContractError(f"source {self.name!r} declares a column twice")
-        for role, name in (("key", self.key), ("event_time", self.event_time),
-                           ("identity_key", self.identity_key or self.key)):
+        for role, name in (
+            ("key", self.key),
+            ("event_time", self.event_time),
+            ("identity_key", self.identity_key or self.key),
+        ):
             if name not in names:
                 raise ContractError(f"source {self.name!r}: its {role} {name!r} is not one of its columns")
 
@@ -135,8 +138,14 @@ class SourceContract:
         raise KeyError(f"source {self.name!r} declares no column {name!r}")
 
 
-def _c(name: str, type: ColumnType = "text", *, required: bool = False, personal: bool = False,
-       plausible: Plausible | None = None) -> Column:
+def _c(
+    name: str,
+    type: ColumnType = "text",
+    *,
+    required: bool = False,
+    personal: bool = False,
+    plausible: Plausible | None = None,
+) -> Column:
     return Column(name, type, required, personal, plausible)
 
 
@@ -334,6 +343,7 @@ LANDING_DAY_FORMAT = "%Y-%m-%d"
 def landing_file_name(source: SourceContract, day: str, part: int = 1) -> str:
     """Landing layout: <landing>/<source>/<YYYY-MM-DD>/<source>_<YYYY-MM-DD>_<part>.<ext>."""
     return f"{source.name}_{day}_{part:03d}.{source.file_extension}"
+
 
 # The column of each source whose value is the record's key in identity.customer_source_xref
 # (as int_source_records builds it): the loyalty card for till sales, the web account for

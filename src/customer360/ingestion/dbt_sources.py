@@ -35,11 +35,14 @@ sources:
 
 def _table(contract: SourceContract) -> list[str]:
     description = f"{contract.description} Key: {contract.key}; event time: {contract.event_time}."
-    out = [f"      - name: {contract.name}", f"        description: {json.dumps(description, ensure_ascii=False)}",
-           "        config:",
-           "          freshness:",
-           f"            warn_after: {{count: {contract.freshness_days}, period: day}}",
-           "        columns:"]
+    out = [
+        f"      - name: {contract.name}",
+        f"        description: {json.dumps(description, ensure_ascii=False)}",
+        "        config:",
+        "          freshness:",
+        f"            warn_after: {{count: {contract.freshness_days}, period: day}}",
+        "        columns:",
+    ]
     for column in contract.columns:
         out += [f"          - name: {column.name}", f"            data_type: {canonical_type(PG_TYPES[column.type])}"]
         notes = []

@@ -31,7 +31,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -148,8 +148,9 @@ def refused_entry(path: Path) -> str | None:
     except OSError as e:
         return f"cannot read file: {e.strerror or e}"
     if stat.S_ISLNK(mode):
-        return ("a symbolic link, not a file: links are never followed out of the landing folder; "
-                "deliver the file itself")
+        return (
+            "a symbolic link, not a file: links are never followed out of the landing folder; deliver the file itself"
+        )
     if stat.S_ISDIR(mode):
         return "a folder where a file should be: deliver files directly in the day folder"
     if not stat.S_ISREG(mode):
@@ -173,11 +174,11 @@ FUTURE_GRACE = timedelta(days=2)
 
 
 def latest_event_time(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=timezone.utc) + FUTURE_GRACE
+    return datetime(day.year, day.month, day.day, tzinfo=UTC) + FUTURE_GRACE
 
 
 def default_batch_id() -> str:
-    return "manual__" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "_" + uuid.uuid4().hex[:6]
+    return "manual__" + datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "_" + uuid.uuid4().hex[:6]
 
 
 def load_interval(
@@ -216,8 +217,13 @@ def load_interval(
                 log.info(
                     "%s: %d file(s) loaded, %d duplicate(s) skipped, %d rejected; %d row(s) loaded, %d quarantined"
                     ", %d suppressed",
-                    contract.name, src.files_loaded, src.duplicates_skipped, src.files_rejected,
-                    src.rows_loaded, src.rows_quarantined, src.rows_suppressed,
+                    contract.name,
+                    src.files_loaded,
+                    src.duplicates_skipped,
+                    src.files_rejected,
+                    src.rows_loaded,
+                    src.rows_quarantined,
+                    src.rows_suppressed,
                 )
         finally:
             if not conn.broken and not conn.closed:
@@ -225,8 +231,13 @@ def load_interval(
     report.seconds = time.perf_counter() - t0
     log.info(
         "ingest batch %s done in %.1fs: %d file(s) loaded, %d duplicate(s), %d rejected, %d row(s), %d quarantined",
-        batch_id, report.seconds, report.files_loaded, report.duplicates_skipped,
-        len(report.rejected_files), report.rows_loaded, report.rows_quarantined,
+        batch_id,
+        report.seconds,
+        report.files_loaded,
+        report.duplicates_skipped,
+        len(report.rejected_files),
+        report.rows_loaded,
+        report.rows_quarantined,
     )
     return report
 
@@ -262,8 +273,9 @@ def _copy_out(cur: psycopg.Cursor, statement: sql.Composed, rows: list) -> None:
 
 
 class _FileLoader:
-    def __init__(self, conn: psycopg.Connection, batch_id: str,
-                 suppressions: suppression.Suppressions = suppression.EMPTY):
+    def __init__(
+        self, conn: psycopg.Connection, batch_id: str, suppressions: suppression.Suppressions = suppression.EMPTY
+    ):
         self.conn = conn
         self.batch_id = batch_id
         self.suppressions = suppressions  # erased people: their rows are dropped and counted, never logged
@@ -295,8 +307,15 @@ class _FileLoader:
             return
         expected_ext = "." + contract.file_extension
         if not path.name.endswith(expected_ext):
-            self._reject(contract, day, path, rel, None, src,
-                         f"unexpected file type: {contract.name} files are {contract.format} named *{expected_ext}")
+            self._reject(
+                contract,
+                day,
+                path,
+                rel,
+                None,
+                src,
+                f"unexpected file type: {contract.name} files are {contract.format} named *{expected_ext}",
+            )
             return
         checksum = None
         changed = False
@@ -346,7 +365,8 @@ class _FileLoader:
         src.extra_columns.update(outcome.extra_columns)
         src.missing_columns.update(outcome.missing_columns)
         src.files_replaced += outcome.replaced is not None
-        level = logging.WARNING if outcome.rows_quarantined or outcome.extra_columns or outcome.replaced else logging.INFO
+        noteworthy = outcome.rows_quarantined or outcome.extra_columns or outcome.replaced
+        level = logging.WARNING if noteworthy else logging.INFO
         log.log(level, "%s: %s", rel, outcome.message())
 
     def _supersede(self, contract: SourceContract, day: date, file_name: str) -> str:
@@ -368,16 +388,25 @@ class _FileLoader:
         for _, batch_id, loaded_at in old:
             raw_rows += self.conn.execute(
                 sql.SQL("delete from {} where _file_name = %s and _batch_id = %s and _loaded_at = %s").format(
-                    qualified("raw", contract.name)), (file_name, batch_id, loaded_at)).rowcount
+                    qualified("raw", contract.name)
+                ),
+                (file_name, batch_id, loaded_at),
+            ).rowcount
             quarantined += self.conn.execute(
                 sql.SQL("delete from {} where _file_name = %s and _batch_id = %s and _quarantined_at = %s").format(
-                    qualified("quarantine", contract.name)), (file_name, batch_id, loaded_at)).rowcount
+                    qualified("quarantine", contract.name)
+                ),
+                (file_name, batch_id, loaded_at),
+            ).rowcount
         batches = ", ".join(sorted({b for _, b, _ in old})) or "an earlier batch"
-        return (f"replaces the version loaded in {batches} (changed content under the same name): its {raw_rows} "
-                f"raw and {quarantined} quarantined row(s) were removed")
+        return (
+            f"replaces the version loaded in {batches} (changed content under the same name): its {raw_rows} "
+            f"raw and {quarantined} quarantined row(s) were removed"
+        )
 
-    def _record_loaded(self, contract: SourceContract, day: date, path: Path, checksum: str,
-                       outcome: FileOutcome) -> None:
+    def _record_loaded(
+        self, contract: SourceContract, day: date, path: Path, checksum: str, outcome: FileOutcome
+    ) -> None:
         """Write the manifest row and the log row in one statement; raise _Duplicate if the checksum is known.
 
         Runs at the end of the file's transaction. A concurrent run loading
@@ -405,16 +434,26 @@ class _FileLoader:
             )
             select count(*) from logged
             """,
-            {"checksum": checksum, "source": contract.name, "file_name": path.name, "day": day,
-             "batch_id": self.batch_id, "rows_in": outcome.rows_in_file, "loaded": outcome.rows_loaded,
-             "quarantined": outcome.rows_quarantined, "suppressed": outcome.rows_suppressed,
-             "message": outcome.message(), "status": "loaded" if outcome.replaced is None else "replaced"},
+            {
+                "checksum": checksum,
+                "source": contract.name,
+                "file_name": path.name,
+                "day": day,
+                "batch_id": self.batch_id,
+                "rows_in": outcome.rows_in_file,
+                "loaded": outcome.rows_loaded,
+                "quarantined": outcome.rows_quarantined,
+                "suppressed": outcome.rows_suppressed,
+                "message": outcome.message(),
+                "status": "loaded" if outcome.replaced is None else "replaced",
+            },
         ).fetchone()
         if not row or row[0] == 0:
             raise _Duplicate()
 
-    def _load_rows(self, contract: SourceContract, path: Path, day: date, rel: str,
-                   checksum: str | None) -> tuple[FileOutcome, str]:
+    def _load_rows(
+        self, contract: SourceContract, path: Path, day: date, rel: str, checksum: str | None
+    ) -> tuple[FileOutcome, str]:
         """The column-at-a-time path when it can vouch for the file, else row by row; and the file's sha256."""
         check_text_encoding(contract, path)
         if columnar.fast_path_supported(contract):
@@ -480,9 +519,17 @@ class _FileLoader:
         outcome.rows_suppressed = self._suppressed
         return outcome
 
-    def _check_batch(self, contract: SourceContract, validator: RowValidator, latest: datetime,
-                     plan, batch: columnar.Batch, file_name: str, held: list[tuple],
-                     accepted: list[list]) -> list[pa.Array] | None:
+    def _check_batch(
+        self,
+        contract: SourceContract,
+        validator: RowValidator,
+        latest: datetime,
+        plan,
+        batch: columnar.Batch,
+        file_name: str,
+        held: list[tuple],
+        accepted: list[list],
+    ) -> list[pa.Array] | None:
         """The batch's good rows as COPY columns (None if none); flagged rows go to `held` or `accepted`."""
         n = len(batch.lines)
         values = [batch.fields[i] if i is not None else pa.nulls(n, pa.string()) for i in plan.index]
@@ -506,7 +553,9 @@ class _FileLoader:
                 p = summarize(problems)
                 held.append((self.batch_id, file_name, line, p.code, p.reason, printable_raw(raw)))
             else:
-                accepted.append([*typed, self.batch_id, file_name, line, extra[r].as_py() if extra is not None else None])
+                accepted.append(
+                    [*typed, self.batch_id, file_name, line, extra[r].as_py() if extra is not None else None]
+                )
         good = ~checked.suspect if dropped is None else ~(checked.suspect | dropped)
         kept = int(good.sum())
         if not kept:
@@ -540,8 +589,11 @@ class _FileLoader:
                         write_row = copy.write_row
                         for line_no, values, extra, problem, raw in records:
                             rows_in += 1
-                            if supp and (supp.row_matches(contract, values) if problem is None
-                                         else supp.text_matches(contract, raw_text(raw))):
+                            if supp and (
+                                supp.row_matches(contract, values)
+                                if problem is None
+                                else supp.text_matches(contract, raw_text(raw))
+                            ):
                                 suppressed += 1
                                 continue
                             if problem is None:
@@ -555,8 +607,16 @@ class _FileLoader:
                                     loaded += 1
                                     continue
                                 problem = summarize(problems)
-                            held.append((batch_id, file_name, line_no, problem.code, problem.reason,
-                                         printable_raw(raw_text(raw))))
+                            held.append(
+                                (
+                                    batch_id,
+                                    file_name,
+                                    line_no,
+                                    problem.code,
+                                    problem.reason,
+                                    printable_raw(raw_text(raw)),
+                                )
+                            )
                             if len(held) >= QUARANTINE_FLUSH_ROWS:
                                 finished = False
                                 break
@@ -575,8 +635,9 @@ class _FileLoader:
         finally:
             reader.close()
 
-    def _log(self, contract: SourceContract, day: date, path: Path, checksum: str | None, status: str,
-             message: str) -> None:
+    def _log(
+        self, contract: SourceContract, day: date, path: Path, checksum: str | None, status: str, message: str
+    ) -> None:
         """Queue an ops.ingest_log row for a file that loaded nothing (duplicate or rejected).
 
         Queued rows are written together by `flush_log` (one commit instead of
@@ -616,20 +677,39 @@ class _FileLoader:
             "select source, file_day, file_name, batch_id from ops.file_manifest where checksum = %s", (checksum,)
         ).fetchone()
 
-    def _duplicate(self, contract: SourceContract, day: date, path: Path, rel: str, checksum: str,
-                   src: SourceReport, prior: tuple | None) -> None:
+    def _duplicate(
+        self,
+        contract: SourceContract,
+        day: date,
+        path: Path,
+        rel: str,
+        checksum: str,
+        src: SourceReport,
+        prior: tuple | None,
+    ) -> None:
         if prior:
             where = f"{prior[0]}/{prior[1]:%Y-%m-%d}/{prior[2]}"
-            message = ("already loaded" if where == rel else f"same content as {where}, already loaded") + \
-                f" in batch {prior[3]}"
+            message = (
+                "already loaded" if where == rel else f"same content as {where}, already loaded"
+            ) + f" in batch {prior[3]}"
         else:
             message = "same content already loaded"
         self._log(contract, day, path, checksum, "duplicate", message)
         src.duplicates_skipped += 1
         log.info("%s: duplicate, skipped (%s)", rel, message)
 
-    def _reject(self, contract: SourceContract, day: date, path: Path, rel: str, checksum: str | None,
-                src: SourceReport, problem: str, *, unread: bool = False) -> None:
+    def _reject(
+        self,
+        contract: SourceContract,
+        day: date,
+        path: Path,
+        rel: str,
+        checksum: str | None,
+        src: SourceReport,
+        problem: str,
+        *,
+        unread: bool = False,
+    ) -> None:
         message = f"{rel} rejected: {problem}"
         if checksum is None and not unread:  # rejected before its load hashed it: the log still names the bytes
             try:

@@ -47,8 +47,10 @@ class FileProblem(Exception):
 
 
 def truncated(opened_at: int) -> str:
-    return (f"the quoted value opened on line {opened_at} is never closed: the file ends inside it (cut off, "
-            "truncated, or a stray quote on that line); fix that line or ask for the file again")
+    return (
+        f"the quoted value opened on line {opened_at} is never closed: the file ends inside it (cut off, "
+        "truncated, or a stray quote on that line); fix that line or ask for the file again"
+    )
 
 
 class ColumnPlan:
@@ -72,8 +74,14 @@ class ColumnPlan:
             # Only contract names are: those the header has in another case.
             lowered = {n.lower() for n in names}
             other_case = [c for c in missing_required if c in lowered]
-            hint = (f"; the header has {', '.join(other_case)} in upper or mixed case: column names are "
-                    "lower case, as the contract declares them; rename them in the export") if other_case else ""
+            hint = (
+                (
+                    f"; the header has {', '.join(other_case)} in upper or mixed case: column names are "
+                    "lower case, as the contract declares them; rename them in the export"
+                )
+                if other_case
+                else ""
+            )
             raise FileProblem(
                 f"required column(s) missing from the header: {', '.join(missing_required)}"
                 f" (the header has {len(names)} column(s), {known} of them declared by the contract){hint}"
@@ -177,20 +185,36 @@ class CsvReader:
                     raise FileProblem(truncated(line_no)) from None
                 return
             except csv.Error as e:
-                hint = (": a quote that is never closed makes the rest of the file one field; check the quotes "
-                        "from that line on") if "field larger than field limit" in str(e) else ""
+                hint = (
+                    (
+                        ": a quote that is never closed makes the rest of the file one field; check the quotes "
+                        "from that line on"
+                    )
+                    if "field larger than field limit" in str(e)
+                    else ""
+                )
                 raise FileProblem(f"csv cannot be parsed at line {lines.line_no}: {e}{hint}") from None
             line_no, raw, bad = lines.take()
             if not bad and (not row or (len(row) == 1 and not row[0].strip())):
                 continue  # blank line: not a data row
             if bad:
-                yield line_no, None, None, Problem(
-                    UNDECODABLE, f"line {line_no} has bytes that are not valid {self.contract.encoding} (or NUL)"
-                ), raw
+                yield (
+                    line_no,
+                    None,
+                    None,
+                    Problem(
+                        UNDECODABLE, f"line {line_no} has bytes that are not valid {self.contract.encoding} (or NUL)"
+                    ),
+                    raw,
+                )
             elif len(row) != width:
-                yield line_no, None, None, Problem(
-                    BAD_FIELD_COUNT, f"expected {width} fields as in the header, found {len(row)}"
-                ), raw
+                yield (
+                    line_no,
+                    None,
+                    None,
+                    Problem(BAD_FIELD_COUNT, f"expected {width} fields as in the header, found {len(row)}"),
+                    raw,
+                )
             else:
                 values = [row[i] if i is not None else None for i in index]
                 extra = {n: (row[i] or None) for n, i in extra_pos} if extra_pos else None
@@ -229,8 +253,11 @@ def _nested_value(names: list[str], values: list[Any], row_word: str, line_no: i
     for name, value in zip(names, values):
         if isinstance(value, (dict, list)):
             kind = "an object" if isinstance(value, dict) else "a list"
-            return Problem(BAD_TYPE, f"{row_word} {line_no}: {name} is {kind}, not a single value "
-                                     "(text, number, true/false or a date); send the value itself")
+            return Problem(
+                BAD_TYPE,
+                f"{row_word} {line_no}: {name} is {kind}, not a single value "
+                "(text, number, true/false or a date); send the value itself",
+            )
     return None
 
 
@@ -262,7 +289,7 @@ class JsonlReader:
         return self.parse_lines(self.f, first_line=1)
 
     def parse_lines(self, byte_lines, first_line: int) -> Iterator[Record]:
-        """Records from binary lines (numbered from `first_line`); also used for a chunk the columnar path cannot read."""
+        """Records from binary lines (numbered from `first_line`); also for a chunk the columnar path cannot read."""
         enc, names, declared = self.contract.encoding, self.names, self.declared
         line_no = first_line - 1
         for b in byte_lines:
@@ -272,9 +299,13 @@ class JsonlReader:
             try:
                 s = b.decode(enc)
             except UnicodeDecodeError:
-                yield line_no, None, None, Problem(
-                    UNDECODABLE, f"line {line_no} has bytes that are not valid {enc}"
-                ), b.decode(enc, "surrogateescape")
+                yield (
+                    line_no,
+                    None,
+                    None,
+                    Problem(UNDECODABLE, f"line {line_no} has bytes that are not valid {enc}"),
+                    b.decode(enc, "surrogateescape"),
+                )
                 continue
             if line_no == 1 and s.startswith("\ufeff"):
                 s = s[1:]
@@ -284,19 +315,37 @@ class JsonlReader:
                 yield line_no, None, None, Problem(MALFORMED, f"line {line_no} is not valid JSON: {e.msg}"), s
                 continue
             except RecursionError:
-                yield line_no, None, None, Problem(
-                    MALFORMED, f"line {line_no} nests JSON too deeply to read (objects or lists inside each other "
-                               "thousands of levels down)"), s
+                yield (
+                    line_no,
+                    None,
+                    None,
+                    Problem(
+                        MALFORMED,
+                        f"line {line_no} nests JSON too deeply to read (objects or lists inside each other "
+                        "thousands of levels down)",
+                    ),
+                    s,
+                )
                 continue
             if not isinstance(obj, dict):
-                yield line_no, None, None, Problem(
-                    MALFORMED, f"line {line_no} is a JSON {type(obj).__name__}, not an object"
-                ), s
+                yield (
+                    line_no,
+                    None,
+                    None,
+                    Problem(MALFORMED, f"line {line_no} is a JSON {type(obj).__name__}, not an object"),
+                    s,
+                )
                 continue
             if not _json_storable(obj):
-                yield line_no, None, None, Problem(
-                    UNDECODABLE, f"line {line_no} has a NUL or unpaired surrogate escape PostgreSQL cannot store"
-                ), s
+                yield (
+                    line_no,
+                    None,
+                    None,
+                    Problem(
+                        UNDECODABLE, f"line {line_no} has a NUL or unpaired surrogate escape PostgreSQL cannot store"
+                    ),
+                    s,
+                )
                 continue
             nested = _nested_value(names, [obj.get(n) for n in names], "line", line_no)
             if nested is not None:
@@ -348,12 +397,17 @@ class ParquetReader:
                 line_no += 1
                 texts = [_as_text(v) for v in row]
                 if any(t is not None and ("\x00" in t or not t.isascii()) and has_unstorable_chars(t) for t in texts):
-                    yield line_no, None, None, Problem(
-                        UNDECODABLE, f"row {line_no} has bytes that are not valid utf-8 (or NUL)"
-                    ), row
+                    yield (
+                        line_no,
+                        None,
+                        None,
+                        Problem(UNDECODABLE, f"row {line_no} has bytes that are not valid utf-8 (or NUL)"),
+                        row,
+                    )
                     continue
-                nested = _nested_value(self.contract.column_names, [row[i] if i is not None else None for i in index],
-                                       "row", line_no)
+                nested = _nested_value(
+                    self.contract.column_names, [row[i] if i is not None else None for i in index], "row", line_no
+                )
                 if nested is not None:
                     yield line_no, None, None, nested, row
                     continue
@@ -372,13 +426,22 @@ READERS = {"csv": CsvReader, "jsonl": JsonlReader, "parquet": ParquetReader}
 
 
 # Byte order marks of the encodings a file declared as UTF-8 most often really is in.
-_BOMS = ((b"\xff\xfe\x00\x00", "UTF-32 (little-endian)"), (b"\x00\x00\xfe\xff", "UTF-32 (big-endian)"),
-         (b"\xff\xfe", "UTF-16 (little-endian)"), (b"\xfe\xff", "UTF-16 (big-endian)"))
+_BOMS = (
+    (b"\xff\xfe\x00\x00", "UTF-32 (little-endian)"),
+    (b"\x00\x00\xfe\xff", "UTF-32 (big-endian)"),
+    (b"\xff\xfe", "UTF-16 (little-endian)"),
+    (b"\xfe\xff", "UTF-16 (big-endian)"),
+)
 
 
 # Binary files that arrive under a text file's name.
-_ARCHIVES = ((b"\x1f\x8b", "a gzip archive"), (b"PK\x03\x04", "a zip archive (or an Excel workbook)"),
-             (b"PAR1", "a Parquet file"), (b"BZh", "a bzip2 archive"), (b"\xfd7zXZ\x00", "an xz archive"))
+_ARCHIVES = (
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"PK\x03\x04", "a zip archive (or an Excel workbook)"),
+    (b"PAR1", "a Parquet file"),
+    (b"BZh", "a bzip2 archive"),
+    (b"\xfd7zXZ\x00", "an xz archive"),
+)
 
 
 def check_text_encoding(contract: SourceContract, path: Path) -> None:
@@ -390,10 +453,17 @@ def check_text_encoding(contract: SourceContract, path: Path) -> None:
         head = f.read(256)
     for magic, kind in _ARCHIVES:
         if head.startswith(magic):
-            raise FileProblem(f"the file is {kind}, not {contract.format} text: deliver it uncompressed, as "
-                              f"{contract.format}")
-    found = next(((name, f"it starts with the byte order mark {bom.hex(' ').upper()}") for bom, name in _BOMS
-                  if head.startswith(bom)), None)
+            raise FileProblem(
+                f"the file is {kind}, not {contract.format} text: deliver it uncompressed, as {contract.format}"
+            )
+    found = next(
+        (
+            (name, f"it starts with the byte order mark {bom.hex(' ').upper()}")
+            for bom, name in _BOMS
+            if head.startswith(bom)
+        ),
+        None,
+    )
     if found is None and len(head) >= 8:
         even, odd = head[0::2], head[1::2]
         if odd.count(0) > 0.9 * len(odd) and 0 not in even:
@@ -401,8 +471,10 @@ def check_text_encoding(contract: SourceContract, path: Path) -> None:
         elif even.count(0) > 0.9 * len(even) and 0 not in odd:
             found = ("UTF-16 (big-endian)", "every second byte is NUL")
     if found is not None:
-        raise FileProblem(f"the file looks like {found[0]} ({found[1]}), not {contract.encoding} as the contract "
-                          f"declares: export it as {contract.encoding.upper()}")
+        raise FileProblem(
+            f"the file looks like {found[0]} ({found[1]}), not {contract.encoding} as the contract "
+            f"declares: export it as {contract.encoding.upper()}"
+        )
 
 
 def open_reader(contract: SourceContract, path: Path):

@@ -122,15 +122,19 @@ class IngestReport:
             for s in self.sources.values()
         ]
         rows.append(
-            ("TOTAL", self.files_loaded, self.duplicates_skipped, len(self.rejected_files),
-             self.rows_loaded, self.rows_quarantined)
+            (
+                "TOTAL",
+                self.files_loaded,
+                self.duplicates_skipped,
+                len(self.rejected_files),
+                self.rows_loaded,
+                self.rows_quarantined,
+            )
         )
         widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
 
         def fmt(r) -> str:
-            return "  ".join(
-                str(v).ljust(w) if i == 0 else str(v).rjust(w) for i, (v, w) in enumerate(zip(r, widths))
-            )
+            return "  ".join(str(v).ljust(w) if i == 0 else str(v).rjust(w) for i, (v, w) in enumerate(zip(r, widths)))
 
         out = [
             f"ingest batch {self.batch_id}: days {self.start} to {self.end} (end exclusive), {self.seconds:.1f}s",
@@ -142,14 +146,17 @@ class IngestReport:
         ]
         for s in self.sources.values():
             if s.extra_columns:
-                out.append(f"drift: {s.source} files have undeclared column(s) kept in _extra: "
-                           f"{name_list(s.extra_columns)}")
+                out.append(
+                    f"drift: {s.source} files have undeclared column(s) kept in _extra: {name_list(s.extra_columns)}"
+                )
             if s.missing_columns:
                 out.append(f"drift: {s.source} files lack optional column(s): {name_list(s.missing_columns)}")
         for s in self.sources.values():
             if s.files_replaced:
-                out.append(f"replaced: {s.files_replaced} {s.source} file(s) replaced an earlier version of the "
-                           "same name (ops.ingest_log status 'replaced')")
+                out.append(
+                    f"replaced: {s.files_replaced} {s.source} file(s) replaced an earlier version of the "
+                    "same name (ops.ingest_log status 'replaced')"
+                )
         for r in self.rejected_files:
             out.append(f"REJECTED {r}")
         return "\n".join(out)

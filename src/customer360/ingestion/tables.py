@@ -161,14 +161,19 @@ def ensure_tables(conn: psycopg.Connection, contracts: Iterable[SourceContract] 
                     if name not in raw_cols:
                         conn.execute(
                             sql.SQL("alter table {} add column {} {}").format(
-                                qualified("raw", c.name), sql.Identifier(name), sql.SQL(pg_type.replace(" not null", ""))
+                                qualified("raw", c.name),
+                                sql.Identifier(name),
+                                sql.SQL(pg_type.replace(" not null", "")),
                             )
                         )
                         log.info("added column %s to raw.%s", name, c.name)
                     elif raw_cols[name] != canonical_type(pg_type):
                         log.warning(
                             "raw.%s.%s is %s but the contract declares %s; the table is left as it is",
-                            c.name, name, raw_cols[name], canonical_type(pg_type),
+                            c.name,
+                            name,
+                            raw_cols[name],
+                            canonical_type(pg_type),
                         )
             if ("quarantine", c.name) not in existing:
                 conn.execute(_create_table("quarantine", c.name, QUARANTINE_COLUMNS))

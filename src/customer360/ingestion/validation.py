@@ -26,8 +26,16 @@ MALFORMED = "malformed"  # a jsonl line that is not a JSON object
 FUTURE_DATE = "future_date"  # event time after the delivery day (plus grace): impossible, not late
 FIELD_TOO_LONG = "field_too_long"  # a value longer than the contract's max_field_chars
 IMPLAUSIBLE_DATE = "implausible_date"  # outside a column's plausible range declared to quarantine
-REASON_CODES = (BAD_FIELD_COUNT, MISSING_REQUIRED, BAD_TYPE, UNDECODABLE, MALFORMED, FIELD_TOO_LONG, FUTURE_DATE,
-                IMPLAUSIBLE_DATE)
+REASON_CODES = (
+    BAD_FIELD_COUNT,
+    MISSING_REQUIRED,
+    BAD_TYPE,
+    UNDECODABLE,
+    MALFORMED,
+    FIELD_TOO_LONG,
+    FUTURE_DATE,
+    IMPLAUSIBLE_DATE,
+)
 
 BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
 NUMERIC_LIMIT = Decimal(10) ** 12  # numeric(14,2): 12 digits before the point
@@ -107,7 +115,9 @@ def _to_timestamp(column: Column, value: str) -> datetime:
             # Without an offset it stays a wall-clock time: COPY reads it in the source's
             # declared zone (SourceContract.timezone), as it does on the columnar path.
             return ts
-    raise BadValue(f"column {column.name}: {_shown(column, value)} is not an ISO-8601 timestamp like 2024-03-01T10:15:00Z")
+    raise BadValue(
+        f"column {column.name}: {_shown(column, value)} is not an ISO-8601 timestamp like 2024-03-01T10:15:00Z"
+    )
 
 
 CONVERTERS: dict[str, Callable[[Column, str], Any]] = {
@@ -161,8 +171,11 @@ class RowValidator:
         self._event_index = contract.column_names.index(contract.event_time)
         # text columns need no conversion: None marks them for the fast path
         self._plan = [(c, None if c.type == "text" else CONVERTERS[c.type], c.required) for c in contract.columns]
-        self._quarantined_ranges = [(i, c) for i, c in enumerate(contract.columns)
-                                    if c.plausible is not None and c.plausible.severity == "quarantine"]
+        self._quarantined_ranges = [
+            (i, c)
+            for i, c in enumerate(contract.columns)
+            if c.plausible is not None and c.plausible.severity == "quarantine"
+        ]
 
     @property
     def _latest_text(self) -> str:
@@ -185,9 +198,13 @@ class RowValidator:
         longest = self.contract.max_field_chars
         for (column, conv, required), value in zip(self._plan, values):
             if value and len(value) > longest:
-                problems.append(Problem(
-                    FIELD_TOO_LONG, f"column {column.name}: {len(value):,} characters, more than the {longest:,} "
-                    "the source's contract allows (max_field_chars)"))
+                problems.append(
+                    Problem(
+                        FIELD_TOO_LONG,
+                        f"column {column.name}: {len(value):,} characters, more than the {longest:,} "
+                        "the source's contract allows (max_field_chars)",
+                    )
+                )
                 append(None)
             elif not value or (conv is not None and value.isspace()):
                 if required:
@@ -205,20 +222,24 @@ class RowValidator:
                     append(None)
         for i, column in self._quarantined_ranges:
             if out[i] is not None and not self._plausible(column, out[i]):
-                problems.append(Problem(
-                    IMPLAUSIBLE_DATE,
-                    f"column {column.name}: {out[i]:%Y-%m-%d} is outside its plausible range, from "
-                    f"{column.plausible.earliest} to {self._latest_text} (a placeholder or a typo?)",
-                ))
+                problems.append(
+                    Problem(
+                        IMPLAUSIBLE_DATE,
+                        f"column {column.name}: {out[i]:%Y-%m-%d} is outside its plausible range, from "
+                        f"{column.plausible.earliest} to {self._latest_text} (a placeholder or a typo?)",
+                    )
+                )
         latest, event_at = self._latest_event_at, out[self._event_index]
         if event_at is not None and event_at.tzinfo is None:
             event_at = event_at.replace(tzinfo=self.contract.zone)  # only to compare; COPY gets the wall time
         if latest is not None and event_at is not None and event_at > latest:
-            problems.append(Problem(
-                FUTURE_DATE,
-                f"column {self.contract.event_time}: event time is after {latest.isoformat()}, "
-                "later than the file's delivery day allows",
-            ))
+            problems.append(
+                Problem(
+                    FUTURE_DATE,
+                    f"column {self.contract.event_time}: event time is after {latest.isoformat()}, "
+                    "later than the file's delivery day allows",
+                )
+            )
         if problems:
             return None, problems
         return out, problems
@@ -226,8 +247,20 @@ class RowValidator:
 
 def summarize(problems: list[Problem]) -> Problem:
     """One quarantine reason for a row: the most serious code, every message."""
-    order = {code: i for i, code in enumerate(
-        (UNDECODABLE, MALFORMED, BAD_FIELD_COUNT, FIELD_TOO_LONG, MISSING_REQUIRED, BAD_TYPE, FUTURE_DATE,
-         IMPLAUSIBLE_DATE))}
+    order = {
+        code: i
+        for i, code in enumerate(
+            (
+                UNDECODABLE,
+                MALFORMED,
+                BAD_FIELD_COUNT,
+                FIELD_TOO_LONG,
+                MISSING_REQUIRED,
+                BAD_TYPE,
+                FUTURE_DATE,
+                IMPLAUSIBLE_DATE,
+            )
+        )
+    }
     code = min((p.code for p in problems), key=lambda c: order.get(c, 99))
     return Problem(code, "; ".join(p.reason for p in problems))

@@ -43,6 +43,7 @@ def load_artifact(path: Path, expected_sha256: str) -> Any:
     actual = file_sha256(path)
     if actual != expected_sha256:
         raise ArtifactChecksumError(
-            f"refusing to load {path.name}: sha256 {actual[:12]}... does not match the registered {expected_sha256[:12]}..."
+            f"refusing to load {path.name}: sha256 {actual[:12]}... does not match the registered "
+            f"{expected_sha256[:12]}..."
         )
     return joblib.load(path)

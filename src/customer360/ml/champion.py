@@ -46,8 +46,12 @@ def decide(
     min_gain: float = 0.0,
 ) -> Decision:
     """Apply the champion/challenger rule (higher metric is better)."""
-    base = dict(champion_version=champion_version, challenger_version=challenger_version,
-                champion_metric=champion_metric, challenger_metric=challenger_metric)
+    base = dict(
+        champion_version=champion_version,
+        challenger_version=challenger_version,
+        champion_metric=champion_metric,
+        challenger_metric=challenger_metric,
+    )
     if champion_version is None:
         return Decision(True, "no champion yet", **base)
     if champion_version == challenger_version:
@@ -59,5 +63,7 @@ def decide(
     if champion_metric is None:
         return Decision(True, "the champion could not be evaluated on the window", **base)
     if challenger_metric > champion_metric + min_gain:
-        return Decision(True, f"challenger better: {challenger_metric:.4f} > {champion_metric:.4f} + {min_gain}", **base)
+        return Decision(
+            True, f"challenger better: {challenger_metric:.4f} > {champion_metric:.4f} + {min_gain}", **base
+        )
     return Decision(False, f"champion kept: {challenger_metric:.4f} <= {champion_metric:.4f} + {min_gain}", **base)

@@ -40,7 +40,14 @@ from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_s
 from threadpoolctl import threadpool_limits
 
 from customer360.ml import clv
-from customer360.ml.features import FEATURE_COLUMNS, informative_columns, labelled_snapshots, prepare_touchpoints, prepare_transactions, to_utc_timestamp
+from customer360.ml.features import (
+    FEATURE_COLUMNS,
+    informative_columns,
+    labelled_snapshots,
+    prepare_touchpoints,
+    prepare_transactions,
+    to_utc_timestamp,
+)
 
 HGB_KIND = "hgb_calibrated"
 RECENCY_KIND = "recency_logistic"
@@ -129,16 +136,24 @@ def fit_bgnbd_churn(transactions: pd.DataFrame, cutoff: pd.Timestamp, horizon_da
     x, t_x, age = (rfm[c].to_numpy(dtype="float64") for c in ("frequency", "recency", "T"))
     if len(rfm) < clv.MIN_BGNBD_CUSTOMERS or not (x > 0).any():
         return None
-    return ChurnModel(BGNBD_KIND, horizon_days, estimator=clv.fit_bgnbd(x, t_x, age).params,
-                      feature_columns=("purchase_days", "recency_days", "tenure_days"))
+    return ChurnModel(
+        BGNBD_KIND,
+        horizon_days,
+        estimator=clv.fit_bgnbd(x, t_x, age).params,
+        feature_columns=("purchase_days", "recency_days", "tenure_days"),
+    )
 
 
 def churn_candidates(learned: ChurnModel, bgnbd: ChurnModel | None) -> dict[str, ChurnModel]:
     """The learned model, and BG/NBD and the blend of both when BG/NBD could be fitted."""
     if bgnbd is None:
         return {learned.kind: learned}
-    blend = ChurnModel(BLEND_KIND, learned.horizon_days, estimator=(learned, bgnbd),
-                       feature_columns=tuple(dict.fromkeys(learned.feature_columns + bgnbd.feature_columns)))
+    blend = ChurnModel(
+        BLEND_KIND,
+        learned.horizon_days,
+        estimator=(learned, bgnbd),
+        feature_columns=tuple(dict.fromkeys(learned.feature_columns + bgnbd.feature_columns)),
+    )
     return {learned.kind: learned, BGNBD_KIND: bgnbd, BLEND_KIND: blend}
 
 
@@ -257,8 +272,14 @@ def train_churn(
         backtest["candidates"] = {kind: classification_metrics(y_te.to_numpy(), p) for kind, p in scored.items()}
         order = list(candidates)
         # highest AUC, then lowest Brier, then the learned model (listed first)
-        chosen = max(order, key=lambda k: (backtest["candidates"][k]["roc_auc"] or 0.0,
-                                           -(backtest["candidates"][k]["brier"] or 1.0), -order.index(k)))
+        chosen = max(
+            order,
+            key=lambda k: (
+                backtest["candidates"][k]["roc_auc"] or 0.0,
+                -(backtest["candidates"][k]["brier"] or 1.0),
+                -order.index(k),
+            ),
+        )
         bt_model = candidates[chosen]
         bt_base = fit_recency_baseline(x_bt, y_bt, config)
         backtest["model_kind"] = bt_model.kind

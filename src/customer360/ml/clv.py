@@ -126,9 +126,7 @@ def _as_arrays(*values: np.ndarray | pd.Series | float) -> tuple[np.ndarray, ...
     return tuple(np.asarray(v, dtype="float64") for v in values)
 
 
-def bgnbd_log_likelihood(
-    params: BGNBDParams, frequency: np.ndarray, recency: np.ndarray, T: np.ndarray
-) -> np.ndarray:
+def bgnbd_log_likelihood(params: BGNBDParams, frequency: np.ndarray, recency: np.ndarray, T: np.ndarray) -> np.ndarray:
     """Per-customer log-likelihood of (x, t_x, T) under BG/NBD (FHL 2005, eq. 6)."""
     x, t_x, age = _as_arrays(frequency, recency, T)
     r, alpha, a, b = params.r, params.alpha, params.a, params.b
@@ -200,16 +198,12 @@ def _log_dropout_odds(params: BGNBDParams, x: np.ndarray, t_x: np.ndarray, age: 
     repeat = x > 0
     x_safe = np.where(repeat, x, 1.0)
     value = (
-        np.log(a)
-        - np.log(np.maximum(b + x_safe - 1, 1e-300))
-        + (r + x) * (np.log(alpha + age) - np.log(alpha + t_x))
+        np.log(a) - np.log(np.maximum(b + x_safe - 1, 1e-300)) + (r + x) * (np.log(alpha + age) - np.log(alpha + t_x))
     )
     return np.where(repeat, value, -np.inf)
 
 
-def bgnbd_p_alive(
-    params: BGNBDParams, frequency: np.ndarray, recency: np.ndarray, T: np.ndarray
-) -> np.ndarray:
+def bgnbd_p_alive(params: BGNBDParams, frequency: np.ndarray, recency: np.ndarray, T: np.ndarray) -> np.ndarray:
     """P(customer still active at T | x, t_x, T)."""
     x, t_x, age = _as_arrays(frequency, recency, T)
     return special.expit(-_log_dropout_odds(params, x, t_x, age))

@@ -149,9 +149,11 @@ def prepare_touchpoints(touchpoints: pd.DataFrame | None) -> pd.DataFrame:
     missing = [c for c in TOUCHPOINT_COLUMNS[:3] if c not in touchpoints.columns]
     if missing:
         raise ValueError(f"touchpoints lack required columns: {missing}")
-    occurred = pd.to_datetime(touchpoints["occurred_at"], utc=True, format="ISO8601") if not (
-        pd.api.types.is_datetime64_any_dtype(touchpoints["occurred_at"])
-    ) else pd.to_datetime(touchpoints["occurred_at"], utc=True)
+    occurred = (
+        pd.to_datetime(touchpoints["occurred_at"], utc=True, format="ISO8601")
+        if not (pd.api.types.is_datetime64_any_dtype(touchpoints["occurred_at"]))
+        else pd.to_datetime(touchpoints["occurred_at"], utc=True)
+    )
     value = (
         pd.to_numeric(touchpoints["value"], errors="coerce").astype("float64")
         if "value" in touchpoints.columns
@@ -170,9 +172,7 @@ def prepare_touchpoints(touchpoints: pd.DataFrame | None) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def touchpoint_features(
-    touchpoints: pd.DataFrame | None, cutoff: pd.Timestamp, customers: pd.Index
-) -> pd.DataFrame:
+def touchpoint_features(touchpoints: pd.DataFrame | None, cutoff: pd.Timestamp, customers: pd.Index) -> pd.DataFrame:
     """TOUCHPOINT_FEATURES for ``customers`` from touch points strictly before ``cutoff``."""
     cut = to_utc_timestamp(cutoff)
     tp = prepare_touchpoints(touchpoints)
@@ -273,7 +273,9 @@ def build_features(
         },
         index=frequency.index,
     )
-    from customer360.ml.clv import btyd_features  # customer360.ml.clv builds on this module: imported here, not at the top
+    from customer360.ml.clv import (
+        btyd_features,  # customer360.ml.clv builds on this module: imported here, not at the top
+    )
 
     features = features.join(btyd_features(tx, cut, float(RECENT_WINDOW_DAYS)))
     features = features.join(touchpoint_features(touchpoints, cut, frequency.index))
@@ -291,8 +293,9 @@ def horizon_outcomes(transactions: pd.DataFrame, cutoff: pd.Timestamp, horizon_d
         raise ValueError("horizon_days must be positive")
     cut = to_utc_timestamp(cutoff)
     tx = prepare_transactions(transactions)
-    customers = pd.Index(np.sort(tx.loc[tx["ordered_at"] < cut, "customer_id"].unique().astype(str)),
-                         name="customer_id", dtype=str)
+    customers = pd.Index(
+        np.sort(tx.loc[tx["ordered_at"] < cut, "customer_id"].unique().astype(str)), name="customer_id", dtype=str
+    )
     end = cut + pd.Timedelta(days=horizon_days)
     window = tx.loc[(tx["ordered_at"] >= cut) & (tx["ordered_at"] < end) & tx["customer_id"].isin(customers)]
     g = window.assign(day=window["ordered_at"].dt.floor("D")).groupby("customer_id")
@@ -359,7 +362,8 @@ def labelled_snapshots(
         outcomes.append(y.set_axis(key))
     if not frames:
         empty = pd.DataFrame(columns=list(FEATURE_COLUMNS), dtype="float64")
-        return empty, pd.DataFrame({"churned": pd.Series([], dtype="int64"), "purchases": [], "orders": [], "revenue": []})
+        outcomes = {"churned": pd.Series([], dtype="int64"), "purchases": [], "orders": [], "revenue": []}
+        return empty, pd.DataFrame(outcomes)
     return pd.concat(frames), pd.concat(outcomes)
 
 

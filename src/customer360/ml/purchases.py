@@ -146,8 +146,14 @@ class PurchaseModel:
 
 
 def predict_value(
-    model: PurchaseModel, features: pd.DataFrame, rfm: pd.DataFrame, horizon_days: int, *,
-    clv_months: int, annual_discount_rate: float, p_alive_fallback: np.ndarray | None = None,
+    model: PurchaseModel,
+    features: pd.DataFrame,
+    rfm: pd.DataFrame,
+    horizon_days: int,
+    *,
+    clv_months: int,
+    annual_discount_rate: float,
+    p_alive_fallback: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Expected purchase days and revenue in the next H days, P(alive) and discounted CLV, per customer.
 
@@ -181,8 +187,12 @@ def predict_value(
         else:
             purchases, revenue, value = l_purchases, l_revenue, l_value
     return pd.DataFrame(
-        {"expected_purchases": purchases, "expected_revenue": revenue, "p_alive": p_alive,
-         "clv": np.maximum(value, 0.0)},
+        {
+            "expected_purchases": purchases,
+            "expected_revenue": revenue,
+            "p_alive": p_alive,
+            "clv": np.maximum(value, 0.0),
+        },
         index=features.index,
     )
 
@@ -191,8 +201,14 @@ def regression_metrics(actual: np.ndarray, predicted: np.ndarray) -> dict[str, f
     """MAE, RMSE, Pearson correlation and relative error of the total."""
     actual, predicted = np.asarray(actual, dtype="float64"), np.asarray(predicted, dtype="float64")
     if len(actual) == 0:
-        return {"mae": None, "rmse": None, "correlation": None, "total_actual": 0.0, "total_predicted": 0.0,
-                "total_error": None}
+        return {
+            "mae": None,
+            "rmse": None,
+            "correlation": None,
+            "total_actual": 0.0,
+            "total_predicted": 0.0,
+            "total_error": None,
+        }
     corr = float(np.corrcoef(actual, predicted)[0, 1]) if actual.std() > 0 and predicted.std() > 0 else None
     total_a, total_p = float(actual.sum()), float(predicted.sum())
     return {
@@ -276,4 +292,3 @@ def fit_production_learned_model(
     cuts = [cut - k * h for k in range(1, 1 + config.n_train_windows)]
     x_tr, o_tr = labelled_snapshots(transactions, cuts, config.horizon_days, touchpoints, cache)
     return fit_learned_model(x_tr, o_tr, config) if len(x_tr) else None
-

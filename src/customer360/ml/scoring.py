@@ -45,6 +45,8 @@ import numpy as np
 import pandas as pd
 import psycopg
 
+from customer360.config import Settings
+from customer360.db.connection import MARTS_SCHEMA, connect, table_exists
 from customer360.ml import clv
 from customer360.ml.artifacts import load_artifact, save_artifact
 from customer360.ml.champion import Decision, decide
@@ -55,7 +57,6 @@ from customer360.ml.features import build_features, prepare_touchpoints, prepare
 from customer360.ml.purchases import (
     BLEND_KIND,
     BTYD_KIND,
-    LearnedPurchaseModel,
     PurchaseConfig,
     PurchaseModel,
     PurchaseSelection,
@@ -64,8 +65,6 @@ from customer360.ml.purchases import (
     regression_metrics,
     select_purchase_model,
 )
-from customer360.config import Settings
-from customer360.db.connection import MARTS_SCHEMA, connect, table_exists
 from customer360.ml.segments import assign_segments
 
 log = logging.getLogger(__name__)
@@ -158,7 +157,7 @@ class ScoringConfig:
     champion_min_gain: float = 0.0
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "ScoringConfig":
+    def from_settings(cls, settings: Settings) -> ScoringConfig:
         return cls(
             churn=ChurnConfig(horizon_days=settings.churn_horizon_days),
             clv_horizon_months=settings.clv_horizon_months,
@@ -173,7 +172,9 @@ class ScoringConfig:
     def purchases(self) -> PurchaseConfig:
         c = self.churn
         return PurchaseConfig(
-            horizon_days=c.horizon_days, n_train_windows=c.n_train_windows, random_state=c.random_state,
+            horizon_days=c.horizon_days,
+            n_train_windows=c.n_train_windows,
+            random_state=c.random_state,
             n_threads=c.n_threads,
         )
 
@@ -214,7 +215,7 @@ class ModelRun:
     entries: tuple[RegistryEntry, ...]
     metrics: dict[str, Any]
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
-    models: "FittedModels | None" = None
+    models: FittedModels | None = None
 
 
 @dataclass(frozen=True)
@@ -258,13 +259,20 @@ def _churn_decision(
         champion_auc = classification_metrics(labels, champion.model.predict_proba(test.drop(columns="churned")))[
             "roc_auc"
         ]
-    return decide(version, challenger_auc, champion.model_version, champion_auc,
-                  champion_judgeable=judgeable, min_gain=min_gain)
+    return decide(
+        version, challenger_auc, champion.model_version, champion_auc, champion_judgeable=judgeable, min_gain=min_gain
+    )
 
 
 def _purchase_decision(
-    selection: PurchaseSelection, transactions: pd.DataFrame, version: str, cut: pd.Timestamp, horizon_days: int,
-    champion: Champion | None, config: ScoringConfig, min_gain: float,
+    selection: PurchaseSelection,
+    transactions: pd.DataFrame,
+    version: str,
+    cut: pd.Timestamp,
+    horizon_days: int,
+    champion: Champion | None,
+    config: ScoringConfig,
+    min_gain: float,
 ) -> Decision:
     """Compare the backtest's chosen candidate with the purchase champion on revenue RMSE over [T-H, T).
 
@@ -283,17 +291,30 @@ def _purchase_decision(
         # day's orders), and keeping it until it can be judged would keep it for H days; a fit
         # on more history replaces it. This also keeps a backfill's scores independent of the
         # order its days ran in.
-        return Decision(True, "champion too recent to judge: replaced by the fit on more history",
-                        champion.model_version, version, None, challenger)
+        return Decision(
+            True,
+            "champion too recent to judge: replaced by the fit on more history",
+            champion.model_version,
+            version,
+            None,
+            challenger,
+        )
     champion_metric = None
     if judgeable and champion.model_version != version:
         rfm = clv.rfm_summary(transactions, test_cut).reindex(test.index)
-        predicted = predict_value(champion.model, test, rfm, horizon_days, clv_months=config.clv_horizon_months,
-                                  annual_discount_rate=config.annual_discount_rate)
+        predicted = predict_value(
+            champion.model,
+            test,
+            rfm,
+            horizon_days,
+            clv_months=config.clv_horizon_months,
+            annual_discount_rate=config.annual_discount_rate,
+        )
         champion_rmse = regression_metrics(rows["actual_revenue"], predicted["expected_revenue"])["rmse"]
         champion_metric = -champion_rmse if champion_rmse is not None else None
-    return decide(version, challenger, champion.model_version, champion_metric,
-                  champion_judgeable=judgeable, min_gain=min_gain)
+    return decide(
+        version, challenger, champion.model_version, champion_metric, champion_judgeable=judgeable, min_gain=min_gain
+    )
 
 
 @dataclass(frozen=True)
@@ -318,8 +339,13 @@ def score_frame(models: FittedModels, features: pd.DataFrame, rfm: pd.DataFrame)
     """
     churn_probability = models.churn.predict_proba(features)
     value = predict_value(
-        models.purchases, features, rfm, models.horizon_days, clv_months=models.clv_horizon_months,
-        annual_discount_rate=models.annual_discount_rate, p_alive_fallback=1.0 - churn_probability,
+        models.purchases,
+        features,
+        rfm,
+        models.horizon_days,
+        clv_months=models.clv_horizon_months,
+        annual_discount_rate=models.annual_discount_rate,
+        p_alive_fallback=1.0 - churn_probability,
     )
     scores = value.assign(churn_probability=churn_probability)
     scores["segment"] = assign_segments(features)
@@ -371,15 +397,21 @@ def compute_scores(
         learned = fit_production_learned_model(tx, cut, config.purchases, tp, cache)
     purchase_source = selection.chosen if learned is not None else BTYD_KIND
     challenger_purchases = PurchaseModel(purchase_source, btyd_model, learned)
-    purchase_decision = _purchase_decision(selection, tx, version, cut, h, purchase_champion, config,
-                                           config.champion_min_gain)
+    purchase_decision = _purchase_decision(
+        selection, tx, version, cut, h, purchase_champion, config, config.champion_min_gain
+    )
     keep = not (purchase_decision.promote or purchase_champion is None or purchase_champion.model_version == version)
     scoring_purchases = purchase_champion.model if keep else challenger_purchases
     purchases_version = purchase_champion.model_version if keep else version
     cluster_model = fit_clusters(features, n_clusters=config.n_clusters, random_state=config.churn.random_state)
     models = FittedModels(
-        churn=scoring_churn, churn_version=churn_version, purchases=scoring_purchases,
-        purchases_version=purchases_version, clusters=cluster_model, horizon_days=h, clv_horizon_months=config.clv_horizon_months,
+        churn=scoring_churn,
+        churn_version=churn_version,
+        purchases=scoring_purchases,
+        purchases_version=purchases_version,
+        clusters=cluster_model,
+        horizon_days=h,
+        clv_horizon_months=config.clv_horizon_months,
         annual_discount_rate=config.annual_discount_rate,
     )
     scores = score_frame(models, features, rfm)
@@ -387,7 +419,8 @@ def compute_scores(
     if cluster_model is not None:
         profiles = cluster_profiles(
             features.join(scores[["churn_probability", "expected_revenue", "clv"]]),
-            scores["cluster_id"].to_numpy(dtype="int64"), cluster_model.names,
+            scores["cluster_id"].to_numpy(dtype="int64"),
+            cluster_model.names,
         )
 
     tables = _evaluation_tables(churn.backtest_predictions, selection, profiles, scores)
@@ -398,8 +431,18 @@ def compute_scores(
         "scored_with_version": purchases_version,
         "clv_scored_with": scoring_purchases.kind,
     }
-    entries = _registry_entries(config, churn, decision, churn_version, btyd_model, selection, cluster_model,
-                                challenger_purchases, purchase_metrics, purchase_decision)
+    entries = _registry_entries(
+        config,
+        churn,
+        decision,
+        churn_version,
+        btyd_model,
+        selection,
+        cluster_model,
+        challenger_purchases,
+        purchase_metrics,
+        purchase_decision,
+    )
     metrics = {
         "customers": int(len(scores)),
         "orders_used": int(len(tx)),
@@ -433,20 +476,31 @@ def _evaluation_tables(
     rows = selection.backtest
     if not rows.empty:
         prefix = {BTYD_KIND: "btyd", BLEND_KIND: "blend"}.get(selection.chosen, "ml")
-        tables["revenue_deciles"] = decile_table(rows["actual_revenue"].to_numpy(), rows[f"{prefix}_revenue"].to_numpy())
+        tables["revenue_deciles"] = decile_table(
+            rows["actual_revenue"].to_numpy(), rows[f"{prefix}_revenue"].to_numpy()
+        )
     if not profiles.empty:
         tables["cluster_profiles"] = profiles
     segment = scores.groupby("segment").agg(
-        customers=("clv", "size"), mean_churn_probability=("churn_probability", "mean"),
-        mean_expected_revenue=("expected_revenue", "mean"), mean_clv=("clv", "mean"),
+        customers=("clv", "size"),
+        mean_churn_probability=("churn_probability", "mean"),
+        mean_expected_revenue=("expected_revenue", "mean"),
+        mean_clv=("clv", "mean"),
     )
     tables["segment_profiles"] = segment.reset_index()
     return tables
 
 
 def _registry_entries(
-    config: ScoringConfig, churn, decision: Decision, churn_version: str, btyd_model: clv.BTYDModel,
-    selection, cluster_model: ClusterModel | None, purchases: PurchaseModel, purchase_metrics: dict[str, Any],
+    config: ScoringConfig,
+    churn,
+    decision: Decision,
+    churn_version: str,
+    btyd_model: clv.BTYDModel,
+    selection,
+    cluster_model: ClusterModel | None,
+    purchases: PurchaseModel,
+    purchase_metrics: dict[str, Any],
     purchase_decision: Decision,
 ) -> tuple[RegistryEntry, ...]:
     learned = purchases.learned
@@ -552,7 +606,11 @@ def _copy_frame(conn: psycopg.Connection, query: str, params: tuple, names: list
             buffer.write(chunk)
     buffer.seek(0)
     return pd.read_csv(
-        buffer, header=None, names=names, dtype=dtypes, keep_default_na=False,
+        buffer,
+        header=None,
+        names=names,
+        dtype=dtypes,
+        keep_default_na=False,
         na_values={name: [""] for name in names if name != "customer_id"},
     )
 
@@ -577,16 +635,17 @@ def load_transactions(conn: psycopg.Connection, cutoff: pd.Timestamp, marts: str
         "where customer_id is not null and amount > 0 and ordered_at < %s) to stdout with (format csv)"
     )
     frame = _copy_frame(
-        conn, query, (cutoff.to_pydatetime(),), ["customer_id", "epoch", "amount", "channel", "item_count"],
+        conn,
+        query,
+        (cutoff.to_pydatetime(),),
+        ["customer_id", "epoch", "amount", "channel", "item_count"],
         {"customer_id": str, "epoch": "float64", "amount": "float64", "channel": str, "item_count": "float64"},
     )
     frame["ordered_at"] = pd.to_datetime(frame.pop("epoch"), unit="s", utc=True)
     return frame.loc[:, ["customer_id", "ordered_at", "amount", "channel", "item_count"]]
 
 
-def load_touchpoints(
-    conn: psycopg.Connection, cutoff: pd.Timestamp, marts: str = MARTS_SCHEMA
-) -> pd.DataFrame | None:
+def load_touchpoints(conn: psycopg.Connection, cutoff: pd.Timestamp, marts: str = MARTS_SCHEMA) -> pd.DataFrame | None:
     """Identified non-purchase touch points before the cutoff from ``<marts>.fct_touchpoints``.
 
     Survey responses carry their satisfaction score (from the surveys staging
@@ -609,7 +668,10 @@ def load_touchpoints(
         "and touchpoints.occurred_at < %s) to stdout with (format csv)"
     )
     frame = _copy_frame(
-        conn, query, (cutoff.to_pydatetime(),), ["customer_id", "epoch", "touchpoint_type", "value"],
+        conn,
+        query,
+        (cutoff.to_pydatetime(),),
+        ["customer_id", "epoch", "touchpoint_type", "value"],
         {"customer_id": str, "epoch": "float64", "touchpoint_type": str, "value": "float64"},
     )
     frame["occurred_at"] = pd.to_datetime(frame.pop("epoch"), unit="s", utc=True)
@@ -667,9 +729,16 @@ def write_run(conn: psycopg.Connection, run: ModelRun, artifacts: dict[str, tupl
                 is_champion = excluded.is_champion
             """,
             (
-                run.model_version, entry.model_name, run.cutoff, entry.training_window,
-                json.dumps(entry.features), json.dumps(_json_safe(entry.parameters)),
-                json.dumps(_json_safe(entry.metrics)), path, sha, entry.is_champion,
+                run.model_version,
+                entry.model_name,
+                run.cutoff,
+                entry.training_window,
+                json.dumps(entry.features),
+                json.dumps(_json_safe(entry.parameters)),
+                json.dumps(_json_safe(entry.metrics)),
+                path,
+                sha,
+                entry.is_champion,
             ),
         )
 
@@ -687,8 +756,16 @@ def write_run(conn: psycopg.Connection, run: ModelRun, artifacts: dict[str, tupl
             values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
             """,
             (
-                run.model_version, evaluated, run.cutoff, backtest["test_cutoff"], backtest["n_train"],
-                backtest["n_test"], result["churn_rate"], result["roc_auc"], result["pr_auc"], result["brier"],
+                run.model_version,
+                evaluated,
+                run.cutoff,
+                backtest["test_cutoff"],
+                backtest["n_train"],
+                backtest["n_test"],
+                result["churn_rate"],
+                result["roc_auc"],
+                result["pr_auc"],
+                result["brier"],
             ),
         )
 
@@ -696,7 +773,8 @@ def write_run(conn: psycopg.Connection, run: ModelRun, artifacts: dict[str, tupl
     for name, table in run.tables.items():
         rows = _json_safe(table.to_dict(orient="records"))
         conn.execute(
-            "insert into ml.evaluation_tables (model_version, cutoff_date, table_name, rows) values (%s, %s, %s, %s::jsonb)",
+            "insert into ml.evaluation_tables (model_version, cutoff_date, table_name, rows) "
+            "values (%s, %s, %s, %s::jsonb)",
             (run.model_version, run.cutoff, name, json.dumps(rows)),
         )
 
@@ -713,7 +791,11 @@ def save_models(run: ModelRun, model_dir: Path) -> dict[str, tuple[str, str]]:
 
 
 def score_customers(
-    settings: Settings, cutoff: date, model_dir: Path, *, config: ScoringConfig | None = None,
+    settings: Settings,
+    cutoff: date,
+    model_dir: Path,
+    *,
+    config: ScoringConfig | None = None,
     marts: str = MARTS_SCHEMA,
 ) -> ScoringSummary:
     """Read orders and touch points, fit and score as of ``cutoff``, save models and write the ml tables.
@@ -735,7 +817,9 @@ def score_customers(
         purchase_champion = load_champion(conn, cutoff_date, "purchases")
     log.info(
         "scoring as of %s: %d orders and %d touch points read; churn champion %s",
-        cutoff_date, len(transactions), 0 if touchpoints is None else len(touchpoints),
+        cutoff_date,
+        len(transactions),
+        0 if touchpoints is None else len(touchpoints),
         champion.model_version if champion else "none",
     )
     run = compute_scores(transactions, cutoff_date, config, touchpoints, champion, purchase_champion)

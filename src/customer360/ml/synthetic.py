@@ -95,7 +95,8 @@ def simulate_transactions(
         anon = pd.DataFrame(
             {
                 "customer_id": [None] * n_anon,
-                "ordered_at": t0 + pd.to_timedelta(np.round(rng.uniform(0, span_days, n_anon) * 86_400.0).astype("int64"), unit="s"),
+                "ordered_at": t0
+                + pd.to_timedelta(np.round(rng.uniform(0, span_days, n_anon) * 86_400.0).astype("int64"), unit="s"),
                 "amount": np.round(rng.gamma(2.0, 20.0, n_anon), 2),
                 "channel": "store",
             }

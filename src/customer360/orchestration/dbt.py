@@ -32,8 +32,11 @@ CORE_MARTS_SELECT = ["tag:core"]
 SCORED_MARTS_SELECT = ["tag:scored"]
 
 # Keep dbt and Cosmos from phoning home: this network reaches package registries only.
-QUIET_ENV = {"DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DO_NOT_TRACK": "1",
-             "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False"}
+QUIET_ENV = {
+    "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    "DO_NOT_TRACK": "1",
+    "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+}
 
 
 def export_dbt_env() -> None:
@@ -55,8 +58,9 @@ def dbt_task_group(group_id: str, select: list[str], *, pre_execute: Callable[[d
     return DbtTaskGroup(
         group_id=group_id,
         # no `dbt deps`: the project has no packages, and the network is not there to fetch any
-        project_config=ProjectConfig(dbt_project_path=DBT_PROJECT_DIR, manifest_path=MANIFEST_PATH,
-                                     install_dbt_deps=False),
+        project_config=ProjectConfig(
+            dbt_project_path=DBT_PROJECT_DIR, manifest_path=MANIFEST_PATH, install_dbt_deps=False
+        ),
         profile_config=ProfileConfig(
             profile_name=PROFILE_NAME, target_name=TARGET_NAME, profiles_yml_filepath=DBT_PROJECT_DIR / "profiles.yml"
         ),
@@ -68,13 +72,17 @@ def dbt_task_group(group_id: str, select: list[str], *, pre_execute: Callable[[d
             test_indirect_selection=TestIndirectSelection.CAUTIOUS,
         ),
         render_config=RenderConfig(
-            load_method=LoadMode.DBT_MANIFEST, select=select, should_detach_multiple_parents_tests=True,
+            load_method=LoadMode.DBT_MANIFEST,
+            select=select,
+            should_detach_multiple_parents_tests=True,
             # one dbt invocation per model instead of two: dbt's start-up is most of a small model's time
             test_behavior=TestBehavior.BUILD,
         ),
         # Marts go to the build schema; customer360.orchestration.publish swaps it in after the marts gate.
-        operator_args={"vars": {"marts_schema": MARTS_BUILD_SCHEMA},
-                       **({"pre_execute": pre_execute} if pre_execute else {})},
+        operator_args={
+            "vars": {"marts_schema": MARTS_BUILD_SCHEMA},
+            **({"pre_execute": pre_execute} if pre_execute else {}),
+        },
     )
 
 
@@ -90,8 +98,13 @@ def run_dbt(settings: Settings | None, *args: str, target_path: Path | None = No
     env.update(
         settings.dbt_env()
         if settings
-        else {"C360_PGHOST": "127.0.0.1", "C360_PGPORT": "5432", "C360_PGUSER": "postgres",
-              "C360_PGPASSWORD": "", "C360_PGDATABASE": "customer360"}
+        else {
+            "C360_PGHOST": "127.0.0.1",
+            "C360_PGPORT": "5432",
+            "C360_PGUSER": "postgres",
+            "C360_PGPASSWORD": "",
+            "C360_PGDATABASE": "customer360",
+        }
     )
     dbt = Path(sys.executable).parent / "dbt"
     command = [str(dbt), *args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
@@ -102,8 +115,17 @@ def run_dbt(settings: Settings | None, *args: str, target_path: Path | None = No
 
 def record_history(settings: Settings, target_path: Path) -> None:
     """Snapshot the checked build's golden records and build the marts view over the snapshot."""
-    run_dbt(settings, "build", "--quiet", "--select", "customer_history_snapshot", "dim_customer_history",
-            "--vars", json.dumps({"marts_schema": MARTS_BUILD_SCHEMA}), target_path=target_path)
+    run_dbt(
+        settings,
+        "build",
+        "--quiet",
+        "--select",
+        "customer_history_snapshot",
+        "dim_customer_history",
+        "--vars",
+        json.dumps({"marts_schema": MARTS_BUILD_SCHEMA}),
+        target_path=target_path,
+    )
 
 
 def write_docs(settings: Settings, target_path: Path, reports_dir: Path) -> Path:

@@ -9,7 +9,7 @@ backfill of any past period is asked for.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 
 
 class IntervalError(ValueError):
@@ -43,7 +43,7 @@ class DataInterval:
         """The as-of of what this run builds: the scoring cutoff and the bound of "not in the future" checks."""
         return self.build_as_of or self.end
 
-    def with_as_of(self, as_of: datetime) -> "DataInterval":
+    def with_as_of(self, as_of: datetime) -> DataInterval:
         return DataInterval(self.start, self.end, max(as_of, self.end))
 
     @property
@@ -66,7 +66,7 @@ class DataInterval:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, str]) -> "DataInterval":
+    def from_dict(cls, d: dict[str, str]) -> DataInterval:
         as_of = datetime.fromisoformat(d["as_of"]) if d.get("as_of") else None
         return cls(datetime.fromisoformat(d["start"]), datetime.fromisoformat(d["end"]), as_of)
 
@@ -76,7 +76,7 @@ def _midnight_utc(value: str, name: str) -> datetime:
         day = date.fromisoformat(value)
     except ValueError:
         raise IntervalError(f"param {name}={value!r} is not a date; use YYYY-MM-DD") from None
-    return datetime.combine(day, time(), tzinfo=timezone.utc)
+    return datetime.combine(day, time(), tzinfo=UTC)
 
 
 def resolve_interval(
@@ -92,7 +92,7 @@ def resolve_interval(
             "this run has no data interval: trigger it with a logical date, or pass "
             "interval_start and interval_end (YYYY-MM-DD) as params"
         )
-    return DataInterval(data_interval_start.astimezone(timezone.utc), data_interval_end.astimezone(timezone.utc))
+    return DataInterval(data_interval_start.astimezone(UTC), data_interval_end.astimezone(UTC))
 
 
 def resolve_cutoff(param: str | None, interval: DataInterval) -> date:

@@ -107,8 +107,10 @@ class LeaseHolder:
     expires_at: datetime
 
     def describe(self) -> str:
-        return (f"run {self.run_key} (lease {self.holder}) since {self.claimed_at:%Y-%m-%d %H:%M:%S %Z}, "
-                f"lease valid until {self.expires_at:%Y-%m-%d %H:%M:%S %Z}")
+        return (
+            f"run {self.run_key} (lease {self.holder}) since {self.claimed_at:%Y-%m-%d %H:%M:%S %Z}, "
+            f"lease valid until {self.expires_at:%Y-%m-%d %H:%M:%S %Z}"
+        )
 
 
 def current_holder(conn: psycopg.Connection) -> LeaseHolder | None:
@@ -146,8 +148,11 @@ def claim(settings: Settings, run_key: str, *, wait_seconds: float | None = None
             if got is not None:
                 if before is not None:
                     log.warning("took over the warehouse build lease of %s: it had expired", before.describe())
-                log.info("warehouse build lease taken by run %s%s", run_key,
-                         f" after waiting for {waited_for.run_key}" if waited_for else "")
+                log.info(
+                    "warehouse build lease taken by run %s%s",
+                    run_key,
+                    f" after waiting for {waited_for.run_key}" if waited_for else "",
+                )
                 return token
             holder = current_holder(conn)
             if holder is None:
@@ -191,6 +196,7 @@ def release(settings: Settings, token: str | None) -> bool:
         return False
     with connect(settings, autocommit=True) as conn:
         ensure_run_tables(conn)
-        row = conn.execute("delete from ops.build_lease where lease = %s and holder = %s returning 1",
-                           (LEASE, token)).fetchone()
+        row = conn.execute(
+            "delete from ops.build_lease where lease = %s and holder = %s returning 1", (LEASE, token)
+        ).fetchone()
     return row is not None

@@ -103,8 +103,14 @@ def check_marts(settings: Settings, interval: DataInterval) -> dict[str, Any]:
 def _gate(settings: Settings, interval: DataInterval, suite: str, **kwargs: Any) -> dict[str, Any]:
     from customer360.quality.gate import enforce, run_checks
 
-    results = run_checks(settings.as_role(TRANSFORMER), suite, as_of=interval.as_of, run_id=interval.run_key,
-                         marts=MARTS_BUILD_SCHEMA, **kwargs)
+    results = run_checks(
+        settings.as_role(TRANSFORMER),
+        suite,
+        as_of=interval.as_of,
+        run_id=interval.run_key,
+        marts=MARTS_BUILD_SCHEMA,
+        **kwargs,
+    )
     failed = [r for r in results if not r.passed]
     log.info("%s checks: %d run, %d failed", suite, len(results), len(failed))
     enforce(results)
@@ -117,11 +123,18 @@ def resolve(settings: Settings, interval: DataInterval) -> dict[str, Any]:
     transformer = settings.as_role(TRANSFORMER)
     summary = resolve_identities(transformer, interval.run_key, interval.as_of)
     pseudonymised = pseudonymise(transformer)
-    return {"pseudonymised_records": pseudonymised, "mode": summary.mode, "records": summary.records,
-            "records_matched": summary.records_matched,
-            "customers": summary.customers, "new_customers": summary.new_customers,
-            "merged_ids": summary.merged_ids, "split_ids": summary.split_ids,
-            "scored_pairs": summary.scored_pairs, "review_pairs": summary.review_pairs}
+    return {
+        "pseudonymised_records": pseudonymised,
+        "mode": summary.mode,
+        "records": summary.records,
+        "records_matched": summary.records_matched,
+        "customers": summary.customers,
+        "new_customers": summary.new_customers,
+        "merged_ids": summary.merged_ids,
+        "split_ids": summary.split_ids,
+        "scored_pairs": summary.scored_pairs,
+        "review_pairs": summary.review_pairs,
+    }
 
 
 def pseudonymise(settings: Settings) -> int:
@@ -138,8 +151,12 @@ def score(settings: Settings, interval: DataInterval, cutoff: str | None = None)
     from customer360.ml.scoring import score_customers
     from customer360.orchestration.interval import resolve_cutoff
 
-    summary = score_customers(settings.as_role(TRANSFORMER), resolve_cutoff(cutoff, interval),
-                              settings.data_dir / "models", marts=MARTS_BUILD_SCHEMA)
+    summary = score_customers(
+        settings.as_role(TRANSFORMER),
+        resolve_cutoff(cutoff, interval),
+        settings.data_dir / "models",
+        marts=MARTS_BUILD_SCHEMA,
+    )
     churn = summary.metrics["churn"]
     return {
         "cutoff": summary.cutoff.isoformat(),

@@ -5,7 +5,8 @@
     python -m customer360.privacy erase --email-key 3f0c...        (the e-mail's key: the address need not be typed)
     python -m customer360.privacy email-key --email jo@example.com  (print the key, e.g. for the erase_person DAG)
     python -m customer360.privacy new-key                           (print a new random secret)
-    python -m customer360.privacy rotate-key                        (recompute keys with the current secret; check suppressions)
+    python -m customer360.privacy rotate-key                        (recompute keys with the current secret;
+                                                                     check suppressions)
     python -m customer360.privacy suppress --request-id R --email jo@example.com [--phone ...]
                                                         (hash again under the current secret, after a rotation)
 
@@ -27,8 +28,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m customer360.privacy", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m customer360.privacy", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     erase_p = sub.add_parser("erase", help="remove a person from every schema and file; suppress them")
     who = erase_p.add_mutually_exclusive_group(required=True)
@@ -71,8 +73,14 @@ def _main(argv: list[str] | None) -> int:
             from customer360.privacy.erase import PersonNotFound, erase
 
             try:
-                result = erase(settings, email=args.email, customer_id=args.customer_id, email_key=args.email_key,
-                               dry_run=args.dry_run, request_id=args.request_id)
+                result = erase(
+                    settings,
+                    email=args.email,
+                    customer_id=args.customer_id,
+                    email_key=args.email_key,
+                    dry_run=args.dry_run,
+                    request_id=args.request_id,
+                )
             except PersonNotFound as e:
                 print(f"not found: {e}", file=sys.stderr)
                 return 1
@@ -86,8 +94,9 @@ def _main(argv: list[str] | None) -> int:
         if args.command == "suppress":
             from customer360.privacy.rotation import suppress_again
 
-            items = [("email", normalise_email(e)) for e in args.email] + [("phone", normalise_phone(p))
-                                                                           for p in args.phone]
+            items = [("email", normalise_email(e)) for e in args.email] + [
+                ("phone", normalise_phone(p)) for p in args.phone
+            ]
             print(json.dumps({"suppressions_added": suppress_again(settings, args.request_id, items)}))
             return 0
     except PseudonymKeyMissing as e:

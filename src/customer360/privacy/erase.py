@@ -46,10 +46,9 @@ import re
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
-import psycopg
 from psycopg import sql
 
 from customer360.config import Settings
@@ -63,8 +62,12 @@ log = logging.getLogger(__name__)
 # Identifier columns of int_source_records, and the raw columns that carry them.
 IDENTIFIERS = suppression.IDENTIFIER_COLUMNS
 SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
-OWN_TABLES = {("ops", "erasure_suppressions"), ("ops", "erasure_requests"), ("ops", "file_manifest"),
-              ("ops", "ingest_log")}
+OWN_TABLES = {
+    ("ops", "erasure_suppressions"),
+    ("ops", "erasure_requests"),
+    ("ops", "file_manifest"),
+    ("ops", "ingest_log"),
+}
 ERASED = "[erased]"
 TEXT_TYPES = ("text", "character varying", "character", "json", "jsonb")
 
@@ -83,7 +86,9 @@ class Person:
     phones: set[str] = field(default_factory=set)
     identifiers: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     record_keys: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # contract key per source
-    locations: dict[str, set[tuple[str, int]]] = field(default_factory=lambda: defaultdict(set))  # source -> (file, line)
+    locations: dict[str, set[tuple[str, int]]] = field(
+        default_factory=lambda: defaultdict(set)
+    )  # source -> (file, line)
     keys: set[str] = field(default_factory=set)  # key values of deleted rows, for dq examples
     # As delivered in their deleted raw rows, for the file sweep: full names and street addresses.
     names: set[tuple[str, str]] = field(default_factory=set)  # (first, last)
@@ -166,14 +171,21 @@ class ErasureResult:
     def summary(self) -> dict:
         """Counts and ids only: safe for logs, XCom and the request table."""
         return {
-            "request_id": self.request_id, "found_by": self.found_by, "dry_run": self.dry_run,
-            "customers": self.customers, "records": self.records,
-            "rows_deleted": sum(self.rows_deleted.values()), "rows_deleted_by_schema": self.rows_by_schema(),
-            "values_scrubbed": sum(self.values_scrubbed.values()), "dq_examples_removed": self.dq_examples_removed,
+            "request_id": self.request_id,
+            "found_by": self.found_by,
+            "dry_run": self.dry_run,
+            "customers": self.customers,
+            "records": self.records,
+            "rows_deleted": sum(self.rows_deleted.values()),
+            "rows_deleted_by_schema": self.rows_by_schema(),
+            "values_scrubbed": sum(self.values_scrubbed.values()),
+            "dq_examples_removed": self.dq_examples_removed,
             "shared_rows_kept": self.shared_rows_kept,
-            "suppressions": self.suppressions, "files_rewritten": len(self.files_rewritten),
+            "suppressions": self.suppressions,
+            "files_rewritten": len(self.files_rewritten),
             "file_records_removed": self.file_records_removed,
-            "other_files_scrubbed": len(self.other_files_scrubbed), "reports_regenerated": self.reports_regenerated,
+            "other_files_scrubbed": len(self.other_files_scrubbed),
+            "reports_regenerated": self.reports_regenerated,
         }
 
 
@@ -182,11 +194,18 @@ class _Rollback(Exception):
 
 
 def new_request_id() -> str:
-    return "erase_" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "_" + uuid.uuid4().hex[:8]
+    return "erase_" + datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "_" + uuid.uuid4().hex[:8]
 
 
-def erase(settings: Settings, *, email: str | None = None, customer_id: str | None = None,
-          email_key: str | None = None, dry_run: bool = False, request_id: str | None = None) -> ErasureResult:
+def erase(
+    settings: Settings,
+    *,
+    email: str | None = None,
+    customer_id: str | None = None,
+    email_key: str | None = None,
+    dry_run: bool = False,
+    request_id: str | None = None,
+) -> ErasureResult:
     if sum(v is not None for v in (email, customer_id, email_key)) != 1:
         raise ValueError("give exactly one of email, email_key or customer_id")
     key = load_key()  # the suppression list needs it: fail before touching anything
@@ -209,9 +228,12 @@ def erase(settings: Settings, *, email: str | None = None, customer_id: str | No
                     raise PersonNotFound(
                         "no record holds this e-mail (raw, quarantine, identity or marts): nothing was erased; "
                         "check its spelling. To refuse the address in future deliveries anyway, use "
-                        "python -m customer360.privacy suppress")
+                        "python -m customer360.privacy suppress"
+                    )
                 result.suppressions = _suppress(conn, key, person, result.request_id)
-                rewrites = _plan_file_rewrites(settings, person, suppression.load(conn), _files_with_suppressed_rows(conn))
+                rewrites = _plan_file_rewrites(
+                    settings, person, suppression.load(conn), _files_with_suppressed_rows(conn)
+                )
                 result.file_records_removed = sum(r.removed for r in rewrites)
                 result.files_rewritten = [r.rel for r in rewrites]
                 _record_rewrites(conn, rewrites, result.request_id)
@@ -254,21 +276,36 @@ def _find(conn, *, email: str | None, customer_id: str | None, email_key: str | 
             raise ValueError("the e-mail is empty")
         person.emails.add(e)
         if has_xref:
-            ids |= {r[0] for r in conn.execute(
-                "select customer_id from identity.customer_source_xref "
-                "where source = 'email_campaign_events' and source_record_key = %s", (e,))}
+            ids |= {
+                r[0]
+                for r in conn.execute(
+                    "select customer_id from identity.customer_source_xref "
+                    "where source = 'email_campaign_events' and source_record_key = %s",
+                    (e,),
+                )
+            }
         if has_xref and has_records:
-            ids |= {r[0] for r in conn.execute(
-                """select x.customer_id from intermediate.int_source_records r
+            ids |= {
+                r[0]
+                for r in conn.execute(
+                    """select x.customer_id from intermediate.int_source_records r
                    join identity.customer_source_xref x using (source, source_record_key)
-                   where r.email_normalised = %(e)s or r.previous_email_normalised = %(e)s""", {"e": e})}
+                   where r.email_normalised = %(e)s or r.previous_email_normalised = %(e)s""",
+                    {"e": e},
+                )
+            }
     elif email_key is not None:
         if not _table_exists(conn, "identity.record_pseudonyms"):
             raise PersonNotFound("no pseudonymised keys yet (identity.record_pseudonyms): erase by e-mail instead")
-        ids |= {r[0] for r in conn.execute(
-            """select x.customer_id from identity.record_pseudonyms p
+        ids |= {
+            r[0]
+            for r in conn.execute(
+                """select x.customer_id from identity.record_pseudonyms p
                join identity.customer_source_xref x using (source, source_record_key)
-               where p.email_key = %s""", (email_key,))}
+               where p.email_key = %s""",
+                (email_key,),
+            )
+        }
     else:
         ids.add(customer_id)
     if ids and _table_exists(conn, "identity.customer_id_history"):
@@ -278,15 +315,20 @@ def _find(conn, *, email: str | None, customer_id: str | None, email_key: str | 
             rows = conn.execute(
                 """select old_customer_id, new_customer_id from identity.customer_id_history
                    where old_customer_id = any(%(ids)s) or new_customer_id = any(%(ids)s)""",
-                {"ids": list(frontier)}).fetchall()
+                {"ids": list(frontier)},
+            ).fetchall()
             found = {v for r in rows for v in r} - ids
             ids |= found
             frontier = found
     person.customer_ids = ids
     if ids and has_xref:
-        person.records = {(s, k) for s, k in conn.execute(
-            "select source, source_record_key from identity.customer_source_xref where customer_id = any(%s)",
-            (list(ids),))}
+        person.records = {
+            (s, k)
+            for s, k in conn.execute(
+                "select source, source_record_key from identity.customer_source_xref where customer_id = any(%s)",
+                (list(ids),),
+            )
+        }
     if person.records and has_records:
         sources = [s for s, _ in person.records]
         keys = [k for _, k in person.records]
@@ -295,7 +337,8 @@ def _find(conn, *, email: str | None, customer_id: str | None, email_key: str | 
                       r.account_id, r.loyalty_id, r.web_account_id
                from intermediate.int_source_records r
                join unnest(%s::text[], %s::text[]) as p(source, source_record_key) using (source, source_record_key)""",
-            (sources, keys)):
+            (sources, keys),
+        ):
             person.emails.update(v for v in row[:2] if v)
             if row[2]:
                 person.phones.add(row[2])
@@ -311,10 +354,13 @@ def _find(conn, *, email: str | None, customer_id: str | None, email_key: str | 
     if customer_id is not None and not person.records:
         raise PersonNotFound(
             f"no customer {customer_id}: no source record is resolved to it (identity.customer_source_xref), nor "
-            "was it merged into one (identity.customer_id_history); check the id in marts.dim_customer")
+            "was it merged into one (identity.customer_id_history); check the id in marts.dim_customer"
+        )
     if email_key is not None and not person.records:
-        raise PersonNotFound("no source record has this email_key: check the key (python -m customer360.privacy "
-                             "email-key --email ... computes it), or erase by e-mail")
+        raise PersonNotFound(
+            "no source record has this email_key: check the key (python -m customer360.privacy "
+            "email-key --email ... computes it), or erase by e-mail"
+        )
     return person
 
 
@@ -354,8 +400,11 @@ def _delete_raw(conn, person: Person, result: ErasureResult) -> None:
         rows = conn.execute(
             sql.SQL("select ctid::text, _file_name, _line_number, {} from {} where {}").format(
                 sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(c)) for c in select_cols),
-                table, sql.SQL(" or ").join(conditions)),
-            params).fetchall()
+                table,
+                sql.SQL(" or ").join(conditions),
+            ),
+            params,
+        ).fetchall()
         if not rows:
             continue
         # whose record is each candidate row? keep rows that are another customer's record
@@ -367,9 +416,13 @@ def _delete_raw(conn, person: Person, result: ErasureResult) -> None:
         owners: dict[str, str] = {}
         if has_xref:
             candidates = sorted({k for k in xkeys_of_rows.values() if k})
-            owners = dict(conn.execute(
-                "select source_record_key, customer_id from identity.customer_source_xref "
-                "where source = %s and source_record_key = any(%s)", (contract.name, candidates)).fetchall())
+            owners = dict(
+                conn.execute(
+                    "select source_record_key, customer_id from identity.customer_source_xref "
+                    "where source = %s and source_record_key = any(%s)",
+                    (contract.name, candidates),
+                ).fetchall()
+            )
         doomed = []
         for row in rows:
             values = dict(zip(select_cols, row[3:]))
@@ -388,12 +441,12 @@ def _delete_raw(conn, person: Person, result: ErasureResult) -> None:
             person.keys.add(f"{row[1]}:{row[2]}")
             if values.get(contract.key):
                 person.record_keys[contract.name].add(values[contract.key].strip())
-            if (e := normalise_email(values.get("email"))):
+            if e := normalise_email(values.get("email")):
                 person.emails.add(e)
-            if (p := normalise_phone(values.get("phone"))):
+            if p := normalise_phone(values.get("phone")):
                 person.phones.add(p)
             for n in IDENTIFIERS:
-                if (v := (values.get(n) or "").strip()):
+                if v := (values.get(n) or "").strip():
                     person.identifiers[n].add(v)
             _remember_for_files(person, values)
         if doomed:
@@ -424,7 +477,9 @@ def _person_in_text(contract: SourceContract, person: Person, raw: str) -> bool:
         v = value.strip()
         if not v:
             continue
-        if normalise_email(v) in person.emails or (sum(ch.isdigit() for ch in v) >= 7 and normalise_phone(v) in person.phones):
+        if normalise_email(v) in person.emails or (
+            sum(ch.isdigit() for ch in v) >= 7 and normalise_phone(v) in person.phones
+        ):
             return True
         if any(v in person.identifiers.get(n, ()) for n in IDENTIFIERS):
             return True
@@ -441,7 +496,8 @@ def _delete_quarantine(conn, person: Person, result: ErasureResult) -> None:
         table = qualified("quarantine", contract.name)
         doomed = []
         for ctid, file_name, line, raw in conn.execute(
-                sql.SQL("select ctid::text, _file_name, _line_number, raw_record from {}").format(table)):
+            sql.SQL("select ctid::text, _file_name, _line_number, raw_record from {}").format(table)
+        ):
             if raw and _person_in_text(contract, person, raw):
                 doomed.append(ctid)
                 person.locations[contract.name].add((file_name, int(line)))
@@ -460,7 +516,9 @@ def _base_tables(conn) -> dict[tuple[str, str], dict[str, str]]:
            join information_schema.tables t using (table_schema, table_name)
            where t.table_type = 'BASE TABLE' and c.table_schema <> all(%s)
              and c.table_schema not like 'pg\\_%%'
-           order by c.table_schema, c.table_name, c.ordinal_position""", (list(SYSTEM_SCHEMAS),)):
+           order by c.table_schema, c.table_name, c.ordinal_position""",
+        (list(SYSTEM_SCHEMAS),),
+    ):
         out[(schema, table)][column] = dtype
     return out
 
@@ -483,15 +541,19 @@ def _delete_derived(conn, person: Person, result: ErasureResult) -> None:
                 if c.endswith("source_record_key"):
                     prefix = c[: -len("source_record_key")]
                     if prefix + "source" in columns:
-                        conditions.append(sql.SQL(
-                            "({}, {}::text) in (select * from unnest(%(sources)s::text[], %(keys)s::text[]))"
-                        ).format(sql.Identifier(prefix + "source"), sql.Identifier(c)))
+                        conditions.append(
+                            sql.SQL(
+                                "({}, {}::text) in (select * from unnest(%(sources)s::text[], %(keys)s::text[]))"
+                            ).format(sql.Identifier(prefix + "source"), sql.Identifier(c))
+                        )
         if not conditions:
             continue
         rows = conn.execute(
             sql.SQL("delete from {} as t where {} returning to_jsonb(t)").format(
-                qualified(schema, table), sql.SQL(" or ").join(conditions)),
-            {"ids": ids, "sources": sources, "keys": keys}).fetchall()
+                qualified(schema, table), sql.SQL(" or ").join(conditions)
+            ),
+            {"ids": ids, "sources": sources, "keys": keys},
+        ).fetchall()
         if rows:
             result.rows_deleted[f"{schema}.{table}"] = len(rows)
             for (obj,) in rows:  # their keys, to find them among stored test failures
@@ -507,14 +569,17 @@ def _scrub_dq_examples(conn, person: Person, result: ErasureResult) -> None:
     keys = sorted(person.keys | person.customer_ids | {k for _, k in person.records} | person.emails)
     rows = conn.execute(
         """select run_id, suite, check_name, failing_examples from ops.dq_results
-           where failing_examples && %s::text[]""", (keys,)).fetchall()
+           where failing_examples && %s::text[]""",
+        (keys,),
+    ).fetchall()
     doomed = set(keys)
     for run_id, suite, check_name, examples in rows:
         kept = [e for e in examples if e not in doomed]
         result.dq_examples_removed += len(examples) - len(kept)
         conn.execute(
             "update ops.dq_results set failing_examples = %s where run_id = %s and suite = %s and check_name = %s",
-            (kept, run_id, suite, check_name))
+            (kept, run_id, suite, check_name),
+        )
 
 
 def _sweep_tables(conn, person: Person, result: ErasureResult) -> None:
@@ -532,9 +597,11 @@ def _sweep_tables(conn, person: Person, result: ErasureResult) -> None:
             col = sql.Identifier(column)
             cast = sql.SQL("::jsonb" if dtype == "jsonb" else "::json" if dtype == "json" else "")
             n = conn.execute(
-                sql.SQL("update {} set {} = (regexp_replace({}::text, %(p)s, %(erased)s, 'gi')){} "
-                        "where {}::text ~* %(p)s").format(qualified(schema, table), col, col, cast, col),
-                {"p": pattern, "erased": ERASED}).rowcount
+                sql.SQL(
+                    "update {} set {} = (regexp_replace({}::text, %(p)s, %(erased)s, 'gi')){} where {}::text ~* %(p)s"
+                ).format(qualified(schema, table), col, col, cast, col),
+                {"p": pattern, "erased": ERASED},
+            ).rowcount
             if n:
                 result.values_scrubbed[f"{schema}.{table}.{column}"] = n
 
@@ -547,8 +614,7 @@ def _suppress(conn, key: PseudonymKey, person: Person, request_id: str) -> int:
     hashed = suppression.hashes_for(key, items)
     if not hashed:
         return 0
-    with conn.cursor().copy(
-            "copy ops.erasure_suppressions (request_id, kind, key_id, value_hash) from stdin") as copy:
+    with conn.cursor().copy("copy ops.erasure_suppressions (request_id, kind, key_id, value_hash) from stdin") as copy:
         for kind, value_hash in hashed:
             copy.write_row((request_id, kind, key.key_id, value_hash))
     return len(hashed)
@@ -559,8 +625,16 @@ def _record_request(conn, result: ErasureResult) -> None:
         """insert into ops.erasure_requests
                (request_id, requested_at, found_by, customers, rows_deleted, files_rewritten, suppressions, dry_run)
            values (%s, now(), %s, %s, %s, %s, %s, %s)""",
-        (result.request_id, result.found_by, result.customers, json.dumps(result.rows_deleted),
-         len(result.files_rewritten), result.suppressions, result.dry_run))
+        (
+            result.request_id,
+            result.found_by,
+            result.customers,
+            json.dumps(result.rows_deleted),
+            len(result.files_rewritten),
+            result.suppressions,
+            result.dry_run,
+        ),
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -613,12 +687,18 @@ def _holds(text_lower: bytes, needles: list[bytes]) -> bool:
 
 def _files_with_suppressed_rows(conn) -> set[tuple[str, str, str]]:
     """(source, day, file name) of loaded files the suppression list dropped rows of: re-sent files of erased people."""
-    return {(r[0], r[1].strftime(LANDING_DAY_FORMAT), r[2]) for r in conn.execute(
-        "select source, file_day, file_name from ops.file_manifest where rows_suppressed > 0")}
+    return {
+        (r[0], r[1].strftime(LANDING_DAY_FORMAT), r[2])
+        for r in conn.execute("select source, file_day, file_name from ops.file_manifest where rows_suppressed > 0")
+    }
 
 
-def _plan_file_rewrites(settings: Settings, person: Person, supp: suppression.Suppressions = suppression.EMPTY,
-                        resent: set[tuple[str, str, str]] = frozenset()) -> list[_Rewrite]:
+def _plan_file_rewrites(
+    settings: Settings,
+    person: Person,
+    supp: suppression.Suppressions = suppression.EMPTY,
+    resent: set[tuple[str, str, str]] = frozenset(),
+) -> list[_Rewrite]:
     """Write each landing file that holds the person without their records, beside it (hidden), for later.
 
     Files are found by the deleted rows' file and line, by the person's e-mails and phones
@@ -647,8 +727,14 @@ def _plan_file_rewrites(settings: Settings, person: Person, supp: suppression.Su
     return plans
 
 
-def _rewrite_file(contract: SourceContract, path: Path, lines: set[int], needles: list[bytes],
-                  person: Person, supp: suppression.Suppressions = suppression.EMPTY) -> _Rewrite | None:
+def _rewrite_file(
+    contract: SourceContract,
+    path: Path,
+    lines: set[int],
+    needles: list[bytes],
+    person: Person,
+    supp: suppression.Suppressions = suppression.EMPTY,
+) -> _Rewrite | None:
     data = path.read_bytes()
     if contract.format == "parquet":
         return _rewrite_parquet(contract, path, data, lines, needles, person, supp)
@@ -663,6 +749,7 @@ def _rewrite_file(contract: SourceContract, path: Path, lines: set[int], needles
         for chunk in data.splitlines(keepends=True):
             body.append((line, chunk))
             line += 1
+
     def theirs(first: int, chunk: bytes) -> bool:
         if first in lines or _holds(chunk.lower(), needles):
             return True
@@ -677,8 +764,15 @@ def _rewrite_file(contract: SourceContract, path: Path, lines: set[int], needles
     return _stage(contract, path, new, removed, len(kept))
 
 
-def _rewrite_parquet(contract: SourceContract, path: Path, data: bytes, lines: set[int], needles: list[bytes],
-                     person: Person, supp: suppression.Suppressions = suppression.EMPTY) -> _Rewrite | None:
+def _rewrite_parquet(
+    contract: SourceContract,
+    path: Path,
+    data: bytes,
+    lines: set[int],
+    needles: list[bytes],
+    person: Person,
+    supp: suppression.Suppressions = suppression.EMPTY,
+) -> _Rewrite | None:
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
@@ -689,8 +783,11 @@ def _rewrite_parquet(contract: SourceContract, path: Path, data: bytes, lines: s
     for i in lines:
         if 1 <= i <= n:
             drop[i - 1] = True
-    str_values = {name: table.column(name).cast(pa.string()).to_pylist() for name in table.column_names
-                  if pa.types.is_string(table.column(name).type) or pa.types.is_large_string(table.column(name).type)}
+    str_values = {
+        name: table.column(name).cast(pa.string()).to_pylist()
+        for name in table.column_names
+        if pa.types.is_string(table.column(name).type) or pa.types.is_large_string(table.column(name).type)
+    }
     for name, values in str_values.items():
         for i, v in enumerate(values):
             if v is None or drop[i]:
@@ -721,8 +818,15 @@ def _stage(contract: SourceContract, path: Path, new: bytes, removed: int, rows_
     tmp = path.with_name(f".{path.name}.erasure.tmp")
     tmp.write_bytes(new)
     os.chmod(tmp, path.stat().st_mode & 0o777)
-    return _Rewrite(source=contract.name, day=path.parent.name, path=path, tmp=tmp, removed=removed,
-                    checksum=hashlib.sha256(new).hexdigest(), rows_left=rows_left)
+    return _Rewrite(
+        source=contract.name,
+        day=path.parent.name,
+        path=path,
+        tmp=tmp,
+        removed=removed,
+        checksum=hashlib.sha256(new).hexdigest(),
+        rows_left=rows_left,
+    )
 
 
 def _record_rewrites(conn, rewrites: list[_Rewrite], request_id: str) -> None:
@@ -738,7 +842,8 @@ def _record_rewrites(conn, rewrites: list[_Rewrite], request_id: str) -> None:
             continue
         loaded = conn.execute(
             "select 1 from ops.file_manifest where source = %s and file_name = %s and file_day = %s",
-            (r.source, r.path.name, day)).fetchone()
+            (r.source, r.path.name, day),
+        ).fetchone()
         if not loaded:
             continue  # not loaded yet: it loads as a new file, without the person
         conn.execute(
@@ -747,7 +852,8 @@ def _record_rewrites(conn, rewrites: list[_Rewrite], request_id: str) -> None:
                     status)
                values (%s, %s, %s, %s, %s, 0, 0, 0, 'erasure_rewrite')
                on conflict (checksum) do nothing""",
-            (r.checksum, r.source, r.path.name, day, request_id))
+            (r.checksum, r.source, r.path.name, day, request_id),
+        )
 
 
 def _regenerate_report(settings: Settings) -> bool:

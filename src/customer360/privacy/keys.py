@@ -53,7 +53,7 @@ class PseudonymKey:
     def key_id(self) -> str:
         return hmac.new(self.secret, b"c360 key id", hashlib.sha256).hexdigest()[:12]
 
-    def hasher(self) -> "KeyedHasher":
+    def hasher(self) -> KeyedHasher:
         return KeyedHasher(self)
 
 
@@ -95,8 +95,8 @@ def load_key(env: dict[str, str] | None = None) -> PseudonymKey:
             raise PseudonymKeyMissing(f"{KEY_FILE_ENV}={path} cannot be read: {e.strerror or e}") from None
     raise PseudonymKeyMissing(
         f"{KEY_ENV} is not set (nor {KEY_FILE_ENV}). Pseudonymised keys and the erasure suppression list "
-        f"need a secret: generate one with `python -m customer360.privacy new-key` and set {KEY_ENV} in the environment "
-        "of the pipeline (never in the repository)."
+        f"need a secret: generate one with `python -m customer360.privacy new-key` and set {KEY_ENV} in the "
+        "environment of the pipeline (never in the repository)."
     )
 
 
@@ -122,8 +122,10 @@ def ensure_local_key(path: Path = LOCAL_KEY_FILE, say=print) -> Path | None:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(new_secret())
-        say(f"{KEY_ENV} is not set: generated a demo pseudonymisation key in {path} (mode 0600). "
-            f"Set {KEY_ENV} from a secret store in production.")
+        say(
+            f"{KEY_ENV} is not set: generated a demo pseudonymisation key in {path} (mode 0600). "
+            f"Set {KEY_ENV} from a secret store in production."
+        )
     os.environ[KEY_FILE_ENV] = str(path)
     return path
 

@@ -49,11 +49,17 @@ def refresh(conn, key: PseudonymKey | None = None) -> int:
     ).fetchall()
     conn.execute("delete from identity.record_pseudonyms")
     with conn.cursor().copy(
-            "copy identity.record_pseudonyms (source, source_record_key, key_id, email_key, phone_key) from stdin"
+        "copy identity.record_pseudonyms (source, source_record_key, key_id, email_key, phone_key) from stdin"
     ) as copy:
         for source, record_key, email, phone in rows:
-            copy.write_row((source, record_key, key.key_id,
-                            h("bi_email", email)[:KEY_LENGTH] if email else None,
-                            h("bi_phone", phone)[:KEY_LENGTH] if phone else None))
+            copy.write_row(
+                (
+                    source,
+                    record_key,
+                    key.key_id,
+                    h("bi_email", email)[:KEY_LENGTH] if email else None,
+                    h("bi_phone", phone)[:KEY_LENGTH] if phone else None,
+                )
+            )
     log.info("pseudonymised keys for %d source record(s) (key id %s)", len(rows), key.key_id)
     return len(rows)

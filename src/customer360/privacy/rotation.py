@@ -28,8 +28,7 @@ def rotate(settings: Settings) -> dict:
     with transaction(settings) as conn:
         suppression.ensure_table(conn)
         records = refresh(conn, key)
-        by_key = dict(conn.execute(
-            "select key_id, count(*) from ops.erasure_suppressions group by key_id").fetchall())
+        by_key = dict(conn.execute("select key_id, count(*) from ops.erasure_suppressions group by key_id").fetchall())
     unmatched = sorted(k for k in by_key if k != key.key_id and k not in old)
     return {
         "key_id": key.key_id,
@@ -48,5 +47,7 @@ def suppress_again(settings: Settings, request_id: str, items: list[tuple[str, s
         for kind, value_hash in hashed:
             conn.execute(
                 """insert into ops.erasure_suppressions (request_id, kind, key_id, value_hash)
-                   values (%s, %s, %s, %s) on conflict do nothing""", (request_id, kind, key.key_id, value_hash))
+                   values (%s, %s, %s, %s) on conflict do nothing""",
+                (request_id, kind, key.key_id, value_hash),
+            )
     return len(hashed)

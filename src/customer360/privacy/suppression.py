@@ -34,7 +34,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from customer360.ingestion.contracts import SourceContract
-from customer360.privacy.keys import KeyedHasher, PseudonymKey, load_key, normalise_email, normalise_phone, previous_keys
+from customer360.privacy.keys import (
+    KeyedHasher,
+    PseudonymKey,
+    load_key,
+    normalise_email,
+    normalise_phone,
+    previous_keys,
+)
 
 TABLE = "ops.erasure_suppressions"
 

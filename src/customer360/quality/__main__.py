@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from customer360.cli import friendly
 from customer360.config import Settings
@@ -14,7 +14,7 @@ from customer360.quality.gate import QualityGateFailed, enforce, run_checks
 
 def _parse_ts(text: str) -> datetime:
     ts = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,10 +23,18 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="python -m customer360.quality", description="Run the data-quality gate.")
-    parser.add_argument("--suite", action="append", required=True,
-                        help="raw, marts, all or a suite name such as raw.surveys (repeatable)")
-    parser.add_argument("--as-of", required=True, type=_parse_ts,
-                        help="the run's data-interval end (ISO 8601), e.g. 2025-12-31T00:00:00Z")
+    parser.add_argument(
+        "--suite",
+        action="append",
+        required=True,
+        help="raw, marts, all or a suite name such as raw.surveys (repeatable)",
+    )
+    parser.add_argument(
+        "--as-of",
+        required=True,
+        type=_parse_ts,
+        help="the run's data-interval end (ISO 8601), e.g. 2025-12-31T00:00:00Z",
+    )
     parser.add_argument("--run-id", required=True)
     parser.add_argument("--no-enforce", action="store_true", help="store and print results, exit 0 on failures")
     args = parser.parse_args(argv)

@@ -11,7 +11,7 @@ import logging
 import time
 import warnings
 from dataclasses import asdict, dataclass, field, replace
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -49,7 +49,7 @@ create table if not exists ops.dq_results (
 class QualityGateFailed(RuntimeError):
     """An error-level data-quality check failed."""
 
-    def __init__(self, message: str, failures: list["CheckResult"]):
+    def __init__(self, message: str, failures: list[CheckResult]):
         super().__init__(message)
         self.failures = failures
 
@@ -86,8 +86,14 @@ class CheckResult:
 
 # --- public API ----------------------------------------------------------------------
 
+
 def run_checks(
-    settings: Settings, suite_names: list[str] | str, as_of: datetime, run_id: str, *, marts: str = MARTS_SCHEMA,
+    settings: Settings,
+    suite_names: list[str] | str,
+    as_of: datetime,
+    run_id: str,
+    *,
+    marts: str = MARTS_SCHEMA,
     delivery_days: tuple[date, date] | None = None,
 ) -> list[CheckResult]:
     """Run the named suites ('raw', 'marts' or a list of suite names) and store the results.
@@ -103,7 +109,7 @@ def run_checks(
     the stored rows of the suites being run.
     """
     if as_of.tzinfo is None:
-        as_of = as_of.replace(tzinfo=timezone.utc)
+        as_of = as_of.replace(tzinfo=UTC)
     names = resolve_suite_names(suite_names)
     started = time.perf_counter()
 
@@ -123,7 +129,10 @@ def run_checks(
     store_results(settings, run_id, names, results)
     log.info(
         "data quality: %d checks in %d suites, %d failed (%.1fs)",
-        len(results), len(names), sum(not r.passed for r in results), time.perf_counter() - started,
+        len(results),
+        len(names),
+        sum(not r.passed for r in results),
+        time.perf_counter() - started,
     )
     return results
 
@@ -150,9 +159,7 @@ def ensure_results_table(settings: Settings) -> None:
 def store_results(settings: Settings, run_id: str, suite_names: list[str], results: list[CheckResult]) -> None:
     ensure_results_table(settings)
     with transaction(settings) as conn:
-        conn.execute(
-            "delete from ops.dq_results where run_id = %s and suite = any(%s)", (run_id, list(suite_names))
-        )
+        conn.execute("delete from ops.dq_results where run_id = %s and suite = any(%s)", (run_id, list(suite_names)))
         with conn.cursor() as cur:
             cur.executemany(
                 """
@@ -161,14 +168,27 @@ def store_results(settings: Settings, run_id: str, suite_names: list[str], resul
                 values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
                 """,
                 [
-                    (r.run_id, r.checked_at, r.suite, r.check_name, r.table_name, r.column_name, r.severity,
-                     r.owner, r.passed, r.failing_count, list(r.failing_examples), r.details)
+                    (
+                        r.run_id,
+                        r.checked_at,
+                        r.suite,
+                        r.check_name,
+                        r.table_name,
+                        r.column_name,
+                        r.severity,
+                        r.owner,
+                        r.passed,
+                        r.failing_count,
+                        list(r.failing_examples),
+                        r.details,
+                    )
                     for r in results
                 ],
             )
 
 
 # --- internals -----------------------------------------------------------------------
+
 
 def sqlalchemy_url(settings: Settings) -> str:
     """The warehouse URL with the psycopg2 SQLAlchemy driver that GX's postgres source expects,
@@ -178,8 +198,15 @@ def sqlalchemy_url(settings: Settings) -> str:
     return parts._replace(scheme="postgresql+psycopg2", query=urlencode(query)).geturl()
 
 
-def _build_spec(conn, name: str, as_of: datetime, max_quarantine_share: float, marts: str,
-                run_id: str | None = None, delivery_days: tuple[date, date] | None = None) -> SuiteSpec:
+def _build_spec(
+    conn,
+    name: str,
+    as_of: datetime,
+    max_quarantine_share: float,
+    marts: str,
+    run_id: str | None = None,
+    delivery_days: tuple[date, date] | None = None,
+) -> SuiteSpec:
     schema, _, table = name.partition(".")
     if schema == "raw":
         latest = None
@@ -211,9 +238,18 @@ def _latest_batch_id(conn, table: str, run_id: str | None = None) -> Any | None:
 
 def _missing_table_result(spec: SuiteSpec, run_id: str, as_of: datetime) -> CheckResult:
     return CheckResult(
-        run_id=run_id, checked_at=as_of, suite=spec.name, check_name="table_exists", table_name=spec.table_name,
-        column_name=None, severity=spec.missing_severity, owner=spec.missing_owner, passed=False,
-        failing_count=None, failing_examples=[], details="table does not exist",
+        run_id=run_id,
+        checked_at=as_of,
+        suite=spec.name,
+        check_name="table_exists",
+        table_name=spec.table_name,
+        column_name=None,
+        severity=spec.missing_severity,
+        owner=spec.missing_owner,
+        passed=False,
+        failing_count=None,
+        failing_examples=[],
+        details="table does not exist",
     )
 
 

@@ -38,7 +38,7 @@ import contextlib
 import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 import great_expectations as gx
@@ -82,11 +82,12 @@ def _meta(check: str, severity: Severity, owner: Owner) -> dict[str, str]:
 
 def _utc(ts: datetime) -> datetime:
     if ts.tzinfo is None:
-        return ts.replace(tzinfo=timezone.utc)
-    return ts.astimezone(timezone.utc)
+        return ts.replace(tzinfo=UTC)
+    return ts.astimezone(UTC)
 
 
 # --- source-specific value rules -------------------------------------------------------
+
 
 def _accepted_values(column: str, values: list[str], severity: Severity = "error") -> Callable[[], Any]:
     return lambda: gx.expectations.ExpectColumnValuesToBeInSet(
@@ -162,13 +163,20 @@ def _plausible_dates(contract: SourceContract, as_of: datetime) -> list[Any]:
         if column.plausible is None or column.plausible.severity != "warn":
             continue
         earliest, latest = column.plausible.earliest, _utc(as_of)
-        lo, hi = ((earliest, latest.date()) if column.type == "date"
-                  else (datetime.combine(earliest, datetime.min.time(), timezone.utc), latest))
-        checks.append(gx.expectations.ExpectColumnValuesToBeBetween(
-            column=column.name, min_value=lo, max_value=hi,
-            meta=_meta(f"plausible:{column.name}", "warn", "source"),
-            description=f"{column.name} between {earliest} and the run's as-of (else a placeholder or a typo)",
-        ))
+        lo, hi = (
+            (earliest, latest.date())
+            if column.type == "date"
+            else (datetime.combine(earliest, datetime.min.time(), UTC), latest)
+        )
+        checks.append(
+            gx.expectations.ExpectColumnValuesToBeBetween(
+                column=column.name,
+                min_value=lo,
+                max_value=hi,
+                meta=_meta(f"plausible:{column.name}", "warn", "source"),
+                description=f"{column.name} between {earliest} and the run's as-of (else a placeholder or a typo)",
+            )
+        )
     return checks
 
 
@@ -181,10 +189,14 @@ def _format_checks(contract: SourceContract) -> list[Any]:
             pattern, what = PHONE_PATTERN, "a phone number"
         else:
             continue
-        out.append(gx.expectations.ExpectColumnValuesToMatchRegex(
-            column=column, regex=pattern, meta=_meta(f"format:{column}", "warn", "source"),
-            description=f"{column} looks like {what}",
-        ))
+        out.append(
+            gx.expectations.ExpectColumnValuesToMatchRegex(
+                column=column,
+                regex=pattern,
+                meta=_meta(f"format:{column}", "warn", "source"),
+                description=f"{column} looks like {what}",
+            )
+        )
     return out
 
 
@@ -195,7 +207,9 @@ def _batch_checks(contract: SourceContract, batch_id: Any, max_quarantine_share:
         _unexpected_rows(
             f"select _file_name || ':' || _line_number as row_key, reason_code "
             f"from quarantine.{contract.name} where _batch_id = {batch}",
-            "quarantined_rows", "warn", "source",
+            "quarantined_rows",
+            "warn",
+            "source",
             "rows of the latest batch set aside in quarantine (row-level noise: the good rows loaded)",
         ),
         _unexpected_rows(
@@ -203,9 +217,12 @@ def _batch_checks(contract: SourceContract, batch_id: Any, max_quarantine_share:
             f"from ops.file_manifest where source = {source} and batch_id = {batch} group by source "
             f"having sum(rows_quarantined) > {max_quarantine_share!r} * sum(rows_in_file) "
             f"and sum(rows_quarantined) >= {QUARANTINE_SHARE_MIN_ROWS}",
-            "quarantine_share", "error", "source",
+            "quarantine_share",
+            "error",
+            "source",
             f"at most {max_quarantine_share:.0%} of the latest batch's rows quarantined, once "
-            f"{QUARANTINE_SHARE_MIN_ROWS} or more are (more means a broken export, not noise; C360_MAX_QUARANTINE_SHARE)",
+            f"{QUARANTINE_SHARE_MIN_ROWS} or more are (more means a broken export, not noise; "
+            "C360_MAX_QUARANTINE_SHARE)",
         ),
         _unexpected_rows(
             f"with batches as (select batch_id, sum(rows_in_file) as n, min(loaded_at) as at from ops.file_manifest "
@@ -215,7 +232,9 @@ def _batch_checks(contract: SourceContract, batch_id: Any, max_quarantine_share:
             f"select c.n as rows_now, h.median as usual from current c, "
             f"(select percentile_cont(0.5) within group (order by n) as median, count(*) as k from history) h "
             f"where h.k >= 3 and (c.n < {VOLUME_BAND[0]} * h.median or c.n > {VOLUME_BAND[1]} * h.median)",
-            "volume", "warn", "source",
+            "volume",
+            "warn",
+            "source",
             f"the latest batch's row count is within {VOLUME_BAND[0]}x-{VOLUME_BAND[1]}x of the median of the "
             f"{VOLUME_HISTORY} batches before it",
         ),
@@ -234,14 +253,22 @@ def _missing_delivery_days(contract: SourceContract, days: tuple[date, date]) ->
         f"{_literal(start.isoformat())}::date, {_literal(end.isoformat())}::date - 1, interval '1 day') as d "
         f"where not exists (select 1 from ops.ingest_log l where l.source = {_literal(contract.name)} "
         f"and l.file_day = d::date and l.status in ('loaded', 'replaced', 'duplicate')) order by d",
-        "missing_delivery_day", "error", "source",
+        "missing_delivery_day",
+        "error",
+        "source",
         f"{contract.name} delivers a file every day (an empty one on a quiet day); these days of the run's "
         "interval have none: re-send them, then rerun the interval",
     )
 
 
-def raw_suite(contract: SourceContract, as_of: datetime, latest_batch_id: Any | None = None,
-              max_quarantine_share: float = 0.05, *, delivery_days: tuple[date, date] | None = None) -> SuiteSpec:
+def raw_suite(
+    contract: SourceContract,
+    as_of: datetime,
+    latest_batch_id: Any | None = None,
+    max_quarantine_share: float = 0.05,
+    *,
+    delivery_days: tuple[date, date] | None = None,
+) -> SuiteSpec:
     """The suite of one raw source, derived from its contract.
 
     ``latest_batch_id``: restricts the key-uniqueness check to that batch and is the
@@ -293,13 +320,17 @@ def raw_suite(contract: SourceContract, as_of: datetime, latest_batch_id: Any | 
         expectations.append(rule())
     expectations.extend(_plausible_dates(contract, as_of))
     expectations.extend(_format_checks(contract))
-    expectations.append(_unexpected_rows(
-        f"select max({contract.event_time}) as newest_event from {{batch}} "
-        f"having max({contract.event_time}) < {_literal(_utc(as_of).isoformat())}::timestamptz "
-        f"- interval '{contract.freshness_days} days'",
-        "freshness", "warn", "source",
-        f"the newest {contract.event_time} is within {contract.freshness_days} day(s) of the run's as-of",
-    ))
+    expectations.append(
+        _unexpected_rows(
+            f"select max({contract.event_time}) as newest_event from {{batch}} "
+            f"having max({contract.event_time}) < {_literal(_utc(as_of).isoformat())}::timestamptz "
+            f"- interval '{contract.freshness_days} days'",
+            "freshness",
+            "warn",
+            "source",
+            f"the newest {contract.event_time} is within {contract.freshness_days} day(s) of the run's as-of",
+        )
+    )
     if latest_batch_id is not None:
         expectations.extend(_batch_checks(contract, latest_batch_id, max_quarantine_share))
     if contract.delivers_daily and delivery_days is not None:
@@ -320,6 +351,7 @@ def raw_suite(contract: SourceContract, as_of: datetime, latest_batch_id: Any | 
 
 # --- marts ---------------------------------------------------------------------------
 
+
 def customer_360_suite(schema: str) -> SuiteSpec:
     name = "marts.customer_360"
     e = gx.expectations
@@ -328,7 +360,10 @@ def customer_360_suite(schema: str) -> SuiteSpec:
         e.ExpectColumnValuesToNotBeNull(column="customer_id", meta=_meta("not_null:customer_id", "error", "identity")),
         e.ExpectColumnValuesToBeUnique(column="customer_id", meta=_meta("unique:customer_id", "error", "identity")),
         e.ExpectColumnValuesToBeBetween(
-            column="churn_probability", min_value=0, max_value=1, meta=_meta("range_0_1:churn_probability", "error", "ml")
+            column="churn_probability",
+            min_value=0,
+            max_value=1,
+            meta=_meta("range_0_1:churn_probability", "error", "ml"),
         ),
         e.ExpectColumnValuesToBeBetween(column="clv", min_value=0, meta=_meta("non_negative:clv", "error", "ml")),
         _unexpected_rows(
@@ -336,7 +371,9 @@ def customer_360_suite(schema: str) -> SuiteSpec:
             "group by cutoff_date order by cutoff_date desc limit 2) "
             "select max(cutoff_date) as cutoff_date, max(mean_churn) - min(mean_churn) as shift from runs "
             f"having count(*) = 2 and max(mean_churn) - min(mean_churn) > {SCORE_SHIFT!r}",
-            "score_shift:churn_probability", "warn", "ml",
+            "score_shift:churn_probability",
+            "warn",
+            "ml",
             f"mean churn probability moved by at most {SCORE_SHIFT} since the previous cut-off",
         ),
     ]
@@ -363,7 +400,9 @@ def fct_orders_suite(schema: str) -> SuiteSpec:
             row_condition=RowColumn("channel") == "web",
             meta=_meta("not_null_for_web_orders:customer_id", "error", "identity"),
         ),
-        e.ExpectColumnValuesToBeBetween(column="amount", min_value=0, meta=_meta("non_negative:amount", "warn", "marts")),
+        e.ExpectColumnValuesToBeBetween(
+            column="amount", min_value=0, meta=_meta("non_negative:amount", "warn", "marts")
+        ),
         _orphans(schema, "fct_orders", "order_key"),
     ]
     return SuiteSpec(
@@ -381,7 +420,10 @@ def _orphans(schema: str, table: str, key: str) -> Any:
     return _unexpected_rows(
         f"select f.{key} from {schema}.{table} f left join {schema}.dim_customer d using (customer_id) "
         "where f.customer_id is not null and d.customer_id is null",
-        "no_orphans:customer_id", "error", "marts", f"every customer_id in {table} is in dim_customer",
+        "no_orphans:customer_id",
+        "error",
+        "marts",
+        f"every customer_id in {table} is in dim_customer",
     )
 
 
@@ -392,15 +434,27 @@ def dim_customer_suite(schema: str) -> SuiteSpec:
         e.ExpectColumnValuesToNotBeNull(column="customer_id", meta=_meta("not_null:customer_id", "error", "identity")),
         e.ExpectColumnValuesToBeUnique(column="customer_id", meta=_meta("unique:customer_id", "error", "identity")),
     ]
-    return SuiteSpec(name=name, schema=schema, table="dim_customer", index_columns=("customer_id",),
-                     suite=gx.ExpectationSuite(name=name, expectations=expectations), missing_owner="marts")
+    return SuiteSpec(
+        name=name,
+        schema=schema,
+        table="dim_customer",
+        index_columns=("customer_id",),
+        suite=gx.ExpectationSuite(name=name, expectations=expectations),
+        missing_owner="marts",
+    )
 
 
 def fct_touchpoints_suite(schema: str) -> SuiteSpec:
     name = "marts.fct_touchpoints"
     expectations = [_orphans(schema, "fct_touchpoints", "touchpoint_key")]
-    return SuiteSpec(name=name, schema=schema, table="fct_touchpoints", index_columns=("touchpoint_key",),
-                     suite=gx.ExpectationSuite(name=name, expectations=expectations), missing_owner="marts")
+    return SuiteSpec(
+        name=name,
+        schema=schema,
+        table="fct_touchpoints",
+        index_columns=("touchpoint_key",),
+        suite=gx.ExpectationSuite(name=name, expectations=expectations),
+        missing_owner="marts",
+    )
 
 
 # Each takes the schema the marts were built into.

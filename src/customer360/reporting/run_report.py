@@ -31,9 +31,11 @@ SHOWN_EXAMPLES = 3  # example keys per check in the table; all stored ones are i
 NOT_AVAILABLE = "not available"
 
 CSS = """
-body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2rem auto;max-width:1100px;color:#222;padding:0 1rem}
+body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2rem auto;max-width:1100px;color:#222;
+padding:0 1rem}
 h1{margin-bottom:.2rem} h2{border-bottom:2px solid #ddd;padding-bottom:.2rem;margin-top:2rem}
-table{border-collapse:collapse;margin:.5rem 0 1rem;font-size:.9rem} th,td{border:1px solid #ccc;padding:.25rem .6rem;text-align:left}
+table{border-collapse:collapse;margin:.5rem 0 1rem;font-size:.9rem}
+th,td{border:1px solid #ccc;padding:.25rem .6rem;text-align:left}
 th{background:#f3f3f3} td.n{text-align:right;font-variant-numeric:tabular-nums}
 .status{display:inline-block;padding:.3rem .8rem;border-radius:4px;font-weight:bold;color:#fff}
 .passed{background:#2e7d32} .warnings{background:#ef6c00} .failed{background:#c62828} .unknown{background:#757575}
@@ -58,6 +60,7 @@ class ReportData:
 
 
 # --- public API ----------------------------------------------------------------------
+
 
 def write_run_report(settings: Settings, run_id: str, out_dir: Path) -> Path:
     """Write out_dir/run_report.html and out_dir/run_summary.json; return the HTML path."""
@@ -89,8 +92,9 @@ def collect(settings: Settings, run_id: str) -> ReportData:
     data.status = _status(data.dq, data.files_not_loaded)
     data.trend_plots = {
         f"Failed checks over the last {TREND_RUNS} runs": _plot_check_trend(check_trend) if check_trend else None,
-        f"Quarantined share of rows over the last {TREND_RUNS} load batches":
-            _plot_quarantine_trend(quarantine_trend) if quarantine_trend else None,
+        f"Quarantined share of rows over the last {TREND_RUNS} load batches": _plot_quarantine_trend(quarantine_trend)
+        if quarantine_trend
+        else None,
     }
     data.plots = {
         "Revenue concentration (80/20 curve)": _plot_revenue_curve(revenue) if revenue else None,
@@ -107,17 +111,21 @@ def summary(data: ReportData) -> dict[str, Any]:
         "run_id": data.run_id,
         "status": data.status,
         "row_counts": data.row_counts,
-        "layer_totals": None if data.row_counts is None else {
-            layer: sum(n or 0 for n in tables.values()) for layer, tables in data.row_counts.items()
-        },
-        "dq": None if data.dq is None else {
+        "layer_totals": None
+        if data.row_counts is None
+        else {layer: sum(n or 0 for n in tables.values()) for layer, tables in data.row_counts.items()},
+        "dq": None
+        if data.dq is None
+        else {
             "checks": len(dq),
             "passed": sum(1 for r in dq if r["passed"]),
             "failed_error": sum(1 for r in dq if not r["passed"] and r["severity"] == "error"),
             "failed_warn": sum(1 for r in dq if not r["passed"] and r["severity"] == "warn"),
         },
         "quarantine": data.quarantine,
-        "files_not_loaded": None if data.files_not_loaded is None else {
+        "files_not_loaded": None
+        if data.files_not_loaded is None
+        else {
             status: sum(1 for f in data.files_not_loaded if f["status"] == status)
             for status in ("rejected", "replaced", "duplicate")
         },
@@ -128,6 +136,7 @@ def summary(data: ReportData) -> dict[str, Any]:
 
 
 # --- queries -------------------------------------------------------------------------
+
 
 def row_counts(conn: psycopg.Connection, schemas: tuple[str, ...] = LAYERS) -> dict[str, dict[str, int | None]]:
     """Rows of every table and view in `schemas`, by schema (None where a view cannot be read)."""
@@ -220,23 +229,33 @@ def _identity_resolution(conn: psycopg.Connection) -> dict[str, Any] | None:
         notes = ["Rules only: no probabilistic model was used in this run."]
     else:
         notes = training.get("notes", [])
-    return {"run_id": run_id, "mode": mode, "records": records, "customers": customers, "scored_pairs": scored,
-            "review_pairs": review, "notes": notes}
+    return {
+        "run_id": run_id,
+        "mode": mode,
+        "records": records,
+        "customers": customers,
+        "scored_pairs": scored,
+        "review_pairs": review,
+        "notes": notes,
+    }
 
 
 def _identity_html(identity: dict[str, Any] | None) -> str:
     if identity is None:
         return _na("identity resolution")
-    parts = [f'<p>Latest resolution <code>{_e(identity["run_id"])}</code> ({_e(identity["mode"])}): '
-             f'<span class="n">{identity["records"]:,}</span> source records, '
-             f'<span class="n">{identity["customers"]:,}</span> customers, '
-             f'<span class="n">{identity["scored_pairs"] or 0:,}</span> pairs scored.</p>']
+    parts = [
+        f"<p>Latest resolution <code>{_e(identity['run_id'])}</code> ({_e(identity['mode'])}): "
+        f'<span class="n">{identity["records"]:,}</span> source records, '
+        f'<span class="n">{identity["customers"]:,}</span> customers, '
+        f'<span class="n">{identity["scored_pairs"] or 0:,}</span> pairs scored.</p>'
+    ]
     if identity["notes"]:
         parts.append("<p>The data could not give every parameter of the match model; check its links more closely:</p>")
         parts.append("<ul>" + "".join(f"<li>{_e(note)}</li>" for note in identity["notes"]) + "</ul>")
     else:
-        parts.append("<p>Every parameter of the match model was estimated from the data (or reused from the "
-                     "last training).</p>")
+        parts.append(
+            "<p>Every parameter of the match model was estimated from the data (or reused from the last training).</p>"
+        )
     return "".join(parts)
 
 
@@ -279,10 +298,13 @@ def _quarantine_trend(conn: psycopg.Connection) -> dict[str, list[tuple[str, flo
 
 
 def _has_column(conn: psycopg.Connection, schema: str, table: str, column: str) -> bool:
-    return conn.execute(
-        "select 1 from information_schema.columns where table_schema = %s and table_name = %s and column_name = %s",
-        (schema, table, column),
-    ).fetchone() is not None
+    return (
+        conn.execute(
+            "select 1 from information_schema.columns where table_schema = %s and table_name = %s and column_name = %s",
+            (schema, table, column),
+        ).fetchone()
+        is not None
+    )
 
 
 def _numeric_column(conn: psycopg.Connection, schema: str, table: str, column: str) -> list[float] | None:
@@ -325,6 +347,7 @@ def _status(dq: list[dict[str, Any]] | None, files_not_loaded: list[dict[str, An
 
 # --- plots ---------------------------------------------------------------------------
 
+
 def _figure():
     import matplotlib
 
@@ -355,8 +378,12 @@ def _plot_revenue_curve(revenue: list[float]) -> str:
     ax.plot([0, 100], [0, 100], ls="--", color="#999", label="equal share")
     top20 = float(np.interp(20, np.r_[0, x], np.r_[0, y]))
     ax.axvline(20, color="#c62828", lw=0.8)
-    ax.annotate(f"top 20% = {top20:.0f}% of revenue", (20, top20), xytext=(30, max(top20 - 20, 5)),
-                arrowprops={"arrowstyle": "->"})
+    ax.annotate(
+        f"top 20% = {top20:.0f}% of revenue",
+        (20, top20),
+        xytext=(30, max(top20 - 20, 5)),
+        arrowprops={"arrowstyle": "->"},
+    )
     ax.set_xlabel("customer percentile (by revenue)")
     ax.set_ylabel("cumulative share of revenue (%)")
     ax.set_xlim(0, 100)
@@ -442,8 +469,13 @@ def _ml_plots(evaluation: dict[str, list[dict[str, Any]]]) -> dict[str, str | No
 def _plot_calibration(rows: list[dict[str, Any]]) -> str:
     plt, fig, ax = _figure()
     ax.plot([0, 1], [0, 1], ls="--", color="#999", label="perfect calibration")
-    ax.plot([r["mean_predicted"] for r in rows], [r["observed_rate"] for r in rows], marker="o", color="#6a1b9a",
-            label="model (bins of equal size)")
+    ax.plot(
+        [r["mean_predicted"] for r in rows],
+        [r["observed_rate"] for r in rows],
+        marker="o",
+        color="#6a1b9a",
+        label="model (bins of equal size)",
+    )
     ax.set_xlabel("mean predicted churn probability")
     ax.set_ylabel("observed churn rate")
     ax.set_xlim(0, 1)
@@ -457,12 +489,21 @@ def _plot_gains(rows: list[dict[str, Any]]) -> str:
     x = [0] + [r["decile"] * 10 for r in rows]
     ax.plot(x, [0] + [100 * r["cumulative_gain"] for r in rows], marker="o", color="#6a1b9a", label="model")
     if all(r.get("baseline_cumulative_gain") is not None for r in rows):
-        ax.plot(x, [0] + [100 * r["baseline_cumulative_gain"] for r in rows], marker=".", color="#ef6c00",
-                label="recency rule")
+        ax.plot(
+            x,
+            [0] + [100 * r["baseline_cumulative_gain"] for r in rows],
+            marker=".",
+            color="#ef6c00",
+            label="recency rule",
+        )
     ax.plot([0, 100], [0, 100], ls="--", color="#999", label="random")
     top = rows[0]
-    ax.annotate(f"lift in top decile: {top['lift']:.1f}x", (10, 100 * top["cumulative_gain"]), xytext=(30, 20),
-                arrowprops={"arrowstyle": "->"})
+    ax.annotate(
+        f"lift in top decile: {top['lift']:.1f}x",
+        (10, 100 * top["cumulative_gain"]),
+        xytext=(30, 20),
+        arrowprops={"arrowstyle": "->"},
+    )
     ax.set_xlabel("customers contacted, by predicted churn (%)")
     ax.set_ylabel("churners found (%)")
     ax.legend(loc="lower right")
@@ -492,8 +533,14 @@ def _plot_cluster_profiles(rows: list[dict[str, Any]]) -> str:
     values = [r.get("clv") or 0.0 for r in rows]
     ax.barh(y, values, color="#2e7d32")
     for i, r in enumerate(rows):
-        ax.annotate(f"churn {r.get('churn_probability') or 0:.0%}, recency {r['recency_days']:.0f} d",
-                    (values[i], i), xytext=(4, 0), textcoords="offset points", va="center", fontsize=8)
+        ax.annotate(
+            f"churn {r.get('churn_probability') or 0:.0%}, recency {r['recency_days']:.0f} d",
+            (values[i], i),
+            xytext=(4, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=8,
+        )
     ax.set_xlim(0, max(values + [1.0]) * 1.6)
     ax.set_yticks(y)
     ax.set_yticklabels(names, fontsize=8)
@@ -502,6 +549,7 @@ def _plot_cluster_profiles(rows: list[dict[str, Any]]) -> str:
 
 
 # --- HTML ----------------------------------------------------------------------------
+
 
 def _e(value: Any) -> str:
     return html.escape("" if value is None else str(value))
@@ -512,7 +560,9 @@ def _na(what: str = "") -> str:
 
 
 def render_html(data: ReportData) -> str:
-    status_class = {"passed": "passed", "passed with warnings": "warnings", "failed": "failed"}.get(data.status, "unknown")
+    status_class = {"passed": "passed", "passed with warnings": "warnings", "failed": "failed"}.get(
+        data.status, "unknown"
+    )
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -545,9 +595,12 @@ def render_html(data: ReportData) -> str:
     parts.append('<h2 id="identity">Identity resolution</h2>')
     parts.append(_identity_html(data.identity))
     parts.append('<h2 id="identity-review">Identity review queue</h2>')
-    parts.append(_na("identity review") if data.review_queue is None else
-                 f'<p><span class="n">{data.review_queue:,}</span> pair(s) of records wait for a steward\'s '
-                 "decision (<code>steward.steward_review_pairs</code>).</p>")
+    parts.append(
+        _na("identity review")
+        if data.review_queue is None
+        else f'<p><span class="n">{data.review_queue:,}</span> pair(s) of records wait for a steward\'s '
+        "decision (<code>steward.steward_review_pairs</code>).</p>"
+    )
     parts.append('<h2 id="trends">Trends</h2>')
     for title, png in data.trend_plots.items():
         parts.append(f"<h3>{_e(title)}</h3>")
@@ -596,8 +649,10 @@ def _owner_html(dq: list[dict[str, Any]] | None) -> str:
         errors = sum(1 for r in mine if not r["passed"] and r["severity"] == "error")
         warns = sum(1 for r in mine if not r["passed"] and r["severity"] == "warn")
         cls = ' class="fail-error"' if errors else (' class="fail-warn"' if warns else "")
-        out.append(f'<tr{cls}><td>{owner}</td><td class="n">{errors}</td><td class="n">{warns}</td>'
-                   f'<td class="n">{len(mine)}</td></tr>')
+        out.append(
+            f'<tr{cls}><td>{owner}</td><td class="n">{errors}</td><td class="n">{warns}</td>'
+            f'<td class="n">{len(mine)}</td></tr>'
+        )
     out.append("</table>")
     return "".join(out)
 
@@ -608,18 +663,21 @@ def _dq_html(dq: list[dict[str, Any]] | None) -> str:
     if not dq:
         return '<p class="na">no checks recorded for this run</p>'
     # one suite per table: the table column names both
-    out = ["<table><tr><th>result</th><th>severity</th><th>owner</th><th>table</th><th>check</th>"
-           "<th>failing rows</th><th>example keys</th></tr>"]
+    out = [
+        "<table><tr><th>result</th><th>severity</th><th>owner</th><th>table</th><th>check</th>"
+        "<th>failing rows</th><th>example keys</th></tr>"
+    ]
     for r in dq:  # already ordered: failing first, errors before warnings
         result = "pass" if r["passed"] else "FAIL"
         cls = "" if r["passed"] else f' class="fail-{_e(r["severity"])}"'
         keys = r["failing_examples"] or []
-        examples = ", ".join(keys[:SHOWN_EXAMPLES]) + (f" (+{len(keys) - SHOWN_EXAMPLES} more)"
-                                                       if len(keys) > SHOWN_EXAMPLES else "")
+        examples = ", ".join(keys[:SHOWN_EXAMPLES]) + (
+            f" (+{len(keys) - SHOWN_EXAMPLES} more)" if len(keys) > SHOWN_EXAMPLES else ""
+        )
         count = "" if r["failing_count"] is None else f"{r['failing_count']:,}"
         out.append(
             f"<tr{cls}><td>{result}</td><td>{_e(r['severity'])}</td><td>{_e(r['owner'])}</td>"
-            f"<td>{_e(r['table_name'])}</td><td>{_e(r['check_name'])}</td><td class=\"n\">{count}</td>"
+            f'<td>{_e(r["table_name"])}</td><td>{_e(r["check_name"])}</td><td class="n">{count}</td>'
             f'<td><div class="keys" title="{_e(", ".join(keys))}">{_e(examples)}</div></td></tr>'
         )
     out.append("</table>")
@@ -644,14 +702,18 @@ def _files_not_loaded_html(files: list[dict[str, Any]] | None) -> str:
         return _na("ops.ingest_log")
     if not files:
         return "<p>Every file this run found was loaded.</p>"
-    out = ["<p>A rejected file loaded nothing and stopped the run: fix or replace it in the landing folder and "
-           "rerun the interval. A replaced file is a changed re-delivery: it was loaded, and the rows of the "
-           "version it replaces were removed (check that the change was meant). A duplicate is a file whose "
-           "bytes were loaded before; it is skipped.</p>",
-           "<table><tr><th>status</th><th>source</th><th>file</th><th>why</th></tr>"]
+    out = [
+        "<p>A rejected file loaded nothing and stopped the run: fix or replace it in the landing folder and "
+        "rerun the interval. A replaced file is a changed re-delivery: it was loaded, and the rows of the "
+        "version it replaces were removed (check that the change was meant). A duplicate is a file whose "
+        "bytes were loaded before; it is skipped.</p>",
+        "<table><tr><th>status</th><th>source</th><th>file</th><th>why</th></tr>",
+    ]
     for f in files:
         cls = {"rejected": ' class="fail-error"', "replaced": ' class="fail-warn"'}.get(f["status"], "")
-        out.append(f"<tr{cls}><td>{_e(f['status'])}</td><td>{_e(f['source'])}</td><td>{_e(f['file_name'])}</td>"
-                   f"<td>{_e(f['message'])}</td></tr>")
+        out.append(
+            f"<tr{cls}><td>{_e(f['status'])}</td><td>{_e(f['source'])}</td><td>{_e(f['file_name'])}</td>"
+            f"<td>{_e(f['message'])}</td></tr>"
+        )
     out.append("</table>")
     return "".join(out)

@@ -21,10 +21,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--future-days", type=int, default=d.future_days)
     ap.add_argument("--out", type=Path, default=Path("data"))
     a = ap.parse_args(argv)
-    config = SimulationConfig(people=a.people, seed=a.seed, start=a.start, days=a.days,
-                              defect_rate=a.defect_rate, future_days=a.future_days)
-    print(f"simulating {config.people:,d} people, {config.days} days from {config.start}, seed {config.seed} -> {a.out}",
-          flush=True)
+    config = SimulationConfig(
+        people=a.people, seed=a.seed, start=a.start, days=a.days, defect_rate=a.defect_rate, future_days=a.future_days
+    )
+    print(
+        f"simulating {config.people:,d} people, {config.days} days from {config.start}, seed {config.seed} -> {a.out}",
+        flush=True,
+    )
     s = simulate(config, a.out, progress=lambda m: print(m, flush=True))
     print(f"done in {s.seconds:.1f}s: {sum(s.files.values()):,d} files, {sum(s.rows.values()):,d} rows")
     print("defects: " + ", ".join(f"{k}={v}" for k, v in s.defects.items()))

@@ -55,4 +55,9 @@ class SimulationSummary:
 
     def counts(self) -> dict[str, object]:
         """The deterministic part (everything but the timing)."""
-        return {"people": self.people, "files": dict(self.files), "rows": dict(self.rows), "defects": dict(self.defects)}
+        return {
+            "people": self.people,
+            "files": dict(self.files),
+            "rows": dict(self.rows),
+            "defects": dict(self.defects),
+        }

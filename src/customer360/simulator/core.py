@@ -106,14 +106,24 @@ class _SourceWriter:
                 if lines is None:
                     write_parquet(path, contract, cols, int(s), int(e))
                 else:
-                    write_text(path, csv_header(contract) if (contract.format == "csv" and contract.header) else None, lines[s:e])
+                    write_text(
+                        path,
+                        csv_header(contract) if (contract.format == "csv" and contract.header) else None,
+                        lines[s:e],
+                    )
                 files += 1
                 rows += int(e - s)
                 first_line = 2 if (contract.format == "csv" and contract.header) else 1
                 while di < len(defect_rows) and defect_rows[di][0] < e:
                     row, cls = defect_rows[di]
                     self.defects.append(
-                        (cls, contract.name, f"{contract.name}/{d}/{name}", int(row - s + first_line), orig_key[row] or "")
+                        (
+                            cls,
+                            contract.name,
+                            f"{contract.name}/{d}/{name}",
+                            int(row - s + first_line),
+                            orig_key[row] or "",
+                        )
                     )
                     di += 1
                 if cfg.defect_rate > 0 and file_rng.random() < cfg.defect_rate:
@@ -146,8 +156,14 @@ def _write_csv(df: pd.DataFrame, path: Path) -> None:
     df.to_csv(path, index=False, lineterminator="\n")
 
 
-def _write_truth(truth: Path, config: SimulationConfig, people: People, orders: pd.DataFrame,
-                 writer: _SourceWriter, summary: SimulationSummary) -> None:
+def _write_truth(
+    truth: Path,
+    config: SimulationConfig,
+    people: People,
+    orders: pd.DataFrame,
+    writer: _SourceWriter,
+    summary: SimulationSummary,
+) -> None:
     p = people
     idx = np.arange(p.n)
 
@@ -196,14 +212,22 @@ def _write_truth(truth: Path, config: SimulationConfig, people: People, orders: 
     )
     _write_csv(people_df, truth / "people.csv")
 
-    recs = pd.concat(writer.records, ignore_index=True) if writer.records else pd.DataFrame(
-        {"source": [], "key": [], "person": []})
+    recs = (
+        pd.concat(writer.records, ignore_index=True)
+        if writer.records
+        else pd.DataFrame({"source": [], "key": [], "person": []})
+    )
     recs = recs.drop_duplicates(["source", "key", "person"])
     order = {name: k for k, name in enumerate(SOURCES)}
     recs = recs.assign(o=recs["source"].map(order)).sort_values(["o", "key", "person"], kind="stable")
     _write_csv(
-        pd.DataFrame({"source": recs["source"].to_numpy(), "source_record_key": recs["key"].to_numpy(),
-                      "person_id": person_ids(recs["person"].to_numpy())}),
+        pd.DataFrame(
+            {
+                "source": recs["source"].to_numpy(),
+                "source_record_key": recs["key"].to_numpy(),
+                "person_id": person_ids(recs["person"].to_numpy()),
+            }
+        ),
         truth / "source_records.csv",
     )
 
@@ -225,15 +249,22 @@ def _write_truth(truth: Path, config: SimulationConfig, people: People, orders: 
         truth / "transactions.csv",
     )
 
-    _write_csv(pd.DataFrame(writer.defects, columns=["defect_class", "source", "file", "line", "record_key"]),
-               truth / "defects.csv")
+    _write_csv(
+        pd.DataFrame(writer.defects, columns=["defect_class", "source", "file", "line", "record_key"]),
+        truth / "defects.csv",
+    )
     (truth / "summary.json").write_text(
         json.dumps(
-            {"config": config.as_dict(), **summary.counts(),
-             "transactions": {"total": int(len(orders)), "in_landing": int((t < p.end_s).sum())},
-             "households_shared": int((np.bincount(p.household, minlength=p.n) > 1).sum())},
-            indent=2, sort_keys=True,
-        ) + "\n"
+            {
+                "config": config.as_dict(),
+                **summary.counts(),
+                "transactions": {"total": int(len(orders)), "in_landing": int((t < p.end_s).sum())},
+                "households_shared": int((np.bincount(p.household, minlength=p.n) > 1).sum()),
+            },
+            indent=2,
+            sort_keys=True,
+        )
+        + "\n"
     )
 
 

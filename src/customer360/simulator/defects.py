@@ -75,7 +75,7 @@ def inject_rows(
     ]
     out: list[tuple[int, str]] = []
     extra: set[int] = set()
-    for row, w, (u0, u1, u2) in zip(hit, which, u):
+    for row, w, (u0, u1, _) in zip(hit, which, u):
         cls = classes[w]
         if cls == "bad_email":
             cols["email"][row] = _bad_email(cols["email"][row], u0)

@@ -184,8 +184,14 @@ def calls(people: People, rng: np.random.Generator) -> pd.DataFrame:
     resolved = rng.random(person.size) < np.where(complaint, 0.45, 0.8)
     handling = np.round(np.exp(rng.normal(np.log(320), 0.6, size=person.size)) + np.where(complaint, 240, 0))
     df = pd.DataFrame(
-        {"t": t, "person": person, "reason": reason, "complaint": complaint, "resolved": resolved,
-         "handling": handling.astype(np.int64)}
+        {
+            "t": t,
+            "person": person,
+            "reason": reason,
+            "complaint": complaint,
+            "resolved": resolved,
+            "handling": handling.astype(np.int64),
+        }
     )
     df = _sorted(df[(df["t"] >= people.start_s) & (df["t"] < people.end_s)])
     df["key"] = np.arange(1, len(df) + 1)
@@ -219,21 +225,48 @@ def campaign_events(people: People, rng: np.random.Generator) -> pd.DataFrame:
         unsub = ~bounce & (rng.random(k) < 0.006)
         unsub_t = np.where(opened, open_t, sent_t) + rng.integers(20, 600, size=k)
         unsubscribed[target[unsub]] = True
-        for etype, mask, tt in ((0, np.ones(k, bool), sent_t), (1, opened, open_t), (2, clicked, click_t),
-                                (3, unsub, unsub_t), (4, bounce, sent_t + 45)):
-            parts.append(pd.DataFrame({"t": tt[mask], "person": target[mask], "etype": etype, "campaign": cid,
-                                       "email_t": send, "month": month.month, "year": month.year}))
+        for etype, mask, tt in (
+            (0, np.ones(k, bool), sent_t),
+            (1, opened, open_t),
+            (2, clicked, click_t),
+            (3, unsub, unsub_t),
+            (4, bounce, sent_t + 45),
+        ):
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "t": tt[mask],
+                        "person": target[mask],
+                        "etype": etype,
+                        "campaign": cid,
+                        "email_t": send,
+                        "month": month.month,
+                        "year": month.year,
+                    }
+                )
+            )
     if not parts:
-        return pd.DataFrame({c: pd.Series(dtype="int64") for c in
-                             ("t", "person", "etype", "campaign", "email_t", "month", "year", "key")})
+        return pd.DataFrame(
+            {
+                c: pd.Series(dtype="int64")
+                for c in ("t", "person", "etype", "campaign", "email_t", "month", "year", "key")
+            }
+        )
     df = pd.concat(parts, ignore_index=True)
     df = _sorted(df[df["t"] < people.end_s])
     df["key"] = np.arange(1, len(df) + 1)
     return df
 
 
-def after_purchases(people: People, orders: pd.DataFrame, rng: np.random.Generator, p: float,
-                    mean_delay_days: float, min_price: int = 0, pools: Pools | None = None) -> pd.DataFrame:
+def after_purchases(
+    people: People,
+    orders: pd.DataFrame,
+    rng: np.random.Generator,
+    p: float,
+    mean_delay_days: float,
+    min_price: int = 0,
+    pools: Pools | None = None,
+) -> pd.DataFrame:
     """Follow-ups (surveys, registrations) of a fraction of the purchases in the landing period."""
     o = orders[orders["t"] < people.end_s]
     sel = rng.random(len(o)) < p
@@ -241,8 +274,14 @@ def after_purchases(people: People, orders: pd.DataFrame, rng: np.random.Generat
         sel &= pools.sku_prices[o["sku0"].to_numpy()] >= min_price
     o = o[sel]
     delay = (rng.exponential(mean_delay_days * DAY, size=len(o)) + 3600).astype(np.int64)
-    df = pd.DataFrame({"t": o["t"].to_numpy() + delay, "person": o["person"].to_numpy(),
-                       "purchase_t": o["t"].to_numpy(), "sku": o["sku0"].to_numpy()})
+    df = pd.DataFrame(
+        {
+            "t": o["t"].to_numpy() + delay,
+            "person": o["person"].to_numpy(),
+            "purchase_t": o["t"].to_numpy(),
+            "sku": o["sku0"].to_numpy(),
+        }
+    )
     df = _sorted(df[df["t"] < people.end_s])
     df["key"] = np.arange(1, len(df) + 1)
     return df

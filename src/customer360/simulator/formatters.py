@@ -11,7 +11,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from customer360.simulator.messy import caller_names, email_variant, first_name_variant, apply_typos, obj, phone_format
+from customer360.simulator.messy import apply_typos, caller_names, email_variant, first_name_variant, obj, phone_format
 from customer360.simulator.pools import CAMPAIGN_THEMES, CONTACT_REASONS, PAGE_PATHS, SURVEY_COMMENTS, Pools
 from customer360.simulator.population import People, fmt_ids
 
@@ -150,8 +150,11 @@ class Formatters:
         etype = df["etype"].to_numpy()
         sku = skus(df["sku"].to_numpy())
         product = (etype == 1) | (etype == 2)
-        url = np.where(product, np.char.add("/product/", sku.astype(str)),
-                       np.where(etype == 3, "/checkout", PAGE_PATHS[df["page"].to_numpy()]))
+        url = np.where(
+            product,
+            np.char.add("/product/", sku.astype(str)),
+            np.where(etype == 3, "/checkout", PAGE_PATHS[df["page"].to_numpy()]),
+        )
         web = np.where(i >= 0, self.p.web_id(np.maximum(i, 0)), None)
         return {
             "event_id": fmt_ids("E", df["key"].to_numpy(), 10),
@@ -169,8 +172,9 @@ class Formatters:
         number = np.where(rng.random(n) < 0.6, p.phone[i], p.mobile[i])
         _, _, pc = p.address_at(i, t)
         pc_u = rng.random(n)
-        pc = np.where(pc_u < 0.15, obj([s.lower() for s in pc]),
-                      np.where(pc_u < 0.3, obj([s.replace(" ", "") for s in pc]), pc))
+        pc = np.where(
+            pc_u < 0.15, obj([s.lower() for s in pc]), np.where(pc_u < 0.3, obj([s.replace(" ", "") for s in pc]), pc)
+        )
         bools = np.array(["false", "true"], dtype=object)
         return {
             "contact_id": fmt_ids("CC", df["key"].to_numpy(), 8),

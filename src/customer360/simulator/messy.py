@@ -47,9 +47,7 @@ def nicknames(first: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> 
     idx = np.flatnonzero(mask)
     if idx.size:
         u = rng.random(idx.size)
-        out[idx] = [
-            (NICKNAMES[n][int(x * len(NICKNAMES[n]))] if n in NICKNAMES else n) for n, x in zip(out[idx], u)
-        ]
+        out[idx] = [(NICKNAMES[n][int(x * len(NICKNAMES[n]))] if n in NICKNAMES else n) for n, x in zip(out[idx], u)]
     return out
 
 

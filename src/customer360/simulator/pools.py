@@ -58,46 +58,127 @@ NICKNAMES: dict[str, tuple[str, ...]] = {
 }
 
 MALE_FORMAL = [
-    "Robert", "William", "John", "Jonathan", "Michael", "James", "Richard", "Thomas", "Christopher",
-    "Daniel", "Matthew", "Anthony", "Joseph", "Edward", "Samuel", "Benjamin", "Alexander",
-    "Nicholas", "Steven", "Stephen", "David", "Andrew", "Peter",
+    "Robert",
+    "William",
+    "John",
+    "Jonathan",
+    "Michael",
+    "James",
+    "Richard",
+    "Thomas",
+    "Christopher",
+    "Daniel",
+    "Matthew",
+    "Anthony",
+    "Joseph",
+    "Edward",
+    "Samuel",
+    "Benjamin",
+    "Alexander",
+    "Nicholas",
+    "Steven",
+    "Stephen",
+    "David",
+    "Andrew",
+    "Peter",
 ]
 FEMALE_FORMAL = [
-    "Elizabeth", "Katherine", "Catherine", "Margaret", "Jennifer", "Rebecca", "Victoria", "Susan",
-    "Deborah", "Patricia", "Samantha", "Jessica", "Charlotte", "Abigail", "Alexandra", "Christine",
-    "Josephine", "Eleanor", "Jacqueline",
+    "Elizabeth",
+    "Katherine",
+    "Catherine",
+    "Margaret",
+    "Jennifer",
+    "Rebecca",
+    "Victoria",
+    "Susan",
+    "Deborah",
+    "Patricia",
+    "Samantha",
+    "Jessica",
+    "Charlotte",
+    "Abigail",
+    "Alexandra",
+    "Christine",
+    "Josephine",
+    "Eleanor",
+    "Jacqueline",
 ]
 
 EMAIL_DOMAINS = np.array(
-    ["gmail.com", "hotmail.co.uk", "yahoo.co.uk", "outlook.com", "btinternet.com", "icloud.com",
-     "sky.com", "live.co.uk", "aol.com", "protonmail.com"]
+    [
+        "gmail.com",
+        "hotmail.co.uk",
+        "yahoo.co.uk",
+        "outlook.com",
+        "btinternet.com",
+        "icloud.com",
+        "sky.com",
+        "live.co.uk",
+        "aol.com",
+        "protonmail.com",
+    ]
 )
 EMAIL_DOMAIN_WEIGHTS = np.array([0.32, 0.16, 0.12, 0.1, 0.08, 0.08, 0.05, 0.04, 0.03, 0.02])
 
 CONTACT_REASONS = np.array(
-    ["order_status", "delivery_problem", "return_refund", "product_fault", "billing_query",
-     "loyalty_points", "account_update", "store_experience", "other"]
+    [
+        "order_status",
+        "delivery_problem",
+        "return_refund",
+        "product_fault",
+        "billing_query",
+        "loyalty_points",
+        "account_update",
+        "store_experience",
+        "other",
+    ]
 )
 CONTACT_REASON_WEIGHTS = np.array([0.22, 0.16, 0.15, 0.1, 0.08, 0.09, 0.08, 0.05, 0.07])
 # Probability that a call with this reason is logged as a complaint.
 CONTACT_COMPLAINT_P = np.array([0.05, 0.45, 0.3, 0.4, 0.2, 0.05, 0.02, 0.5, 0.1])
 
 CAMPAIGN_THEMES = [
-    "New Year Sale", "Valentine's Picks", "Spring Refresh", "Easter Treats", "May Bank Holiday Deals",
-    "Summer Essentials", "Summer Sale", "Back to School", "Autumn Collection", "Halloween Specials",
-    "Black Friday", "Christmas Gift Guide",
+    "New Year Sale",
+    "Valentine's Picks",
+    "Spring Refresh",
+    "Easter Treats",
+    "May Bank Holiday Deals",
+    "Summer Essentials",
+    "Summer Sale",
+    "Back to School",
+    "Autumn Collection",
+    "Halloween Specials",
+    "Black Friday",
+    "Christmas Gift Guide",
 ]
 
 SURVEY_COMMENTS: dict[int, tuple[str, ...]] = {
-    1: ("Very disappointed", "Item arrived broken", "Terrible service, will not shop again", "Nobody answered my emails"),
+    1: (
+        "Very disappointed",
+        "Item arrived broken",
+        "Terrible service, will not shop again",
+        "Nobody answered my emails",
+    ),
     2: ("Delivery was late", "Staff were unhelpful", "Not as described", "Took ages to get a refund"),
     3: ("It was ok", "Average experience", "Fine, nothing special", "Queue was long"),
     4: ("Good service", "Happy with my purchase", "Quick delivery", "Helpful staff, thanks"),
     5: ("Excellent, thank you!", "Brilliant service", "Love it, will buy again", "Fantastic staff in store"),
 }
 
-PAGE_PATHS = np.array(["/", "/search", "/category/home", "/category/garden", "/category/kitchen",
-                       "/category/electronics", "/offers", "/account", "/help/delivery", "/stores"])
+PAGE_PATHS = np.array(
+    [
+        "/",
+        "/search",
+        "/category/home",
+        "/category/garden",
+        "/category/kitchen",
+        "/category/electronics",
+        "/offers",
+        "/account",
+        "/help/delivery",
+        "/stores",
+    ]
+)
 
 
 @dataclass(frozen=True)

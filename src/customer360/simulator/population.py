@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
@@ -23,7 +23,7 @@ DROPOUT_BETA_A, DROPOUT_BETA_B = 1.0, 5.0
 
 
 def epoch(d) -> int:
-    return int(datetime(d.year, d.month, d.day, tzinfo=timezone.utc).timestamp())
+    return int(datetime(d.year, d.month, d.day, tzinfo=UTC).timestamp())
 
 
 def fmt_ids(prefix: str, numbers: np.ndarray, width: int) -> np.ndarray:
