@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench dbt-docs clean
+.PHONY: demo test bench docs docs-serve dbt-docs clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@echo "setting up $(VENV) with the pinned packages (first time: a few minutes)"
@@ -25,5 +25,13 @@ bench: $(STAMP)
 	$(PY) -m bench
 	$(PY) -m bench.ingest
 
+# The documentation site (mkdocs, docs/ and mkdocs.yml) into site/, with strict link checks;
+# docs-serve rebuilds it on every edit at http://127.0.0.1:8000.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
+
+docs-serve: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs serve
+
 clean:
-	rm -rf .local data reports dbt_project/target dbt_project/logs
+	rm -rf .local data reports site dbt_project/target dbt_project/logs

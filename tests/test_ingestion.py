@@ -636,7 +636,7 @@ def test_killed_mid_file_leaves_nothing_and_the_rerun_loads_it_all(settings, rea
 
 
 def test_a_ninth_source_needs_only_its_declaration(settings, monkeypatch):
-    """The README's worked example: declare store_returns, and the loader, dbt source and raw suite follow."""
+    """The worked example in docs/sources-and-ingestion.md: declare store_returns, and the loader, dbt source and raw suite follow."""
     from datetime import datetime, timezone
 
     from customer360.ingestion import contracts, dbt_sources
