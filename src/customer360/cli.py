@@ -36,7 +36,7 @@ def friendly(main: Callable[[], int]) -> int:
     except psycopg.errors.InsufficientPrivilege as e:
         print(
             f"error: the warehouse login may not do this ({_first_line(e)}): run as the database owner, or grant "
-            "the login the role the stage acts as (see the README, The warehouse)",
+            "the login the role the stage acts as (see docs/architecture.md, The warehouse)",
             file=sys.stderr,
         )
     return EXIT_USAGE

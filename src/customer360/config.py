@@ -80,7 +80,7 @@ class Settings:
     match_link_probability: float = 0.99
     match_review_probability: float = 0.5
     # Longest a pipeline statement waits for a table lock before it fails (a Postgres interval:
-    # 500ms, 30s, 2min); the task then fails, rolls back and is retried (see README: Operations).
+    # 500ms, 30s, 2min); the task then fails, rolls back and is retried (see docs/operations.md).
     lock_timeout: str = "2min"
     # A run's build (staging -> identity -> marts -> scores -> publish) holds the warehouse build
     # lease (customer360.orchestration.lease): another run waits this long for it, then fails saying who holds it.

@@ -32,7 +32,7 @@ from customer360.config import PROJECT_ROOT
 
 KEY_ENV = "C360_PSEUDONYM_KEY"
 KEY_FILE_ENV = "C360_PSEUDONYM_KEY_FILE"
-# Retired keys still needed to match suppressions hashed with them (see README: rotate the key).
+# Retired keys still needed to match suppressions hashed with them (see docs/operations.md: rotate the key).
 PREVIOUS_KEYS_ENV = "C360_PSEUDONYM_PREVIOUS_KEYS"
 LOCAL_KEY_FILE = PROJECT_ROOT / ".local" / "pseudonym.key"
 MIN_KEY_LENGTH = 32

@@ -17,7 +17,7 @@ Matching is by column name, the same in every source contract:
 
 A phone is a household's as often as a person's: a row is dropped when its phone
 matches, so an erased person's shared landline also drops the rest of the
-household's calls from that number. Erasure wins; the README says so.
+household's calls from that number. Erasure wins; docs/operations.md says so.
 """
 
 from __future__ import annotations
@@ -193,7 +193,7 @@ def load(conn) -> Suppressions:
         raise RuntimeError(
             f"ops.erasure_suppressions holds hashes made with key id(s) {', '.join(sorted(missing))}, which neither "
             f"{KEY_ENV} nor {PREVIOUS_KEYS_ENV} provides: without them erased people could be loaded again. "
-            "See the README (rotate the key)."
+            "See docs/operations.md (rotate the key)."
         )
     return Suppressions(frozenset(r[1] for r in rows), [keys[k].hasher() for k in sorted(needed)])
 
