@@ -5,8 +5,9 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+LINTED := src dags bench
 
-.PHONY: demo test bench docs docs-serve dbt-docs clean
+.PHONY: demo test lint bench docs docs-serve dbt-docs clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@echo "setting up $(VENV) with the pinned packages (first time: a few minutes)"
@@ -20,6 +21,12 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# ruff (lint and format) and mypy, as tests/test_lint.py runs them in `make test`.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/ruff format --check $(LINTED)
+	$(VENV)/bin/mypy
 
 bench: $(STAMP)
 	$(PY) -m bench

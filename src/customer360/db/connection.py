@@ -11,6 +11,9 @@ from psycopg import sql
 
 from customer360.config import Settings
 
+# What psycopg's execute accepts: a string, or SQL composed with sql.SQL / sql.Identifier.
+Query = str | sql.SQL | sql.Composed
+
 # Marts are built into MARTS_BUILD_SCHEMA, checked there, then published by swapping it
 # with MARTS_SCHEMA (customer360.orchestration.publish): BI users only ever see a build that passed the gate.
 MARTS_SCHEMA = "marts"
@@ -55,12 +58,20 @@ def transaction(settings: Settings) -> Iterator[psycopg.Connection]:
             yield conn
 
 
-def fetch_all(settings: Settings, query: str | sql.Composable, params: Any = None) -> list[tuple]:
+def scalar(conn: psycopg.Connection, query: Query, params: Any = None) -> Any:
+    """The first column of the first row of a query that always returns one (a count, a flag)."""
+    row = conn.execute(query, params).fetchone()
+    if row is None:
+        raise LookupError(f"the query returned no row: {query}")
+    return row[0]
+
+
+def fetch_all(settings: Settings, query: Query, params: Any = None) -> list[tuple]:
     with connect(settings) as conn:
         return conn.execute(query, params).fetchall()
 
 
-def fetch_one(settings: Settings, query: str | sql.Composable, params: Any = None) -> tuple | None:
+def fetch_one(settings: Settings, query: Query, params: Any = None) -> tuple | None:
     with connect(settings) as conn:
         return conn.execute(query, params).fetchone()
 

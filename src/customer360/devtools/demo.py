@@ -86,13 +86,13 @@ HIGHLIGHTS = (
 
 
 def print_highlights(settings: Settings) -> None:
-    from customer360.db.connection import connect
+    from customer360.db.connection import connect, scalar
 
     print("\nHighlights:")
     with connect(settings) as conn:
         for label, query in HIGHLIGHTS:
             try:
-                value = conn.execute(query).fetchone()[0]
+                value = scalar(conn, query)
             except Exception:  # noqa: BLE001 - a highlight is optional; the table may not exist yet
                 conn.rollback()
                 value = "n/a"

@@ -22,7 +22,7 @@ complete the path comes up. Steward must-links skip the key and size guards
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -112,7 +112,7 @@ def cluster(
     strong_keys: dict[str, list[object]],
     *,
     max_cluster_size: int,
-    cannot_links: list[tuple[int, int]] = (),
+    cannot_links: Sequence[tuple[int, int]] = (),
     initial: np.ndarray | None = None,
 ) -> Clustering:
     """Cluster n records. `edges` must already be in order of strength.

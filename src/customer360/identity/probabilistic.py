@@ -205,7 +205,8 @@ def _settings(prior: float):
             cl.ExactMatch("phone_normalised"),
             cl.ExactMatch("postcode_normalised"),
         ],
-        blocking_rules_to_generate_predictions=[different_clusters(*key) for key in scoring_keys],
+        # SQL strings are blocking rules too (Splink's type hints name only its rule objects)
+        blocking_rules_to_generate_predictions=[different_clusters(*key) for key in scoring_keys],  # type: ignore[misc]
         retain_matching_columns=True,  # keeps the gamma_ (comparison level) columns
         retain_intermediate_calculation_columns=True,
         additional_columns_to_retain=[],
@@ -262,8 +263,9 @@ def _train(table, frame: pd.DataFrame):
     from splink import Linker, block_on
     from splink.internals.exceptions import EMTrainingException
 
-    training = Training(prior=fallback_prior(len(frame)))
-    linker = Linker(table, _settings(training.prior), log_level=logging.WARNING)
+    fallback = fallback_prior(len(frame))
+    training = Training(prior=fallback)
+    linker = Linker(table, _settings(fallback), log_level=logging.WARNING)
     usable = [rule for rule in PRIOR_RULES if _pairs_sharing(frame, rule)]
     if usable:
         try:
@@ -277,10 +279,11 @@ def _train(table, frame: pd.DataFrame):
     prior = linker.misc.save_model_to_json()["probability_two_random_records_match"]
     if not 0 < prior < 1:  # an estimate of 0 or 1 would make every match weight infinite
         training.prior_source = f"fixed: the estimate was {prior}"
-        linker = Linker(table, _settings(training.prior), log_level=logging.WARNING)
+        linker = Linker(table, _settings(fallback), log_level=logging.WARNING)
     else:
         training.prior = float(prior)
     linker.training.estimate_u_using_random_sampling(max_pairs=2e6, seed=360)
+    pass_errors: tuple[type[Exception], ...] = (EMTrainingException, *TRAINING_ERRORS)
     # EM on at most about MAX_TRAINING_PAIRS pairs per pass: pairs grow with the square of the records sampled.
     for name, columns in TRAINING_PASSES.items():
         pairs = _pairs_sharing(frame, columns)
@@ -297,7 +300,7 @@ def _train(table, frame: pd.DataFrame):
                 block_on(*columns), record_sample_proportion=proportion
             )
             training.passes[name] = "trained"
-        except (EMTrainingException, *TRAINING_ERRORS) as error:
+        except pass_errors as error:
             training.passes[name] = _first_line(error)
     model = linker.misc.save_model_to_json()
     amended = False

@@ -420,6 +420,7 @@ def _parsed_jsonl_chunk(chunk: bytes, first_line: int, parser: JsonlReader) -> B
         if problem is not None:
             problems.append((line_no, problem, printable_raw(text.rstrip("\r\n"))))
             continue
+        assert values is not None  # a record without a problem has its values
         for column, value in zip(columns, values):
             column.append(value)
         extras.append(extra)

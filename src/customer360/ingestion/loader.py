@@ -95,7 +95,7 @@ class _BoundedQueuedWriter(QueuedLibpqWriter):
 
     def __init__(self, cursor: psycopg.Cursor):
         super().__init__(cursor)
-        self._queue = queue.Queue(maxsize=64)
+        self._queue = queue.Queue(maxsize=64)  # type: ignore[assignment]  # psycopg's own alias of this class
 
 
 def sha256_file(path: Path) -> str:
@@ -340,6 +340,7 @@ class _FileLoader:
                 outcome.replaced = replaced
                 self._record_loaded(contract, day, path, checksum, outcome)
         except _Duplicate:  # the same bytes were loaded before (or by a concurrent run)
+            assert checksum is not None  # the manifest insert that raised it had one
             self._duplicate(contract, day, path, rel, checksum, src, self._manifest_entry(checksum))
             return
         except FileProblem as e:
@@ -540,11 +541,11 @@ class _FileLoader:
             dropped = supp.mask(contract, values)
             checked.suspect &= ~dropped
             self._suppressed += int(dropped.sum())
-            problems = [p for p in batch.problems if not supp.text_matches(contract, p[2])]
-            self._suppressed += len(batch.problems) - len(problems)
+            batch_problems = [p for p in batch.problems if not supp.text_matches(contract, p[2])]
+            self._suppressed += len(batch.problems) - len(batch_problems)
         else:
-            dropped, problems = None, batch.problems
-        held.extend((self.batch_id, file_name, line, p.code, p.reason, raw) for line, p, raw in problems)
+            dropped, batch_problems = None, batch.problems
+        held.extend((self.batch_id, file_name, line, p.code, p.reason, raw) for line, p, raw in batch_problems)
         for r in np.flatnonzero(checked.suspect).tolist():
             line = int(batch.lines[r])
             typed, problems = validator.convert([v[r].as_py() for v in values])
@@ -597,7 +598,7 @@ class _FileLoader:
                                 suppressed += 1
                                 continue
                             if problem is None:
-                                typed, problems = convert(values)  # type: ignore[arg-type]
+                                typed, problems = convert(values)
                                 if typed is not None:
                                     typed.append(batch_id)
                                     typed.append(file_name)

@@ -281,7 +281,7 @@ class JsonlReader:
         self.declared = set(self.names)
         self.extra_columns: set[str] = set()
         self.missing_columns: list[str] = []
-        if path is not None and path.stat().st_size == 0:
+        if self.f is not None and path is not None and path.stat().st_size == 0:
             self.f.close()
             raise FileProblem("file is empty (0 bytes)")
 
@@ -311,7 +311,7 @@ class JsonlReader:
                 s = s[1:]
             try:
                 obj = json.loads(s)
-            except ValueError as e:
+            except json.JSONDecodeError as e:
                 yield line_no, None, None, Problem(MALFORMED, f"line {line_no} is not valid JSON: {e.msg}"), s
                 continue
             except RecursionError:
@@ -366,7 +366,8 @@ class JsonlReader:
         return raw.rstrip("\r\n")
 
     def close(self) -> None:
-        self.f.close()
+        if self.f is not None:
+            self.f.close()
 
 
 class ParquetReader:

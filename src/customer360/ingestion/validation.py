@@ -221,6 +221,7 @@ class RowValidator:
                     problems.append(Problem(BAD_TYPE, str(e)))
                     append(None)
         for i, column in self._quarantined_ranges:
+            assert column.plausible is not None  # only such columns are in the list
             if out[i] is not None and not self._plausible(column, out[i]):
                 problems.append(
                     Problem(

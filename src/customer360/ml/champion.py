@@ -46,24 +46,20 @@ def decide(
     min_gain: float = 0.0,
 ) -> Decision:
     """Apply the champion/challenger rule (higher metric is better)."""
-    base = dict(
-        champion_version=champion_version,
-        challenger_version=challenger_version,
-        champion_metric=champion_metric,
-        challenger_metric=challenger_metric,
-    )
+
+    def decision(promote: bool, reason: str) -> Decision:
+        return Decision(promote, reason, champion_version, challenger_version, champion_metric, challenger_metric)
+
     if champion_version is None:
-        return Decision(True, "no champion yet", **base)
+        return decision(True, "no champion yet")
     if champion_version == challenger_version:
-        return Decision(False, "the challenger is the champion (same model version)", **base)
+        return decision(False, "the challenger is the champion (same model version)")
     if not champion_judgeable:
-        return Decision(False, "champion kept: no unseen outcome window to judge it on yet", **base)
+        return decision(False, "champion kept: no unseen outcome window to judge it on yet")
     if challenger_metric is None:
-        return Decision(False, "champion kept: the challenger has no backtest metric", **base)
+        return decision(False, "champion kept: the challenger has no backtest metric")
     if champion_metric is None:
-        return Decision(True, "the champion could not be evaluated on the window", **base)
+        return decision(True, "the champion could not be evaluated on the window")
     if challenger_metric > champion_metric + min_gain:
-        return Decision(
-            True, f"challenger better: {challenger_metric:.4f} > {champion_metric:.4f} + {min_gain}", **base
-        )
-    return Decision(False, f"champion kept: {challenger_metric:.4f} <= {champion_metric:.4f} + {min_gain}", **base)
+        return decision(True, f"challenger better: {challenger_metric:.4f} > {champion_metric:.4f} + {min_gain}")
+    return decision(False, f"champion kept: {challenger_metric:.4f} <= {champion_metric:.4f} + {min_gain}")

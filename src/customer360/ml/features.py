@@ -362,8 +362,8 @@ def labelled_snapshots(
         outcomes.append(y.set_axis(key))
     if not frames:
         empty = pd.DataFrame(columns=list(FEATURE_COLUMNS), dtype="float64")
-        outcomes = {"churned": pd.Series([], dtype="int64"), "purchases": [], "orders": [], "revenue": []}
-        return empty, pd.DataFrame(outcomes)
+        no_outcomes = {"churned": pd.Series([], dtype="int64"), "purchases": [], "orders": [], "revenue": []}
+        return empty, pd.DataFrame(no_outcomes)
     return pd.concat(frames), pd.concat(outcomes)
 
 

@@ -46,7 +46,7 @@ import pandas as pd
 import psycopg
 
 from customer360.config import Settings
-from customer360.db.connection import MARTS_SCHEMA, connect, table_exists
+from customer360.db.connection import MARTS_SCHEMA, connect, scalar, table_exists
 from customer360.ml import clv
 from customer360.ml.artifacts import load_artifact, save_artifact
 from customer360.ml.champion import Decision, decide
@@ -382,9 +382,10 @@ def compute_scores(
 
     churn = train_churn(tx, cut, config.churn, tp, cache)
     decision = _churn_decision(churn, version, cut, h, champion, config.champion_min_gain)
-    use_challenger = decision.promote or champion is None or champion.model_version == version
-    scoring_churn = churn.model if use_challenger else champion.model
-    churn_version = version if use_challenger else champion.model_version
+    if decision.promote or champion is None or champion.model_version == version:
+        scoring_churn, churn_version = churn.model, version
+    else:
+        scoring_churn, churn_version = champion.model, champion.model_version
 
     features = build_features(tx, cut, tp)
     rfm = clv.rfm_summary(tx, cut).reindex(features.index)
@@ -400,9 +401,10 @@ def compute_scores(
     purchase_decision = _purchase_decision(
         selection, tx, version, cut, h, purchase_champion, config, config.champion_min_gain
     )
-    keep = not (purchase_decision.promote or purchase_champion is None or purchase_champion.model_version == version)
-    scoring_purchases = purchase_champion.model if keep else challenger_purchases
-    purchases_version = purchase_champion.model_version if keep else version
+    if purchase_decision.promote or purchase_champion is None or purchase_champion.model_version == version:
+        scoring_purchases, purchases_version = challenger_purchases, version
+    else:
+        scoring_purchases, purchases_version = purchase_champion.model, purchase_champion.model_version
     cluster_model = fit_clusters(features, n_clusters=config.n_clusters, random_state=config.churn.random_state)
     models = FittedModels(
         churn=scoring_churn,
@@ -593,7 +595,7 @@ def ensure_ml_tables(conn: psycopg.Connection) -> None:
     """Create the ml tables if missing, and add columns newer code writes."""
     # The warehouse set-up creates the schema; only a bare database (bench, CLI) lacks it,
     # and creating one needs a right the pipeline's transformer role does not have.
-    if conn.execute("select to_regnamespace('ml') is null").fetchone()[0]:
+    if scalar(conn, "select to_regnamespace('ml') is null"):
         conn.execute("create schema ml")
     for statement in DDL:
         conn.execute(statement)

@@ -16,7 +16,7 @@ from typing import Any
 from psycopg import sql
 
 from customer360.config import Settings
-from customer360.db.connection import MARTS_BUILD_SCHEMA, MARTS_SCHEMA, connect, table_exists
+from customer360.db.connection import MARTS_BUILD_SCHEMA, MARTS_SCHEMA, connect, scalar, table_exists
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +32,8 @@ def publish_marts(settings: Settings, run_id: str) -> dict[str, Any]:
             # A reader's long query must not hold the swap forever, nor the swap block readers for long.
             conn.execute(sql.SQL("set local lock_timeout = {}").format(sql.Literal(LOCK_TIMEOUT)))
             conn.execute("select ops.publish_marts()")
-            tables = conn.execute(
-                "select count(*) from information_schema.tables where table_schema = %s", (MARTS_SCHEMA,)
-            ).fetchone()[0]
+            tables = scalar(
+                conn, "select count(*) from information_schema.tables where table_schema = %s", (MARTS_SCHEMA,)
+            )
     log.info("published %d marts tables and views of run %s", tables, run_id)
     return {"published_tables": tables}

@@ -45,6 +45,7 @@ import os
 import re
 import uuid
 from collections import defaultdict
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -307,6 +308,7 @@ def _find(conn, *, email: str | None, customer_id: str | None, email_key: str | 
             )
         }
     else:
+        assert customer_id is not None  # exactly one of the three is given
         ids.add(customer_id)
     if ids and _table_exists(conn, "identity.customer_id_history"):
         # ids merged into (or split from) theirs over time are theirs too
@@ -411,7 +413,7 @@ def _delete_raw(conn, person: Person, result: ErasureResult) -> None:
         xkeys_of_rows = {}
         for row in rows:
             values = dict(zip(select_cols, row[3:]))
-            xk = values.get(xcol)
+            xk = values.get(xcol) if xcol else None
             xkeys_of_rows[row[0]] = (normalise_email(xk) if xcol == "email" else (xk or "").strip()) or None
         owners: dict[str, str] = {}
         if has_xref:
@@ -426,7 +428,11 @@ def _delete_raw(conn, person: Person, result: ErasureResult) -> None:
         doomed = []
         for row in rows:
             values = dict(zip(select_cols, row[3:]))
-            by_key = xcol != "email" and (values.get(xcol) or "").strip() in person.xref_keys(contract.name)
+            by_key = (
+                bool(xcol)
+                and xcol != "email"
+                and (values.get(xcol or "") or "").strip() in person.xref_keys(contract.name)
+            )
             by_identifier = any((values.get(n) or "").strip() in person.identifiers.get(n, ()) for n in IDENTIFIERS)
             by_email = normalise_email(values.get("email")) in person.emails
             by_phone = normalise_phone(values.get("phone")) in person.phones
@@ -697,7 +703,7 @@ def _plan_file_rewrites(
     settings: Settings,
     person: Person,
     supp: suppression.Suppressions = suppression.EMPTY,
-    resent: set[tuple[str, str, str]] = frozenset(),
+    resent: AbstractSet[tuple[str, str, str]] = frozenset(),
 ) -> list[_Rewrite]:
     """Write each landing file that holds the person without their records, beside it (hidden), for later.
 

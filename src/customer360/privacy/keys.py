@@ -25,6 +25,7 @@ import hmac
 import os
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -82,9 +83,10 @@ def _check(secret: str, where: str) -> PseudonymKey:
     return PseudonymKey(secret.encode())
 
 
-def load_key(env: dict[str, str] | None = None) -> PseudonymKey:
+def load_key(env: Mapping[str, str] | None = None) -> PseudonymKey:
     """The current key, from the environment (see the module docstring); raises PseudonymKeyMissing."""
-    env = os.environ if env is None else env
+    if env is None:
+        env = os.environ
     if env.get(KEY_ENV):
         return _check(env[KEY_ENV], KEY_ENV)
     if env.get(KEY_FILE_ENV):
@@ -100,8 +102,9 @@ def load_key(env: dict[str, str] | None = None) -> PseudonymKey:
     )
 
 
-def previous_keys(env: dict[str, str] | None = None) -> list[PseudonymKey]:
-    env = os.environ if env is None else env
+def previous_keys(env: Mapping[str, str] | None = None) -> list[PseudonymKey]:
+    if env is None:
+        env = os.environ
     return [_check(s, PREVIOUS_KEYS_ENV) for s in env.get(PREVIOUS_KEYS_ENV, "").split(",") if s.strip()]
 
 

@@ -291,7 +291,7 @@ def _run_gx(settings: Settings, specs: list[SuiteSpec], as_of: datetime, run_id:
 def _with_query_examples(conn: psycopg.Connection, spec: SuiteSpec, checks: list[CheckResult]) -> list[CheckResult]:
     """Failed query checks get the first column of their first rows as examples (keys by construction)."""
     queries = {
-        (e.meta or {}).get("check"): e.unexpected_rows_query
+        (e.meta or {}).get("check"): getattr(e, "unexpected_rows_query")  # noqa: B009 - only that class has it
         for e in spec.suite.expectations
         if type(e).__name__ == "UnexpectedRowsExpectation"
     }

@@ -20,7 +20,7 @@ import psycopg
 from psycopg import sql
 
 from customer360.config import Settings
-from customer360.db.connection import connect, qualified, table_exists
+from customer360.db.connection import connect, qualified, scalar, table_exists
 from customer360.ingestion.contracts import SOURCES
 
 log = logging.getLogger(__name__)
@@ -151,7 +151,7 @@ def row_counts(conn: psycopg.Connection, schemas: tuple[str, ...] = LAYERS) -> d
     counts: dict[str, dict[str, int | None]] = {schema: {} for schema in schemas}
     for schema, table in rows:
         try:
-            (n,) = conn.execute(sql.SQL("select count(*) from {}").format(qualified(schema, table))).fetchone()
+            n = scalar(conn, sql.SQL("select count(*) from {}").format(qualified(schema, table)))
         except psycopg.Error as exc:  # e.g. a view over a dropped table
             log.warning("cannot count %s.%s: %s", schema, table, exc)
             n = None
@@ -171,8 +171,7 @@ def _dq_results(conn: psycopg.Connection, run_id: str) -> list[dict[str, Any]] |
         """,
         (run_id,),
     )
-    names = [d.name for d in cur.description]
-    return [dict(zip(names, row)) for row in cur.fetchall()]
+    return _dicts(cur)
 
 
 def _quarantine(conn: psycopg.Connection) -> dict[str, dict[str, int]] | None:
@@ -202,7 +201,12 @@ def _files_not_loaded(conn: psycopg.Connection, run_id: str) -> list[dict[str, A
         """,
         (run_id,),
     )
-    names = [d.name for d in cur.description]
+    return _dicts(cur)
+
+
+def _dicts(cur: psycopg.Cursor) -> list[dict[str, Any]]:
+    """The rows of an executed query as dicts by column name."""
+    names = [d.name for d in cur.description or ()]
     return [dict(zip(names, row)) for row in cur.fetchall()]
 
 
@@ -210,7 +214,7 @@ def _review_queue(conn: psycopg.Connection) -> int | None:
     """Pairs of source records held for a steward's decision (the identity review queue)."""
     for schema, table in (("steward", "steward_review_pairs"), ("identity", "review_queue")):
         if table_exists(conn, schema, table):
-            return conn.execute(sql.SQL("select count(*) from {}").format(qualified(schema, table))).fetchone()[0]
+            return scalar(conn, sql.SQL("select count(*) from {}").format(qualified(schema, table)))
     return None
 
 
