@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench dbt-docs clean
+.PHONY: demo test test-fast bench dbt-docs clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@echo "setting up $(VENV) with the pinned packages (first time: a few minutes)"
@@ -20,6 +20,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# unit + db + dags: everything but the real DAG runs (tests/e2e)
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not e2e"
 
 bench: $(STAMP)
 	$(PY) -m bench
