@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 LINTED := src dags bench
 
-.PHONY: demo test lint bench docs docs-serve dbt-docs clean
+.PHONY: demo test test-fast lint bench docs docs-serve dbt-docs clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@echo "setting up $(VENV) with the pinned packages (first time: a few minutes)"
@@ -22,7 +22,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
-# ruff (lint and format) and mypy, as tests/test_lint.py runs them in `make test`.
+# unit + db + dags: everything but the real DAG runs (tests/e2e)
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not e2e"
+
+# ruff (lint and format) and mypy, as tests/unit/test_lint.py runs them in `make test`.
 lint: $(STAMP)
 	$(VENV)/bin/ruff check $(LINTED)
 	$(VENV)/bin/ruff format --check $(LINTED)

@@ -1,28 +1,49 @@
-"""Shared fixtures: every test that needs the warehouse gets its own database.
+"""Shared by every tier: the session fixtures (pseudonym key, test server, dbt manifest, Airflow home)
+and the tier markers.
 
-The server comes from WAREHOUSE_URL (or the same discovery `make demo` uses);
-tests create databases named c360_test_* on it and drop them afterwards, so
-they never touch the demo's data.
+Tests live in tiers, one folder each, and each test is marked with its folder's name:
+tests/unit (no database), tests/db (a real PostgreSQL, no Airflow run), tests/dags (DAG
+integrity: the DagBag) and tests/e2e (real DAG runs). `pytest -m "not e2e"` runs the
+first three. Helpers that tests share live in tests/support, never in a test module.
+
+The server comes from WAREHOUSE_URL (or the same discovery `make demo` uses); tests
+create databases named c360_test_* on it and drop them afterwards, so they never touch
+the demo's data.
 """
 
 from __future__ import annotations
 
 import os
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from customer360.config import PROJECT_ROOT, Settings, with_database
-from customer360.db.bootstrap import prepare_warehouse
+from customer360.config import PROJECT_ROOT
 from customer360.devtools.airflow_env import airflow_env
-from customer360.devtools.server import drop_database, ensure_database, resolve_warehouse_url
+from customer360.devtools.server import resolve_warehouse_url
 from customer360.privacy.keys import ensure_local_key
 
 # Airflow reads its configuration once, at first import: point it at a test home first.
 TEST_AIRFLOW_HOME = PROJECT_ROOT / ".local" / "test-airflow"
 os.environ.update(airflow_env(TEST_AIRFLOW_HOME))
+
+TESTS_DIR = Path(__file__).resolve().parent
+TIERS = ("unit", "db", "dags", "e2e")  # folders under tests/, and the markers pyproject.toml registers
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test with its tier, the folder it lives in; a test outside the tier folders is an error."""
+    outside = []
+    for item in items:
+        path = Path(item.path).resolve()
+        tier = path.relative_to(TESTS_DIR).parts[0] if path.is_relative_to(TESTS_DIR) else None
+        if tier in TIERS:
+            item.add_marker(getattr(pytest.mark, tier))
+        else:
+            outside.append(item.nodeid)
+    if outside:
+        raise pytest.UsageError(f"tests outside the tier folders tests/{{{','.join(TIERS)}}}/: {sorted(set(outside))}")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -38,32 +59,6 @@ def pseudonym_key() -> Path | None:
 @pytest.fixture(scope="session")
 def server_url() -> str:
     return resolve_warehouse_url(say=lambda _: None)
-
-
-def make_test_database(server_url: str, label: str) -> str:
-    url = with_database(server_url, f"c360_test_{label}_{uuid.uuid4().hex[:8]}")
-    ensure_database(url)
-    return url
-
-
-@pytest.fixture
-def warehouse_url(server_url: str, request) -> Iterator[str]:
-    label = "".join(ch for ch in request.node.name.lower() if ch.isalnum())[:20]
-    url = make_test_database(server_url, label)
-    try:
-        yield url
-    finally:
-        drop_database(url)
-
-
-@pytest.fixture
-def warehouse_settings(warehouse_url: str, tmp_path) -> Settings:
-    settings = Settings.from_env(
-        {**os.environ, "WAREHOUSE_URL": warehouse_url, "C360_DATA_DIR": str(tmp_path / "data"),
-         "C360_REPORTS_DIR": str(tmp_path / "reports")}
-    )
-    prepare_warehouse(settings)
-    return settings
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ RAW_SOURCES_YML = PROJECT_ROOT / "dbt_project" / "models" / "staging" / "_raw__s
 
 HEADER = """\
 # Raw tables written by the loader (customer360.ingestion). Generated from src/customer360/ingestion/contracts.py by
-# `python -m customer360.ingestion.dbt_sources`; tests/test_dbt_project.py fails when the two disagree.
+# `python -m customer360.ingestion.dbt_sources`; tests/unit/test_dbt_project.py fails when the two disagree.
 # Every raw table also carries _batch_id, _file_name, _line_number, _loaded_at, _extra.
 sources:
   - name: raw

@@ -12,7 +12,7 @@ import pytest
 
 from customer360.config import parse_url
 from customer360.db.connection import connect
-from customer360.db.logins import Login, ensure_login, ensure_logins, logins_from_env
+from customer360.db.logins import Login, ensure_login, ensure_logins
 
 
 @pytest.fixture
@@ -55,14 +55,6 @@ def _verifier_matches(verifier: str, password: str) -> bool:
         and hashlib.sha256(client_key).digest() == stored_key
         and hmac.new(salted, b"Server Key", hashlib.sha256).digest() == server_key
     )
-
-
-def test_the_environment_chooses_the_logins():
-    env = {"C360_BI_PASSWORD": "s3cret", "C360_BI_LOGIN": "metabase_bi", "C360_STEWARD_PASSWORD": ""}
-    assert logins_from_env(env) == [Login(name="metabase_bi", group="c360_bi_reader", password="s3cret")]
-    assert logins_from_env({"C360_BI_PASSWORD": "x"})[0].name == "c360_bi"
-    assert logins_from_env({}) == []
-    assert "s3cret" not in repr(logins_from_env(env))
 
 
 def test_a_bi_login_reads_marts_and_is_refused_raw(warehouse_settings, login_name):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from setuptools import find_packages
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FIND = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
 # Modules that must not be loaded by importing the package or its settings.
 HEAVY = ("airflow", "pandas", "numpy", "dbt", "cosmos", "great_expectations", "splink", "sklearn", "matplotlib",

@@ -24,8 +24,8 @@ from customer360.orchestration.dbt import compile_manifest
 from customer360.simulator import simulate
 from customer360.simulator.config import SimulationConfig
 
-from conftest import make_test_database
-from test_reruns import RUN_RECORD_RELATIONS, diff_rows, marts_rows
+from tests.support.databases import make_test_database
+from tests.support.marts import RUN_RECORD_RELATIONS, diff_rows, marts_rows
 
 START, DAYS = date(2024, 1, 1), 3
 

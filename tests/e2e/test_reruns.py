@@ -35,7 +35,8 @@ from customer360.orchestration.dbt import compile_manifest, run_dbt
 from customer360.simulator import simulate
 from customer360.simulator.config import SimulationConfig
 
-from conftest import make_test_database
+from tests.support.databases import make_test_database
+from tests.support.marts import RUN_RECORD_RELATIONS, diff_examples, diff_rows, marts_rows
 
 PEOPLE = 80
 # The issue asks for a 7-day backfill: C360_TEST_BACKFILL_DAYS=7. The default of 5 keeps
@@ -45,8 +46,6 @@ START = date(2024, 1, 1)
 LATE_DAY, LATE_BY = 1, 3
 RERUN_DAY = 2
 OUT_OF_ORDER_NAME = "Outoforder"
-# What a run records about itself rather than about the data: compared by count only.
-RUN_RECORD_RELATIONS = {"dq_check_latest", "dq_table_status", "dim_customer_history"}
 # Columns that differ between a backfill run in parallel and one run day by day by design:
 # _loaded_at is when the warehouse loaded the row (another warehouse, another time); the churn
 # champion and the behaviour clusters carry model history: day by day, the first day's churn
@@ -55,7 +54,6 @@ RUN_RECORD_RELATIONS = {"dq_check_latest", "dq_table_status", "dim_customer_hist
 # last day. The scores themselves (churn, CLV, p_alive, expected purchases) are compared.
 MODEL_HISTORY_COLUMNS = frozenset({"churn_model_version", "cluster_id", "cluster_name"})
 BACKFILL_EXCLUDED = frozenset({"_loaded_at"}) | MODEL_HISTORY_COLUMNS
-CUSTOMER_ID_COLUMNS = ("customer_id", "left_customer_id", "right_customer_id")
 # Columns that move with the as-of date (scores age by a day without a purchase), not with the data.
 AS_OF_COLUMNS = frozenset({"total_clv", "clv_cutoff_date"})
 # Relations every run of the small company fills (it has too few days for, say, an id change).
@@ -106,68 +104,6 @@ def _empty_day(landing: Path, offset: int) -> None:
 
 
 # --------------------------------------------------------------------------- what is compared
-
-
-def relations(settings: Settings, schema: str) -> list[str]:
-    with connect(settings) as conn:
-        return [r[0] for r in conn.execute(
-            "select table_name from information_schema.tables where table_schema = %s order by 1", (schema,))]
-
-
-def columns(conn, schema: str, table: str) -> list[str]:
-    return [r[0] for r in conn.execute(
-        "select column_name from information_schema.columns where table_schema = %s and table_name = %s "
-        "order by ordinal_position", (schema, table))]
-
-
-def marts_rows(settings: Settings, *, canonical_ids: bool, schema: str = "marts",
-               exclude: frozenset[str] = frozenset()) -> dict[str, list[str]]:
-    """Every marts relation as sorted row texts; with ``canonical_ids`` a customer_id is replaced by its
-    smallest source record (ids are minted in build order, which parallel runs change); ``exclude``
-    leaves columns out."""
-    out = {}
-    with connect(settings) as conn:
-        conn.execute("""create temp table canonical as
-                        select customer_id, min(source || ':' || source_record_key) as person
-                        from identity.customer_source_xref group by customer_id""")
-        for table in relations(settings, schema):
-            cols = [c for c in columns(conn, schema, table) if c not in exclude]
-            select = []
-            for c in cols:
-                if canonical_ids and c in CUSTOMER_ID_COLUMNS:
-                    select.append(f'(select person from canonical k where k.customer_id = t."{c}")')
-                else:
-                    select.append(f't."{c}"')
-            rows = conn.execute(f'select row({", ".join(select)})::text from "{schema}"."{table}" t').fetchall()
-            out[table] = sorted(r[0] for r in rows)
-    return out
-
-
-def diff_rows(a: dict[str, list[str]], b: dict[str, list[str]], skip=frozenset()) -> dict[str, int]:
-    """Rows in one and not the other (multiset), per relation."""
-    from collections import Counter
-
-    out = {}
-    for table in sorted(set(a) | set(b)):
-        if table in skip:
-            continue
-        ca, cb = Counter(a.get(table, [])), Counter(b.get(table, []))
-        out[table] = sum(((ca - cb) + (cb - ca)).values())
-    return out
-
-
-def diff_examples(a: dict[str, list[str]], b: dict[str, list[str]], diff: dict[str, int],
-                  limit: int = 3) -> dict[str, dict[str, list[str]]]:
-    """A few rows found on one side only, per relation that differs: what an assertion message shows."""
-    from collections import Counter
-
-    out = {}
-    for table, n in diff.items():
-        if n:
-            ca, cb = Counter(a.get(table, [])), Counter(b.get(table, []))
-            out[table] = {"only in first": sorted((ca - cb).elements())[:limit],
-                          "only in second": sorted((cb - ca).elements())[:limit]}
-    return out
 
 
 def _model_history_differences(a: Settings, b: Settings) -> int:

@@ -1,4 +1,4 @@
-"""The hostile-file corpus (tests/hostile_files.py) loaded next to good files: for every file,
+"""The hostile-file corpus (tests/support/hostile_files.py) loaded next to good files: for every file,
 the outcome, the message a user sees, and every input row in raw or quarantine exactly once."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 from customer360.config import Settings
 from customer360.db.connection import connect
 from customer360.ingestion.loader import load_interval
-from hostile_files import write_corpus
+from tests.support.hostile_files import write_corpus
 
 
 @pytest.fixture

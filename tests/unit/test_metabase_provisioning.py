@@ -19,7 +19,7 @@ import sqlglot
 import yaml
 from sqlglot import exp
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 METABASE_DIR = ROOT / "docker" / "metabase"
 MODELS_DIR = ROOT / "dbt_project" / "models"
 

@@ -22,7 +22,7 @@ HEADINGS = ("Overall status", "Failed checks by owner", "Data-quality results", 
 
 @pytest.fixture()
 def settings(warehouse_settings: Settings) -> Settings:
-    """A throw-away database (tests/conftest.py) with the warehouse schemas."""
+    """A throw-away database (tests/db/conftest.py) with the warehouse schemas."""
     return warehouse_settings
 
 

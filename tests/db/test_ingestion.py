@@ -837,7 +837,7 @@ def test_a_long_field_loads_up_to_the_contracts_maximum_and_only_its_row_is_quar
 
 
 def test_a_plausible_range_of_quarantine_severity_quarantines_the_row(settings, monkeypatch):
-    """The same rule as the warning (tests/test_quality.py), declared strict: the loader quarantines."""
+    """The same rule as the warning (tests/db/test_quality.py), declared strict: the loader quarantines."""
     from dataclasses import replace
 
     from customer360.ingestion.contracts import Plausible

@@ -36,7 +36,7 @@ def test_both_paths_load_a_defective_simulation_identically(server_url, tmp_path
     """Every source of a simulated company with many injected defects: same rows, lines, reasons on both paths."""
     from customer360.simulator import SimulationConfig, simulate
 
-    from tests.conftest import make_test_database
+    from tests.support.databases import make_test_database
     from customer360.devtools.server import drop_database
 
     simulate(SimulationConfig(people=400, days=60, defect_rate=0.05), tmp_path / "data")

@@ -20,7 +20,7 @@ from customer360.quality.gate import QualityGateFailed
 from customer360.simulator import simulate
 from customer360.simulator.config import SimulationConfig
 
-from conftest import make_test_database
+from tests.support.databases import make_test_database
 
 PEOPLE, DAYS = 400, 240
 
@@ -332,7 +332,7 @@ def test_a_failed_marts_gate_names_the_check_and_leaves_the_published_marts_as_t
     interval = DataInterval(_utc(pipeline_run["start"]), _utc(pipeline_run["end"]))
     with pytest.raises(QualityGateFailed, match=r"unique:customer_id.*customer_360|customer_360.*unique:customer_id"):
         stages.check_marts(settings, interval)
-    # publish_marts runs only when check_marts succeeded (tests/test_dags.py): BI keeps the published marts
+    # publish_marts runs only when check_marts succeeded (tests/dags/test_dags.py): BI keeps the published marts
     pd.testing.assert_frame_equal(snapshot(settings)["customer_360"], before["customer_360"])
 
 

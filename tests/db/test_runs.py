@@ -1,6 +1,6 @@
 """Runs sharing the warehouse, on the real Postgres: lock waits, the build lease, missing and empty
 deliveries, source time zones. The whole-DAG behaviour (reruns, backfills, late data) is in
-tests/test_reruns.py."""
+tests/e2e/test_reruns.py."""
 
 from __future__ import annotations
 

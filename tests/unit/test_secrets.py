@@ -6,7 +6,7 @@ import re
 import subprocess
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 # What a committed secret looks like. Placeholders (${VAR}, change-me) are not secrets.
 PATTERNS = {

@@ -11,7 +11,7 @@ import yaml
 
 from customer360.db.logins import LOGIN_KINDS
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_TEXT = (ROOT / "docker-compose.yml").read_text()
 COMPOSE = yaml.safe_load(COMPOSE_TEXT)
 DEV_COMPOSE_TEXT = (ROOT / "docker-compose.dev.yml").read_text()

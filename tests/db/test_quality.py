@@ -13,14 +13,13 @@ from customer360.db.connection import connect, qualified
 from customer360.ingestion.contracts import SOURCES, SourceContract
 from customer360.ingestion.tables import ensure_tables
 from customer360.quality.gate import QualityGateFailed, enforce, run_checks
-from customer360.quality.suites import RAW_SUITE_NAMES, raw_suite, resolve_suite_names
 
 AS_OF = datetime(2025, 6, 2, tzinfo=timezone.utc)  # the day after the rows valid_row makes
 
 
 @pytest.fixture()
 def settings(warehouse_settings: Settings) -> Settings:
-    """A throw-away database (tests/conftest.py) with the warehouse schemas."""
+    """A throw-away database (tests/db/conftest.py) with the warehouse schemas."""
     return warehouse_settings
 
 
@@ -67,23 +66,6 @@ def insert_rows(settings: Settings, contract: SourceContract, rows: list[dict], 
 
 def by_check(results):
     return {(r.suite, r.check_name): r for r in results}
-
-
-# --- suites --------------------------------------------------------------------------
-
-def test_suites_are_built_from_contracts_with_severity_and_owner():
-    for name, contract in SOURCES.items():
-        spec = raw_suite(contract, AS_OF, latest_batch_id="b1")
-        checks = {e.meta["check"]: e.meta for e in spec.suite.expectations}
-        for col in contract.required_columns:
-            assert checks[f"not_null:{col}"]["severity"] == "error"
-        assert f"not_in_future:{contract.event_time}" in checks
-        assert any(c.startswith("unique_in_latest_batch:") for c in checks)
-        assert all(m["severity"] in ("error", "warn") and m["owner"] in ("source", "identity", "marts", "ml")
-                   for m in checks.values())
-    assert resolve_suite_names("raw") == list(RAW_SUITE_NAMES)
-    with pytest.raises(ValueError):
-        resolve_suite_names(["nope"])
 
 
 # --- gate ----------------------------------------------------------------------------
