@@ -5,7 +5,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-LINTED := src dags bench
+LINTED := src dags bench tests
 
 .PHONY: demo test test-fast lint bench docs docs-serve dbt-docs clean
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -68,8 +68,10 @@ def test_every_dbt_task_is_one_build_that_first_checks_the_build_lease(dagbag):
     assert dbt_tasks
     kinds = {type(t).__name__ for t in dbt_tasks}
     assert kinds == {"DbtBuildLocalOperator", "DbtTestLocalOperator"}, kinds  # tests run inside a model's build
-    assert all(type(t).__name__ == "DbtBuildLocalOperator" or "relationships" in t.task_id or "assert_" in t.task_id
-               for t in dbt_tasks), "only tests with several parents are tasks of their own"
+    assert all(
+        type(t).__name__ == "DbtBuildLocalOperator" or "relationships" in t.task_id or "assert_" in t.task_id
+        for t in dbt_tasks
+    ), "only tests with several parents are tasks of their own"
     assert all(getattr(t._pre_execute_hook, "__name__", None) == "renew_lease_before_dbt" for t in dbt_tasks)
     assert not any(t._should_install_deps() for t in dbt_tasks)  # `dbt deps` would need the network
 
@@ -78,7 +80,7 @@ def test_the_scoring_cutoff_is_a_param_defaulting_to_the_interval_end(dagbag):
     from datetime import date
 
     assert "cutoff" in dagbag.dags["customer360"].params
-    interval = DataInterval(datetime(2025, 1, 1, tzinfo=timezone.utc), datetime(2025, 4, 1, tzinfo=timezone.utc))
+    interval = DataInterval(datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 4, 1, tzinfo=UTC))
     assert resolve_cutoff(None, interval) == date(2025, 4, 1)
     assert resolve_cutoff("2025-02-15", interval) == date(2025, 2, 15)
     with pytest.raises(IntervalError, match="after the end of the data interval"):
@@ -139,8 +141,9 @@ def test_one_run_builds_at_a_time_and_the_lease_is_released_whatever_happened(da
     def upstream_closure(task_id: str) -> set[str]:
         return {t.task_id for t in dag.get_task(task_id).get_flat_relatives(upstream=True)}
 
-    builders = [t.task_id for t in dag.tasks if t.task_id.startswith(("dbt_", "resolve_", "score_", "check_marts",
-                                                                       "publish_"))]
+    builders = [
+        t.task_id for t in dag.tasks if t.task_id.startswith(("dbt_", "resolve_", "score_", "check_marts", "publish_"))
+    ]
     assert builders and all("claim_warehouse" in upstream_closure(t) for t in builders)
     assert "check_raw" in upstream_closure("claim_warehouse")  # loading runs in parallel; building does not
     release = dag.get_task("release_warehouse")
@@ -162,4 +165,6 @@ def test_an_explicit_interval_of_any_date_runs_and_a_run_in_which_nothing_ran_fa
     assert code == 1 and "no task ran" in message
     assert run_outcome("success", {"prepare": "TaskInstanceState.SUCCESS", "report": "success"})[0] == 0
     assert run_outcome("failed", {"prepare": "success", "ingest": "failed"}) == (
-        1, "RUN-RESULT state=failed failed=ingest not run (upstream failed): 0")
+        1,
+        "RUN-RESULT state=failed failed=ingest not run (upstream failed): 0",
+    )

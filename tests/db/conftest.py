@@ -26,8 +26,12 @@ def warehouse_url(server_url: str, request) -> Iterator[str]:
 @pytest.fixture
 def warehouse_settings(warehouse_url: str, tmp_path) -> Settings:
     settings = Settings.from_env(
-        {**os.environ, "WAREHOUSE_URL": warehouse_url, "C360_DATA_DIR": str(tmp_path / "data"),
-         "C360_REPORTS_DIR": str(tmp_path / "reports")}
+        {
+            **os.environ,
+            "WAREHOUSE_URL": warehouse_url,
+            "C360_DATA_DIR": str(tmp_path / "data"),
+            "C360_REPORTS_DIR": str(tmp_path / "reports"),
+        }
     )
     prepare_warehouse(settings)
     return settings

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from decimal import Decimal
-from datetime import datetime, timezone
 import os
 import re
 import time
 import uuid
 from contextlib import contextmanager
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -64,10 +64,14 @@ def run_dbt(settings: Settings, target_path: Path, *args: str, manifest=None) ->
     env = {**settings.dbt_env(), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     cli_args = [
         *args,
-        "--project-dir", str(PROJECT_DIR),
-        "--profiles-dir", str(PROJECT_DIR),
-        "--target-path", str(target_path),
-        "--log-path", str(target_path / "logs"),
+        "--project-dir",
+        str(PROJECT_DIR),
+        "--profiles-dir",
+        str(PROJECT_DIR),
+        "--target-path",
+        str(target_path),
+        "--log-path",
+        str(target_path / "logs"),
     ]
     with patched_environ(env):
         result = dbtRunner(manifest=manifest).invoke(cli_args)
@@ -82,9 +86,7 @@ def run_dbt(settings: Settings, target_path: Path, *args: str, manifest=None) ->
 
 def raw_table_ddl(source_name: str) -> sql.Composed:
     contract = SOURCES[source_name]
-    columns = [
-        sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(PG_TYPES[c.type])) for c in contract.columns
-    ]
+    columns = [sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(PG_TYPES[c.type])) for c in contract.columns]
     columns += [
         sql.SQL(x)
         for x in (
@@ -134,71 +136,266 @@ def query(settings: Settings, statement: str, params=None) -> list[tuple]:
 # One anonymous store sale (no loyalty card) and one anonymous web event.
 RAW_ROWS: dict[str, list[dict]] = {
     "crm_accounts": [
-        raw("crm_1.csv", 1, "2024-01-02 06:00:00+00", account_id="A1", title="Ms", first_name="Jane",
-            last_name="Smith", email="jane.old@example.com", phone="07700 900123", date_of_birth="1980-05-17",
-            street_address="1 High St", city="Leeds", postcode="ls1 1aa", country="GB", loyalty_id="L1",
-            created_at="2024-01-01 09:00:00+00", updated_at="2024-01-01 09:00:00+00"),
-        raw("crm_2.csv", 1, "2024-03-02 06:00:00+00", account_id="A1", title="Ms", first_name="Jane",
-            last_name="Smith", email=" Jane.Smith@Example.com ", phone="07700 900123", date_of_birth="1980-05-17",
-            street_address="2 Park Rd", city="York", postcode="yo1 7hh", country="GB", loyalty_id="L1",
-            created_at="2024-01-01 09:00:00+00", updated_at="2024-03-01 10:00:00+00"),
+        raw(
+            "crm_1.csv",
+            1,
+            "2024-01-02 06:00:00+00",
+            account_id="A1",
+            title="Ms",
+            first_name="Jane",
+            last_name="Smith",
+            email="jane.old@example.com",
+            phone="07700 900123",
+            date_of_birth="1980-05-17",
+            street_address="1 High St",
+            city="Leeds",
+            postcode="ls1 1aa",
+            country="GB",
+            loyalty_id="L1",
+            created_at="2024-01-01 09:00:00+00",
+            updated_at="2024-01-01 09:00:00+00",
+        ),
+        raw(
+            "crm_2.csv",
+            1,
+            "2024-03-02 06:00:00+00",
+            account_id="A1",
+            title="Ms",
+            first_name="Jane",
+            last_name="Smith",
+            email=" Jane.Smith@Example.com ",
+            phone="07700 900123",
+            date_of_birth="1980-05-17",
+            street_address="2 Park Rd",
+            city="York",
+            postcode="yo1 7hh",
+            country="GB",
+            loyalty_id="L1",
+            created_at="2024-01-01 09:00:00+00",
+            updated_at="2024-03-01 10:00:00+00",
+        ),
         # the latest version re-delivered
-        raw("crm_3.csv", 4, "2024-03-03 06:00:00+00", account_id="A1", title="Ms", first_name="Jane",
-            last_name="Smith", email=" Jane.Smith@Example.com ", phone="07700 900123", date_of_birth="1980-05-17",
-            street_address="2 Park Rd", city="York", postcode="yo1 7hh", country="GB", loyalty_id="L1",
-            created_at="2024-01-01 09:00:00+00", updated_at="2024-03-01 10:00:00+00"),
+        raw(
+            "crm_3.csv",
+            4,
+            "2024-03-03 06:00:00+00",
+            account_id="A1",
+            title="Ms",
+            first_name="Jane",
+            last_name="Smith",
+            email=" Jane.Smith@Example.com ",
+            phone="07700 900123",
+            date_of_birth="1980-05-17",
+            street_address="2 Park Rd",
+            city="York",
+            postcode="yo1 7hh",
+            country="GB",
+            loyalty_id="L1",
+            created_at="2024-01-01 09:00:00+00",
+            updated_at="2024-03-01 10:00:00+00",
+        ),
     ],
     "pos_transactions": [
-        raw("pos_1.csv", 1, "2024-04-02 06:00:00+00", transaction_id="T1", loyalty_id="L1", store_id="S1",
-            transaction_at="2024-04-01 12:00:00+00", amount="30.00", currency="gbp", items="SKU1*2|SKU2*1"),
-        raw("pos_1.csv", 2, "2024-04-02 06:00:00+00", transaction_id="T2", loyalty_id=None, store_id="S1",
-            transaction_at="2024-04-01 13:00:00+00", amount="5.50", currency="GBP", items="SKU3"),
+        raw(
+            "pos_1.csv",
+            1,
+            "2024-04-02 06:00:00+00",
+            transaction_id="T1",
+            loyalty_id="L1",
+            store_id="S1",
+            transaction_at="2024-04-01 12:00:00+00",
+            amount="30.00",
+            currency="gbp",
+            items="SKU1*2|SKU2*1",
+        ),
+        raw(
+            "pos_1.csv",
+            2,
+            "2024-04-02 06:00:00+00",
+            transaction_id="T2",
+            loyalty_id=None,
+            store_id="S1",
+            transaction_at="2024-04-01 13:00:00+00",
+            amount="5.50",
+            currency="GBP",
+            items="SKU3",
+        ),
         # a refund slipped through: kept, and flagged by a warning test
-        raw("pos_1.csv", 3, "2024-04-02 06:00:00+00", transaction_id="T3", loyalty_id=None, store_id="S2",
-            transaction_at="2024-04-01 14:00:00+00", amount="-2.00", currency="GBP", items=None),
+        raw(
+            "pos_1.csv",
+            3,
+            "2024-04-02 06:00:00+00",
+            transaction_id="T3",
+            loyalty_id=None,
+            store_id="S2",
+            transaction_at="2024-04-01 14:00:00+00",
+            amount="-2.00",
+            currency="GBP",
+            items=None,
+        ),
         # T1 re-delivered in a later file, with a different amount: the first load wins
-        raw("pos_2.csv", 7, "2024-04-03 06:00:00+00", transaction_id="T1", loyalty_id="L1", store_id="S1",
-            transaction_at="2024-04-01 12:00:00+00", amount="999.00", currency="GBP", items="SKU1*2|SKU2*1"),
+        raw(
+            "pos_2.csv",
+            7,
+            "2024-04-03 06:00:00+00",
+            transaction_id="T1",
+            loyalty_id="L1",
+            store_id="S1",
+            transaction_at="2024-04-01 12:00:00+00",
+            amount="999.00",
+            currency="GBP",
+            items="SKU1*2|SKU2*1",
+        ),
     ],
     "web_orders": [
-        raw("web_1.jsonl", 1, order_id="W1", web_account_id="WA1",
-            email="JANE.SMITH@example.com ", first_name="Jane", last_name="Smith", phone="+44 7700 900123",
-            shipping_street="2 Park Rd", shipping_city="York", shipping_postcode="YO1 7HH", country="GB",
-            ordered_at="2024-05-01 20:00:00+00", amount="70.00", currency="GBP", items="SKU9*1"),
-        raw("web_1.jsonl", 2, order_id="W2", web_account_id="WA2", email="bob@example.com", first_name="Bob",
-            last_name="Jones", phone="07700 900999", shipping_street="3 Mill Ln", shipping_city="Hull",
-            shipping_postcode="HU1 1AA", country="GB", ordered_at="2024-05-02 20:00:00+00", amount="15.00",
-            currency="GBP", items="SKU4*3"),
+        raw(
+            "web_1.jsonl",
+            1,
+            order_id="W1",
+            web_account_id="WA1",
+            email="JANE.SMITH@example.com ",
+            first_name="Jane",
+            last_name="Smith",
+            phone="+44 7700 900123",
+            shipping_street="2 Park Rd",
+            shipping_city="York",
+            shipping_postcode="YO1 7HH",
+            country="GB",
+            ordered_at="2024-05-01 20:00:00+00",
+            amount="70.00",
+            currency="GBP",
+            items="SKU9*1",
+        ),
+        raw(
+            "web_1.jsonl",
+            2,
+            order_id="W2",
+            web_account_id="WA2",
+            email="bob@example.com",
+            first_name="Bob",
+            last_name="Jones",
+            phone="07700 900999",
+            shipping_street="3 Mill Ln",
+            shipping_city="Hull",
+            shipping_postcode="HU1 1AA",
+            country="GB",
+            ordered_at="2024-05-02 20:00:00+00",
+            amount="15.00",
+            currency="GBP",
+            items="SKU4*3",
+        ),
     ],
     "web_events": [
-        raw("ev_1.parquet", 1, event_id="E1", session_id="S-1", web_account_id="WA1", event_type="page_view",
-            page_url="/", product_sku=None, occurred_at="2024-05-01 19:55:00+00"),
-        raw("ev_1.parquet", 2, event_id="E2", session_id="S-2", web_account_id=None, event_type="page_view",
-            page_url="/", product_sku=None, occurred_at="2024-05-01 19:56:00+00"),
+        raw(
+            "ev_1.parquet",
+            1,
+            event_id="E1",
+            session_id="S-1",
+            web_account_id="WA1",
+            event_type="page_view",
+            page_url="/",
+            product_sku=None,
+            occurred_at="2024-05-01 19:55:00+00",
+        ),
+        raw(
+            "ev_1.parquet",
+            2,
+            event_id="E2",
+            session_id="S-2",
+            web_account_id=None,
+            event_type="page_view",
+            page_url="/",
+            product_sku=None,
+            occurred_at="2024-05-01 19:56:00+00",
+        ),
     ],
     "call_center_contacts": [
-        raw("cc_1.csv", 1, contact_id="C1", account_id="A1", caller_name="SMITH, Jane", phone="(07700) 900-123",
-            postcode="YO1 7HH", contact_reason="Delivery", is_complaint=True, is_resolved_first_time=False,
-            handling_seconds=300, contacted_at="2024-05-05 10:00:00+00"),
+        raw(
+            "cc_1.csv",
+            1,
+            contact_id="C1",
+            account_id="A1",
+            caller_name="SMITH, Jane",
+            phone="(07700) 900-123",
+            postcode="YO1 7HH",
+            contact_reason="Delivery",
+            is_complaint=True,
+            is_resolved_first_time=False,
+            handling_seconds=300,
+            contacted_at="2024-05-05 10:00:00+00",
+        ),
     ],
     "email_campaign_events": [
-        raw("em_1.jsonl", 1, event_id="M1", campaign_id="CMP1", campaign_name="Spring", email="jane.smith@example.com",
-            event_type="sent", occurred_at="2024-05-10 08:00:00+00"),
-        raw("em_1.jsonl", 2, event_id="M2", campaign_id="CMP1", campaign_name="Spring", email="Jane.Smith@example.com",
-            event_type="click", occurred_at="2024-05-10 09:00:00+00"),
-        raw("em_1.jsonl", 3, event_id="M3", campaign_id="CMP2", campaign_name="Summer", email="jane.smith@example.com",
-            event_type="sent", occurred_at="2024-05-20 08:00:00+00"),
+        raw(
+            "em_1.jsonl",
+            1,
+            event_id="M1",
+            campaign_id="CMP1",
+            campaign_name="Spring",
+            email="jane.smith@example.com",
+            event_type="sent",
+            occurred_at="2024-05-10 08:00:00+00",
+        ),
+        raw(
+            "em_1.jsonl",
+            2,
+            event_id="M2",
+            campaign_id="CMP1",
+            campaign_name="Spring",
+            email="Jane.Smith@example.com",
+            event_type="click",
+            occurred_at="2024-05-10 09:00:00+00",
+        ),
+        raw(
+            "em_1.jsonl",
+            3,
+            event_id="M3",
+            campaign_id="CMP2",
+            campaign_name="Summer",
+            email="jane.smith@example.com",
+            event_type="sent",
+            occurred_at="2024-05-20 08:00:00+00",
+        ),
     ],
     "surveys": [
-        raw("sv_1.csv", 1, response_id="R1", email="jane.smith@example.com", respondent_name="Jane Smith",
-            satisfaction_score=4, recommend_score=8, comment=None, responded_at="2024-05-06 10:00:00+00"),
-        raw("sv_1.csv", 2, response_id="R2", email="jane.smith@example.com", respondent_name="Mrs J Smith",
-            satisfaction_score=2, recommend_score=3, comment="late", responded_at="2024-05-21 10:00:00+00"),
+        raw(
+            "sv_1.csv",
+            1,
+            response_id="R1",
+            email="jane.smith@example.com",
+            respondent_name="Jane Smith",
+            satisfaction_score=4,
+            recommend_score=8,
+            comment=None,
+            responded_at="2024-05-06 10:00:00+00",
+        ),
+        raw(
+            "sv_1.csv",
+            2,
+            response_id="R2",
+            email="jane.smith@example.com",
+            respondent_name="Mrs J Smith",
+            satisfaction_score=2,
+            recommend_score=3,
+            comment="late",
+            responded_at="2024-05-21 10:00:00+00",
+        ),
     ],
     "product_registrations": [
-        raw("pr_1.jsonl", 1, registration_id="P1", product_sku="SKU4", serial_number="X1", first_name="Bob",
-            last_name="Jones", email="bob@example.com", phone=None, postcode="hu1 1aa", purchase_date="2024-05-02",
-            registered_at="2024-05-04 10:00:00+00"),
+        raw(
+            "pr_1.jsonl",
+            1,
+            registration_id="P1",
+            product_sku="SKU4",
+            serial_number="X1",
+            first_name="Bob",
+            last_name="Jones",
+            email="bob@example.com",
+            phone=None,
+            postcode="hu1 1aa",
+            purchase_date="2024-05-02",
+            registered_at="2024-05-04 10:00:00+00",
+        ),
     ],
 }
 
@@ -266,13 +463,27 @@ def built(settings, parsed):
             for statement in OPS_DDL:
                 conn.execute(statement)
         for run_id, day, passed in DQ_RUNS:
-            store_results(settings, run_id, ["raw.surveys"], [
-                CheckResult(run_id=run_id, checked_at=day, suite="raw.surveys", check_name=name,
-                            table_name="raw.surveys", column_name=None, severity=severity, owner="source",
-                            passed=passed or severity == "error", failing_count=0 if passed else 3,
-                            failing_examples=[] if passed else ["surveys_2024-06-01_001.csv:7"])
-                for name, severity in (("not_null:response_id", "error"), ("range_0_10:recommend_score", "warn"))
-            ])
+            store_results(
+                settings,
+                run_id,
+                ["raw.surveys"],
+                [
+                    CheckResult(
+                        run_id=run_id,
+                        checked_at=day,
+                        suite="raw.surveys",
+                        check_name=name,
+                        table_name="raw.surveys",
+                        column_name=None,
+                        severity=severity,
+                        owner="source",
+                        passed=passed or severity == "error",
+                        failing_count=0 if passed else 3,
+                        failing_examples=[] if passed else ["surveys_2024-06-01_001.csv:7"],
+                    )
+                    for name, severity in (("not_null:response_id", "error"), ("range_0_10:recommend_score", "warn"))
+                ],
+            )
 
         timings, warned = {}, set()
         started = time.monotonic()
@@ -282,9 +493,12 @@ def built(settings, parsed):
 
         # the identity step: every record of int_source_records gets a customer
         with psycopg.connect(settings.warehouse_url, autocommit=True) as conn:
-            insert(conn, "identity", "customer_source_xref", [
-                dict(zip(("source", "source_record_key", "customer_id", "matched_by"), r)) for r in XREF
-            ])
+            insert(
+                conn,
+                "identity",
+                "customer_source_xref",
+                [dict(zip(("source", "source_record_key", "customer_id", "matched_by"), r)) for r in XREF],
+            )
             refresh_pseudonyms(conn)  # the identity step also writes the records' pseudonymised keys
 
         started = time.monotonic()
@@ -294,18 +508,40 @@ def built(settings, parsed):
 
         # the ML step
         with psycopg.connect(settings.warehouse_url, autocommit=True) as conn:
-            insert(conn, "ml", "customer_scores", [
-                dict(customer_id=c, cutoff_date=d, model_version=v, churn_probability=p, expected_purchases=2.0,
-                     expected_revenue=100, p_alive=0.8, clv=90, segment="loyal", scored_at=t)
-                for c, d, v, p, t in SCORES
-            ])
+            insert(
+                conn,
+                "ml",
+                "customer_scores",
+                [
+                    dict(
+                        customer_id=c,
+                        cutoff_date=d,
+                        model_version=v,
+                        churn_probability=p,
+                        expected_purchases=2.0,
+                        expected_revenue=100,
+                        p_alive=0.8,
+                        clv=90,
+                        segment="loyal",
+                        scored_at=t,
+                    )
+                    for c, d, v, p, t in SCORES
+                ],
+            )
 
         started = time.monotonic()
         run_dbt(settings, target_path, "build", "--selector", "scored_marts", manifest=manifest)
         timings["scored_marts"] = time.monotonic() - started
         # what publishing adds: the golden-record snapshot and the history view over it
-        run_dbt(settings, target_path, "build", "--select", "customer_history_snapshot", "dim_customer_history",
-                manifest=manifest)
+        run_dbt(
+            settings,
+            target_path,
+            "build",
+            "--select",
+            "customer_history_snapshot",
+            "dim_customer_history",
+            manifest=manifest,
+        )
         print("dbt step runtimes (s):", {k: round(v, 1) for k, v in timings.items()})
 
         yield SimpleNamespace(settings=settings, target_path=target_path, manifest=manifest, warned=warned)
@@ -328,9 +564,19 @@ def test_dbt_parse_writes_a_manifest_with_the_models_and_selectors(parsed):
 
 
 # The marts of issue 5: built with the core marts, except what reads the ML scores.
-CORE_MARTS = {"dim_date", "dim_channel", "dim_store", "dim_campaign", "dim_product", "fct_order_lines",
-              "fct_service_contacts", "fct_campaign_responses", "fct_survey_responses", "customer_rfm",
-              "customer_value_pareto"}
+CORE_MARTS = {
+    "dim_date",
+    "dim_channel",
+    "dim_store",
+    "dim_campaign",
+    "dim_product",
+    "fct_order_lines",
+    "fct_service_contacts",
+    "fct_campaign_responses",
+    "fct_survey_responses",
+    "customer_rfm",
+    "customer_value_pareto",
+}
 SCORED_MARTS = {"crm_scorecard_monthly", "customer_360"}
 
 
@@ -349,8 +595,11 @@ def test_every_mart_and_column_is_documented(parsed):
     """BI users read the docs site: every marts model and each of its columns says what it means."""
     target_path, _ = parsed
     manifest = json.loads((target_path / "manifest.json").read_text())
-    marts = [n for n in manifest["nodes"].values()
-             if n["resource_type"] == "model" and n["original_file_path"].startswith("models/marts/")]
+    marts = [
+        n
+        for n in manifest["nodes"].values()
+        if n["resource_type"] == "model" and n["original_file_path"].startswith("models/marts/")
+    ]
     assert {m["name"] for m in marts} >= CORE_MARTS | SCORED_MARTS
     for model in marts:
         assert model["description"].strip(), f"{model['name']} has no description"
@@ -380,8 +629,13 @@ def test_the_dashboard_is_declared_as_an_exposure(parsed):
     assert exposure["type"] == "dashboard" and exposure["owner"]["name"] == "CRM analytics"
     assert exposure["url"] == "http://localhost:3000/dashboard/1"
     parents = {manifest["nodes"][n]["name"] for n in exposure["depends_on"]["nodes"]}
-    assert parents == {"customer_360", "crm_scorecard_monthly", "customer_value_pareto", "customer_rfm",
-                       "dq_table_status"}
+    assert parents == {
+        "customer_360",
+        "crm_scorecard_monthly",
+        "customer_value_pareto",
+        "customer_rfm",
+        "dq_table_status",
+    }
 
 
 # --------------------------------------------------------------------------- built warehouse
@@ -393,12 +647,15 @@ def test_mart_tables_have_exactly_the_documented_columns(built):
     for node in manifest["nodes"].values():
         if node["resource_type"] != "model" or not node["original_file_path"].startswith("models/marts/"):
             continue
-        actual = [r[0] for r in query(
-            built.settings,
-            "select column_name from information_schema.columns where table_schema = 'marts' and table_name = %s"
-            " order by ordinal_position",
-            (node["name"],),
-        )]
+        actual = [
+            r[0]
+            for r in query(
+                built.settings,
+                "select column_name from information_schema.columns where table_schema = 'marts' and table_name = %s"
+                " order by ordinal_position",
+                (node["name"],),
+            )
+        ]
         documented = set(node["columns"])
         assert set(actual) == documented, (
             f"marts.{node['name']}: undocumented {sorted(set(actual) - documented)}, "
@@ -410,16 +667,24 @@ def test_unit_tests_pass(built):
     result = run_dbt(built.settings, built.target_path, "test", "--select", "test_type:unit", manifest=built.manifest)
     statuses = {r.node.name: str(r.status) for r in result.result.results}
     assert set(statuses.values()) == {"pass"}, statuses
-    assert {"test_stg_crm__accounts_standardises_tricky_values", "test_stg_crm__accounts_phone_default_country_is_configurable",
-            "test_int_source_records_nicknames_and_email_repairs", "test_stg_call_center__contacts_caller_name_and_phone",
-            "test_customer_golden_record_survivorship_and_provenance",
-            "test_dim_customer_shows_only_the_allowed_personal_columns"} <= set(statuses), statuses
+    assert {
+        "test_stg_crm__accounts_standardises_tricky_values",
+        "test_stg_crm__accounts_phone_default_country_is_configurable",
+        "test_int_source_records_nicknames_and_email_repairs",
+        "test_stg_call_center__contacts_caller_name_and_phone",
+        "test_customer_golden_record_survivorship_and_provenance",
+        "test_dim_customer_shows_only_the_allowed_personal_columns",
+    } <= set(statuses), statuses
     marts_unit_tests = {
-        "test_customer_rfm_scores_quintiles_and_names_segments", "test_customer_rfm_as_of_defaults_to_after_latest_order",
-        "test_customer_value_pareto_accumulates_revenue_by_percentile", "test_customer_360_products_value_decile_and_rfm",
+        "test_customer_rfm_scores_quintiles_and_names_segments",
+        "test_customer_rfm_as_of_defaults_to_after_latest_order",
+        "test_customer_value_pareto_accumulates_revenue_by_percentile",
+        "test_customer_360_products_value_decile_and_rfm",
         "test_customer_360_equal_revenue_shares_a_decile",
-        "test_scorecard_acquisition_retention_and_churn", "test_scorecard_revenue_products_and_top_20pct",
-        "test_scorecard_campaign_service_survey_and_clv", "test_dim_campaign_formula_names_leave_as_text",
+        "test_scorecard_acquisition_retention_and_churn",
+        "test_scorecard_revenue_products_and_top_20pct",
+        "test_scorecard_campaign_service_survey_and_clv",
+        "test_dim_campaign_formula_names_leave_as_text",
         "test_customer_360_says_why_a_customer_has_no_scores",
     }
     assert marts_unit_tests <= set(statuses), statuses
@@ -428,7 +693,9 @@ def test_unit_tests_pass(built):
 def test_staging_deduplicates_redeliveries(built):
     settings = built.settings
     assert query(settings, "select transaction_id, amount from staging.stg_pos__transactions order by 1") == [
-        ("T1", 30), ("T2", 5.5), ("T3", -2)
+        ("T1", 30),
+        ("T2", 5.5),
+        ("T3", -2),
     ]
     # the CRM account keeps its latest version only
     assert query(settings, "select account_id, city, email_normalised from staging.stg_crm__accounts") == [
@@ -464,8 +731,11 @@ def test_the_golden_record_has_one_row_per_customer_and_bi_sees_only_allowed_per
     assert bob[6] == "web_orders"  # no CRM account: the most trusted source it has
     assert bob[8] == "product_registrations,web_orders"
     # the default bi_personal_columns: names, city and country; no e-mail, phone, postcode or birth date
-    bi = query(settings, "select customer_id, first_name, email, phone, city, postcode, date_of_birth, golden_source"
-                         " from marts.dim_customer order by customer_id")
+    bi = query(
+        settings,
+        "select customer_id, first_name, email, phone, city, postcode, date_of_birth, golden_source"
+        " from marts.dim_customer order by customer_id",
+    )
     assert bi[0] == ("CUST1", "Jane", None, None, "York", None, None, "crm_accounts")
     assert len(bi) == 2
     # ... but a pseudonymised key of the e-mail: the keyed hash, not the address or its bare hash
@@ -514,14 +784,16 @@ def test_customer_360_summarises_and_takes_the_latest_scores(built):
 
 
 DQ_RUNS = [  # (run, as-of, warn check passed): the older run warned, the latest passed
-    ("scheduled__2024-06-01", datetime(2024, 6, 2, tzinfo=timezone.utc), False),
-    ("scheduled__2024-06-02", datetime(2024, 6, 3, tzinfo=timezone.utc), True),
+    ("scheduled__2024-06-01", datetime(2024, 6, 2, tzinfo=UTC), False),
+    ("scheduled__2024-06-02", datetime(2024, 6, 3, tzinfo=UTC), True),
 ]
 
 
 def test_dq_marts_show_each_table_and_check_at_its_latest_run(built):
-    (row,) = query(built.settings, "select table_name, latest_run_id, status, checks, failed_warn_checks "
-                                   "from marts.dq_table_status")
+    (row,) = query(
+        built.settings,
+        "select table_name, latest_run_id, status, checks, failed_warn_checks from marts.dq_table_status",
+    )
     assert row == ("raw.surveys", "scheduled__2024-06-02", "passed", 2, 0)
     checks = dict(query(built.settings, "select check_name, failures_in_last_10_runs from marts.dq_check_latest"))
     assert checks == {"not_null:response_id": 0, "range_0_10:recommend_score": 1}
@@ -563,65 +835,107 @@ def test_dimensions_cover_the_data(built):
     assert (days, first, last) == (366, "2024-01-01", "2024-12-31")  # the data's whole years, every day
     assert weekend_days == 104
     channels = dict(query(settings, "select channel, is_sales_channel from marts.dim_channel"))
-    assert channels == {"store": True, "web": True, "phone": False, "email": False, "survey": False,
-                        "registration": False}
-    assert query(settings, "select store_id, transaction_count, customer_count, first_sale_date::text"
-                           " from marts.dim_store order by 1") == [("S1", 2, 1, "2024-04-01"), ("S2", 1, 0, "2024-04-01")]
-    assert query(settings, "select campaign_id, campaign_name, sends, clicks, recipients_sent, response_rate"
-                           " from marts.dim_campaign order by 1") == [
-        ("CMP1", "Spring", 1, 1, 1, 1), ("CMP2", "Summer", 1, 0, 1, 0)]
+    assert channels == {
+        "store": True,
+        "web": True,
+        "phone": False,
+        "email": False,
+        "survey": False,
+        "registration": False,
+    }
+    assert query(
+        settings,
+        "select store_id, transaction_count, customer_count, first_sale_date::text from marts.dim_store order by 1",
+    ) == [("S1", 2, 1, "2024-04-01"), ("S2", 1, 0, "2024-04-01")]
+    assert query(
+        settings,
+        "select campaign_id, campaign_name, sends, clicks, recipients_sent, response_rate"
+        " from marts.dim_campaign order by 1",
+    ) == [("CMP1", "Spring", 1, 1, 1, 1), ("CMP2", "Summer", 1, 0, 1, 0)]
     assert query(settings, "select product_sku, units_sold, registration_count from marts.dim_product order by 1") == [
-        ("SKU1", 2, 0), ("SKU2", 1, 0), ("SKU3", 1, 0), ("SKU4", 3, 1), ("SKU9", 1, 0)]
+        ("SKU1", 2, 0),
+        ("SKU2", 1, 0),
+        ("SKU3", 1, 0),
+        ("SKU4", 3, 1),
+        ("SKU9", 1, 0),
+    ]
 
 
 def test_facts_at_their_grain_carry_the_customer(built):
     settings = built.settings
-    lines = query(settings, "select source_order_id, line_number, product_sku, quantity, customer_id"
-                            " from marts.fct_order_lines order by 1, 2")
-    assert lines == [("T1", 1, "SKU1", 2, "CUST1"), ("T1", 2, "SKU2", 1, "CUST1"), ("T2", 1, "SKU3", 1, None),
-                     ("W1", 1, "SKU9", 1, "CUST1"), ("W2", 1, "SKU4", 3, "CUST2")]  # T3 has no items
-    assert query(settings, "select contact_id, customer_id, contact_reason, is_complaint, is_resolved_first_time,"
-                           " handling_seconds from marts.fct_service_contacts") == [
-        ("C1", "CUST1", "delivery", True, False, 300)]
-    assert query(settings, "select response_id, customer_id, nps_group, has_comment from marts.fct_survey_responses"
-                           " order by 1") == [("R1", "CUST1", "passive", False), ("R2", "CUST1", "detractor", True)]
-    assert query(settings, "select campaign_id, customer_id, is_sent, has_responded from marts.fct_campaign_responses"
-                           " order by 1") == [("CMP1", "CUST1", True, True), ("CMP2", "CUST1", True, False)]
+    lines = query(
+        settings,
+        "select source_order_id, line_number, product_sku, quantity, customer_id"
+        " from marts.fct_order_lines order by 1, 2",
+    )
+    assert lines == [
+        ("T1", 1, "SKU1", 2, "CUST1"),
+        ("T1", 2, "SKU2", 1, "CUST1"),
+        ("T2", 1, "SKU3", 1, None),
+        ("W1", 1, "SKU9", 1, "CUST1"),
+        ("W2", 1, "SKU4", 3, "CUST2"),
+    ]  # T3 has no items
+    assert query(
+        settings,
+        "select contact_id, customer_id, contact_reason, is_complaint, is_resolved_first_time,"
+        " handling_seconds from marts.fct_service_contacts",
+    ) == [("C1", "CUST1", "delivery", True, False, 300)]
+    assert query(
+        settings, "select response_id, customer_id, nps_group, has_comment from marts.fct_survey_responses order by 1"
+    ) == [("R1", "CUST1", "passive", False), ("R2", "CUST1", "detractor", True)]
+    assert query(
+        settings, "select campaign_id, customer_id, is_sent, has_responded from marts.fct_campaign_responses order by 1"
+    ) == [("CMP1", "CUST1", True, True), ("CMP2", "CUST1", True, False)]
     # the recipient is named by the address's keyed hash; the row key comes from source ids, not the address
     from customer360.privacy.keys import load_key
     from customer360.privacy.pseudonyms import email_key
 
     jane = email_key(load_key(), "jane.smith@example.com")
-    responses = query(settings, "select campaign_id, recipient_email_key, campaign_response_key"
-                                " from marts.fct_campaign_responses order by 1")
+    responses = query(
+        settings,
+        "select campaign_id, recipient_email_key, campaign_response_key from marts.fct_campaign_responses order by 1",
+    )
     assert [r[1] for r in responses] == [jane, jane]
-    assert [r[2] for r in responses] == [hashlib.md5(f"{c}-{e}".encode()).hexdigest() for c, e in
-                                         (("CMP1", "M1"), ("CMP2", "M3"))]  # (campaign, first event)
+    assert [r[2] for r in responses] == [
+        hashlib.md5(f"{c}-{e}".encode()).hexdigest() for c, e in (("CMP1", "M1"), ("CMP2", "M3"))
+    ]  # (campaign, first event)
     # the service and survey keys are the touchpoint keys: a BI user can join the two
-    (unmatched,) = query(settings, "select count(*) from marts.fct_service_contacts s left join marts.fct_touchpoints t"
-                                   " on t.touchpoint_key = s.service_contact_key where t.touchpoint_key is null")[0]
+    (unmatched,) = query(
+        settings,
+        "select count(*) from marts.fct_service_contacts s left join marts.fct_touchpoints t"
+        " on t.touchpoint_key = s.service_contact_key where t.touchpoint_key is null",
+    )[0]
     assert unmatched == 0
 
 
 def test_rfm_pareto_scorecard_and_customer_360_on_the_handmade_rows(built):
     settings = built.settings
     # as of the day after the latest order (W2 on 2024-05-02)
-    assert query(settings, "select customer_id, as_of_date::text, recency_days, frequency, monetary"
-                           " from marts.customer_rfm order by 1") == [
-        ("CUST1", "2024-05-03", 2, 2, 100), ("CUST2", "2024-05-03", 1, 1, 15)]
-    pareto = query(settings, "select customer_percentile, customer_count, cumulative_revenue_share"
-                             " from marts.customer_value_pareto order by 1")
+    assert query(
+        settings,
+        "select customer_id, as_of_date::text, recency_days, frequency, monetary from marts.customer_rfm order by 1",
+    ) == [("CUST1", "2024-05-03", 2, 2, 100), ("CUST2", "2024-05-03", 1, 1, 15)]
+    pareto = query(
+        settings,
+        "select customer_percentile, customer_count, cumulative_revenue_share"
+        " from marts.customer_value_pareto order by 1",
+    )
     assert len(pareto) == 100 and pareto[-1] == (100, 2, 1)
     assert pareto[49] == (50, 1, Decimal("0.869565"))  # Jane: 100 of 115
-    scorecard = query(settings, "select month::text, new_customers, active_customers, revenue,"
-                                " campaign_response_rate, first_contact_resolution_rate, avg_handling_seconds,"
-                                " avg_satisfaction_score, total_clv from marts.crm_scorecard_monthly order by 1")
+    scorecard = query(
+        settings,
+        "select month::text, new_customers, active_customers, revenue,"
+        " campaign_response_rate, first_contact_resolution_rate, avg_handling_seconds,"
+        " avg_satisfaction_score, total_clv from marts.crm_scorecard_monthly order by 1",
+    )
     assert scorecard == [
         ("2024-04-01", 1, 1, 30, None, None, None, None, 180),
         ("2024-05-01", 1, 2, 85, Decimal("0.5"), 0, 300, 3, 180),
     ]
-    assert query(settings, "select customer_id, products_per_customer, value_decile, rfm_score"
-                           " from marts.customer_360 order by 1") == [("CUST1", 3, 5, "122"), ("CUST2", 1, 10, "211")]
+    assert query(
+        settings,
+        "select customer_id, products_per_customer, value_decile, rfm_score from marts.customer_360 order by 1",
+    ) == [("CUST1", 3, 5, "122"), ("CUST2", 1, 10, "211")]
 
 
 def test_the_history_shows_what_a_customer_looked_like_on_a_past_date(built):
@@ -631,21 +945,45 @@ def test_the_history_shows_what_a_customer_looked_like_on_a_past_date(built):
     run_dbt(settings, target_path, *history, manifest=manifest)
     (between,) = query(settings, "select clock_timestamp()")[0]
     with psycopg.connect(settings.warehouse_url, autocommit=True) as conn:
-        insert(conn, "raw", "crm_accounts", [
-            raw("crm_4.csv", 1, "2024-06-06 06:00:00+00", account_id="A1", title="Ms", first_name="Jane",
-                last_name="Smith", email="jane.smith@example.com", phone="07700 900123", date_of_birth="1980-05-17",
-                street_address="9 Abbey Rd", city="Bath", postcode="ba1 1aa", country="GB", loyalty_id="L1",
-                created_at="2024-01-01 09:00:00+00", updated_at="2024-06-05 10:00:00+00"),
-        ])
+        insert(
+            conn,
+            "raw",
+            "crm_accounts",
+            [
+                raw(
+                    "crm_4.csv",
+                    1,
+                    "2024-06-06 06:00:00+00",
+                    account_id="A1",
+                    title="Ms",
+                    first_name="Jane",
+                    last_name="Smith",
+                    email="jane.smith@example.com",
+                    phone="07700 900123",
+                    date_of_birth="1980-05-17",
+                    street_address="9 Abbey Rd",
+                    city="Bath",
+                    postcode="ba1 1aa",
+                    country="GB",
+                    loyalty_id="L1",
+                    created_at="2024-01-01 09:00:00+00",
+                    updated_at="2024-06-05 10:00:00+00",
+                ),
+            ],
+        )
     run_dbt(settings, target_path, "build", "--selector", "staging_intermediate", manifest=manifest)
     run_dbt(settings, target_path, "build", "--selector", "core_marts", manifest=manifest)
     run_dbt(settings, target_path, *history, manifest=manifest)
 
-    as_of = ("select city from marts.dim_customer_history where customer_id = 'CUST1' "
-             "and valid_from <= %s and (valid_to > %s or valid_to is null)")
+    as_of = (
+        "select city from marts.dim_customer_history where customer_id = 'CUST1' "
+        "and valid_from <= %s and (valid_to > %s or valid_to is null)"
+    )
     assert query(settings, as_of, (between, between)) == [("York",)]
-    assert query(settings, "select city, is_current from marts.dim_customer_history where customer_id = 'CUST1' "
-                           "order by valid_from") == [("York", False), ("Bath", True)]
+    assert query(
+        settings,
+        "select city, is_current from marts.dim_customer_history where customer_id = 'CUST1' order by valid_from",
+    ) == [("York", False), ("Bath", True)]
     # the personal columns BI may not see stay hidden in the history too
     assert query(settings, "select count(email) from marts.dim_customer_history") == [(0,)]
 
@@ -655,23 +993,58 @@ def test_incremental_facts_equal_a_full_refresh(built):
     (its load time is new, its event time old) and a merge of two customers by the identity step."""
     settings, target_path, manifest = built.settings, built.target_path, built.manifest
     with psycopg.connect(settings.warehouse_url, autocommit=True) as conn:
-        insert(conn, "raw", "pos_transactions", [
-            raw("pos_3.csv", 1, "2024-06-05 06:00:00+00", transaction_id="T4", loyalty_id="L1", store_id="S1",
-                transaction_at="2024-06-04 12:00:00+00", amount="12.00", currency="GBP", items="SKU1*1"),
-            raw("pos_3.csv", 2, "2024-06-05 06:00:00+00", transaction_id="T5", loyalty_id="L1", store_id="S2",
-                transaction_at="2024-04-01 09:00:00+00", amount="8.00", currency="GBP", items="SKU2*1"),
-        ])
+        insert(
+            conn,
+            "raw",
+            "pos_transactions",
+            [
+                raw(
+                    "pos_3.csv",
+                    1,
+                    "2024-06-05 06:00:00+00",
+                    transaction_id="T4",
+                    loyalty_id="L1",
+                    store_id="S1",
+                    transaction_at="2024-06-04 12:00:00+00",
+                    amount="12.00",
+                    currency="GBP",
+                    items="SKU1*1",
+                ),
+                raw(
+                    "pos_3.csv",
+                    2,
+                    "2024-06-05 06:00:00+00",
+                    transaction_id="T5",
+                    loyalty_id="L1",
+                    store_id="S2",
+                    transaction_at="2024-04-01 09:00:00+00",
+                    amount="8.00",
+                    currency="GBP",
+                    items="SKU2*1",
+                ),
+            ],
+        )
         conn.execute("update identity.customer_source_xref set customer_id = 'CUST2' where customer_id = 'CUST1'")
 
     def facts() -> dict[str, list[tuple]]:
-        return {table: query(settings, f"select * from marts.{table} order by 1") for table in
-                ("fct_orders", "fct_touchpoints")}
+        return {
+            table: query(settings, f"select * from marts.{table} order by 1")
+            for table in ("fct_orders", "fct_touchpoints")
+        }
 
     before = facts()
     run_dbt(settings, target_path, "build", "--selector", "staging_intermediate", manifest=manifest)
     # no look-back: the new, late and re-linked rows must arrive without it
-    run_dbt(settings, target_path, "build", "--selector", "core_marts", "--vars", "{fact_lookback_days: 0}",
-            manifest=manifest)
+    run_dbt(
+        settings,
+        target_path,
+        "build",
+        "--selector",
+        "core_marts",
+        "--vars",
+        "{fact_lookback_days: 0}",
+        manifest=manifest,
+    )
     incremental = facts()
     run_dbt(settings, target_path, "build", "--selector", "core_marts", "--full-refresh", manifest=manifest)
     assert incremental == facts()

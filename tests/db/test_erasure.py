@@ -20,10 +20,40 @@ def _one_crm_delivery(settings: Settings) -> None:
     contract = SOURCES["crm_accounts"]
     day = settings.landing_dir / "crm_accounts" / "2024-03-01"
     day.mkdir(parents=True)
-    rows = [["A1", "Ms", "Jane", "Doe", "jane.doe@example.com", "07700 900123", "1980-05-17", "1 High St",
-             "Leeds", "LS1 1AA", "GB", "", "2024-01-01T09:00:00Z", "2024-03-01T10:00:00Z"],
-            ["A2", "Mr", "John", "Smith", "john@example.com", "07700 900456", "1970-01-01", "9 Low Rd",
-             "Leeds", "LS1 1AA", "GB", "", "2024-01-01T09:00:00Z", "2024-03-01T10:00:00Z"]]
+    rows = [
+        [
+            "A1",
+            "Ms",
+            "Jane",
+            "Doe",
+            "jane.doe@example.com",
+            "07700 900123",
+            "1980-05-17",
+            "1 High St",
+            "Leeds",
+            "LS1 1AA",
+            "GB",
+            "",
+            "2024-01-01T09:00:00Z",
+            "2024-03-01T10:00:00Z",
+        ],
+        [
+            "A2",
+            "Mr",
+            "John",
+            "Smith",
+            "john@example.com",
+            "07700 900456",
+            "1970-01-01",
+            "9 Low Rd",
+            "Leeds",
+            "LS1 1AA",
+            "GB",
+            "",
+            "2024-01-01T09:00:00Z",
+            "2024-03-01T10:00:00Z",
+        ],
+    ]
     with open(day / "crm_accounts_2024-03-01_001.csv", "w", newline="") as f:
         csv.writer(f).writerows([contract.column_names, *rows])
     load_interval(settings, date(2024, 3, 1), date(2024, 3, 2), batch_id="b").raise_if_rejected()
@@ -34,15 +64,19 @@ def test_the_file_sweep_erases_names_addresses_and_phones_in_any_format(warehous
     _one_crm_delivery(warehouse_settings)
     export = warehouse_settings.data_dir / "exports" / "call_list.txt"
     export.parent.mkdir(parents=True)
-    export.write_text("DOE, JANE | +44 (0)7700 900-123 | 1  high st, Leeds\n"
-                      "Jane Doe called from 0044 7700 900123\n"
-                      "John Smith | 07700 900456 | 9 Low Rd, Leeds\n")
+    export.write_text(
+        "DOE, JANE | +44 (0)7700 900-123 | 1  high st, Leeds\n"
+        "Jane Doe called from 0044 7700 900123\n"
+        "John Smith | 07700 900456 | 9 Low Rd, Leeds\n"
+    )
     result = erase(warehouse_settings, email="Jane.Doe@example.com")
     assert result.rows_deleted == {"raw.crm_accounts": 1}
     assert str(export) in result.other_files_scrubbed
-    assert export.read_text() == ("[erased] | [erased] | [erased], Leeds\n"
-                                  "[erased] called from [erased]\n"
-                                  "John Smith | 07700 900456 | 9 Low Rd, Leeds\n")
+    assert export.read_text() == (
+        "[erased] | [erased] | [erased], Leeds\n"
+        "[erased] called from [erased]\n"
+        "John Smith | 07700 900456 | 9 Low Rd, Leeds\n"
+    )
 
 
 def test_an_unknown_person_is_not_found_and_nothing_changes(warehouse_settings, monkeypatch, capsys):

@@ -20,14 +20,19 @@ def corpus(warehouse_settings: Settings, tmp_path):
     cases = write_corpus(warehouse_settings.landing_dir, outside)
     report = load_interval(warehouse_settings, date(2024, 3, 1), date(2024, 3, 2), batch_id="corpus")
     with connect(warehouse_settings) as conn:
-        log = {(source, name): (status, message) for source, name, status, message in conn.execute(
-            "select source, file_name, status, message from ops.ingest_log where batch_id = 'corpus'")}
+        log = {
+            (source, name): (status, message)
+            for source, name, status, message in conn.execute(
+                "select source, file_name, status, message from ops.ingest_log where batch_id = 'corpus'"
+            )
+        }
         rows = {}
         for source in {c.source for c in cases}:
             for layer in ("raw", "quarantine"):
                 reason = "reason_code" if layer == "quarantine" else "null"
                 for name, line, code in conn.execute(
-                        f"select _file_name, _line_number, {reason} from {layer}.{source}"):
+                    f"select _file_name, _line_number, {reason} from {layer}.{source}"
+                ):
                     rows.setdefault((source, name), []).append((layer, line, code))
     return cases, report, log, rows
 
@@ -46,8 +51,9 @@ def test_every_hostile_file_gets_its_outcome_its_message_and_every_row_is_accoun
         elif case.message and case.message not in (message or ""):
             problems.append(f"{case.name}: message {message!r} lacks {case.message!r}")
         elif (raw, len(quarantined)) != (case.raw, case.quarantined):
-            problems.append(f"{case.name}: {raw} raw + {len(quarantined)} quarantined, expected "
-                            f"{case.raw} + {case.quarantined}")
+            problems.append(
+                f"{case.name}: {raw} raw + {len(quarantined)} quarantined, expected {case.raw} + {case.quarantined}"
+            )
         elif case.outcome == "loaded" and raw + len(quarantined) != case.rows:
             problems.append(f"{case.name}: {raw + len(quarantined)} rows kept of {case.rows}")
         elif len(lines) != len(set(lines)):

@@ -1,6 +1,6 @@
 """Identity resolution in the warehouse: reruns, incremental days, steward decisions and the run log."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pandas as pd
 import pytest
@@ -18,7 +18,7 @@ from tests.support.identity_records import (
     synthetic_people,
 )
 
-AS_OF = datetime(2025, 1, 1, tzinfo=timezone.utc)
+AS_OF = datetime(2025, 1, 1, tzinfo=UTC)
 
 
 # --------------------------------------------------------------------------- in the warehouse
@@ -27,9 +27,12 @@ AS_OF = datetime(2025, 1, 1, tzinfo=timezone.utc)
 def load_input(settings, frame: pd.DataFrame) -> None:
     with connect(settings) as conn:
         conn.execute("drop table if exists intermediate.int_source_records")
-        conn.execute("create table intermediate.int_source_records ("
-                     + ", ".join(f"{c} text" for c in INPUT_COLUMNS) + ")")
-        with conn.cursor().copy(f"copy intermediate.int_source_records ({', '.join(INPUT_COLUMNS)}) from stdin") as copy:
+        conn.execute(
+            "create table intermediate.int_source_records (" + ", ".join(f"{c} text" for c in INPUT_COLUMNS) + ")"
+        )
+        with conn.cursor().copy(
+            f"copy intermediate.int_source_records ({', '.join(INPUT_COLUMNS)}) from stdin"
+        ) as copy:
             for row in frame.itertuples(index=False):
                 copy.write_row(row)
         conn.commit()
@@ -113,7 +116,7 @@ def identity_state(settings) -> dict[str, list[tuple]]:
         "xref": "select source, source_record_key, customer_id, matched_by from identity.customer_source_xref",
         "history": "select old_customer_id, new_customer_id, reason, run_id from identity.customer_id_history",
         "pairs": "select run_id, left_source, left_source_record_key, right_source, right_source_record_key, "
-                 "round(match_probability::numeric, 9), evidence::text, outcome from identity.match_pairs",
+        "round(match_probability::numeric, 9), evidence::text, outcome from identity.match_pairs",
         "review": "select * from identity.review_queue",
     }
     with connect(settings) as conn:
@@ -122,8 +125,9 @@ def identity_state(settings) -> dict[str, list[tuple]]:
 
 def runs(settings) -> list[tuple]:
     with connect(settings) as conn:
-        return conn.execute("select run_id, attempt, mode, records_matched from identity.resolution_runs "
-                            "order by run_id, attempt").fetchall()
+        return conn.execute(
+            "select run_id, attempt, mode, records_matched from identity.resolution_runs order by run_id, attempt"
+        ).fetchall()
 
 
 def test_rerunning_an_incremental_day_keeps_its_merge_and_logs_a_second_attempt(warehouse_settings):
@@ -141,8 +145,11 @@ def test_rerunning_an_incremental_day_keeps_its_merge_and_logs_a_second_attempt(
     rerun = resolve_identities(warehouse_settings, "day-2", AS_OF)
     assert (rerun.mode, rerun.records_matched, rerun.merged_ids) == ("incremental", 0, 0)
     assert identity_state(warehouse_settings) == after_day_two
-    assert runs(warehouse_settings) == [("day-1", 1, "full", 3), ("day-2", 1, "incremental", 1),
-                                        ("day-2", 2, "incremental", 0)]
+    assert runs(warehouse_settings) == [
+        ("day-1", 1, "full", 3),
+        ("day-2", 1, "incremental", 1),
+        ("day-2", 2, "incremental", 0),
+    ]
 
 
 def test_rerunning_an_interval_keeps_its_scored_pairs(warehouse_settings):
@@ -175,9 +182,11 @@ def test_a_run_log_from_before_attempts_is_migrated(warehouse_settings):
     from customer360.identity.store import ensure_identity_tables
 
     with connect(warehouse_settings) as conn:
-        conn.execute("create table identity.resolution_runs (run_id text primary key, resolved_at timestamptz not null, "
-                     "records integer not null, customers integer not null, new_customers integer not null, "
-                     "merged_ids integer not null, split_ids integer not null, links_by_rule jsonb not null)")
+        conn.execute(
+            "create table identity.resolution_runs (run_id text primary key, resolved_at timestamptz not null, "
+            "records integer not null, customers integer not null, new_customers integer not null, "
+            "merged_ids integer not null, split_ids integer not null, links_by_rule jsonb not null)"
+        )
         conn.execute("insert into identity.resolution_runs values ('old', now(), 1, 1, 1, 0, 0, '{}')")
         ensure_identity_tables(conn)
         ensure_identity_tables(conn)  # idempotent
@@ -199,13 +208,16 @@ def test_a_public_benchmark_crm_export_with_only_names_and_addresses_resolves(wa
     summary = resolve_identities(warehouse_settings, "febrl", AS_OF)
     assert summary.records == 5000
     assert summary.training["prior_source"].startswith("fixed")
-    found = pd.DataFrame(fetch_all(warehouse_settings, "select source, source_record_key, customer_id "
-                                                       "from identity.customer_source_xref"),
-                         columns=["source", "source_record_key", "customer_id"])
+    found = pd.DataFrame(
+        fetch_all(
+            warehouse_settings, "select source, source_record_key, customer_id from identity.customer_source_xref"
+        ),
+        columns=["source", "source_record_key", "customer_id"],
+    )
     precision, recall, *_ = pairwise_quality(found, truth)
     assert precision >= 0.995
     assert recall >= 0.4  # bench/results/identity-febrl3.md has the figures
     assert summary.customers < 3500
     report = write_run_report(warehouse_settings, "febrl", tmp_path / "reports").read_text()
-    identity = report[report.index('id="identity"'):report.index('id="identity-review"')]
+    identity = report[report.index('id="identity"') : report.index('id="identity-review"')]
     assert "The match prior was fixed" in identity and "5,000" in identity

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date
 from pathlib import Path
 
 import pytest
@@ -25,10 +25,32 @@ CRM_HEADER = ",".join(SOURCES["crm_accounts"].column_names)
 POS_HEADER = ";".join(SOURCES["pos_transactions"].column_names)
 
 
-def crm_row(account_id: str, *, created="2024-01-01T09:00:00Z", updated="2024-03-01T10:15:00Z", dob="1980-05-17",
-            email="jane@example.com") -> str:
-    return ",".join([account_id, "Ms", "Jane", "Doe", email, "07700 900123", dob, "1 High St", "Leeds",
-                     "LS1 1AA", "GB", "L-" + account_id, created, updated])
+def crm_row(
+    account_id: str,
+    *,
+    created="2024-01-01T09:00:00Z",
+    updated="2024-03-01T10:15:00Z",
+    dob="1980-05-17",
+    email="jane@example.com",
+) -> str:
+    return ",".join(
+        [
+            account_id,
+            "Ms",
+            "Jane",
+            "Doe",
+            email,
+            "07700 900123",
+            dob,
+            "1 High St",
+            "Leeds",
+            "LS1 1AA",
+            "GB",
+            "L-" + account_id,
+            created,
+            updated,
+        ]
+    )
 
 
 def pos_row(tx: str, amount: str = "12.50", *, at: str = "2024-03-01T10:15:00Z", loyalty: str = "L-1") -> str:
@@ -94,9 +116,14 @@ def test_ensure_tables_is_idempotent_and_typed(settings):
     with connect(settings, autocommit=True) as conn:
         ensure_tables(conn)
         ensure_tables(conn)
-    types = dict(q(settings, """
+    types = dict(
+        q(
+            settings,
+            """
         select column_name, data_type from information_schema.columns
-        where table_schema = 'raw' and table_name = 'call_center_contacts'"""))
+        where table_schema = 'raw' and table_name = 'call_center_contacts'""",
+        )
+    )
     assert types["handling_seconds"] == "bigint"
     assert types["is_complaint"] == "boolean"
     assert types["contacted_at"] == "timestamp with time zone"
@@ -117,18 +144,27 @@ def test_good_files_load_with_metadata_and_rerun_is_noop(settings):
     assert report.files_loaded == 2 and not report.rejected_files
     assert "crm_accounts" in report.summary()
 
-    rows = q(settings, """select account_id, date_of_birth, created_at, _batch_id, _file_name, _line_number,
+    rows = q(
+        settings,
+        """select account_id, date_of_birth, created_at, _batch_id, _file_name, _line_number,
                                  _loaded_at is not null, _extra
-                          from raw.crm_accounts order by _line_number""")
+                          from raw.crm_accounts order by _line_number""",
+    )
     assert [r[0] for r in rows] == ["A1", "A2"]
     assert rows[0][1] == date(1980, 5, 17)
     assert rows[0][2].isoformat() == "2024-01-01T09:00:00+00:00"
     assert rows[0][3:8] == ("b1", "crm_accounts_2024-03-01_001.csv", 2, True, None)
     pos = q(settings, "select transaction_id, amount::text, loyalty_id from raw.pos_transactions order by 1")
     assert pos == [("T1", "12.50", "L-1"), ("T2", "0.99", None)]
-    manifest = q(settings, "select source, file_day, batch_id, rows_in_file, rows_loaded, rows_quarantined, status "
-                           "from ops.file_manifest order by source")
-    assert manifest == [("crm_accounts", DAY, "b1", 2, 2, 0, "loaded"), ("pos_transactions", DAY, "b1", 2, 2, 0, "loaded")]
+    manifest = q(
+        settings,
+        "select source, file_day, batch_id, rows_in_file, rows_loaded, rows_quarantined, status "
+        "from ops.file_manifest order by source",
+    )
+    assert manifest == [
+        ("crm_accounts", DAY, "b1", 2, 2, 0, "loaded"),
+        ("pos_transactions", DAY, "b1", 2, 2, 0, "loaded"),
+    ]
 
     again = load_interval(settings, DAY, NEXT_DAY, batch_id="b2")
     assert again.files_loaded == 0 and again.duplicates_skipped == 2 and again.rows_loaded == 0
@@ -177,10 +213,17 @@ def test_bad_rows_quarantined_with_reasons(settings):
     report = load_interval(settings, DAY, NEXT_DAY, ["pos_transactions"], batch_id="b")
     src = report.sources["pos_transactions"]
     assert (src.rows_loaded, src.rows_quarantined) == (2, 5)
-    qrows = q(settings, "select _line_number, reason_code, reason, raw_record, _batch_id, _file_name "
-                        "from quarantine.pos_transactions order by _line_number")
+    qrows = q(
+        settings,
+        "select _line_number, reason_code, reason, raw_record, _batch_id, _file_name "
+        "from quarantine.pos_transactions order by _line_number",
+    )
     assert [(r[0], r[1]) for r in qrows] == [
-        (3, "bad_type"), (4, "bad_type"), (5, "missing_required"), (6, "bad_field_count"), (9, "bad_type"),
+        (3, "bad_type"),
+        (4, "bad_type"),
+        (5, "missing_required"),
+        (6, "bad_field_count"),
+        (9, "bad_type"),
     ]
     assert "amount" in qrows[0][2] and "12,50" in qrows[0][2]
     assert "transaction_at" in qrows[1][2]
@@ -203,14 +246,21 @@ def test_personal_values_stay_out_of_reasons(settings):
 
 
 def test_invalid_utf8_line_is_quarantined_as_undecodable(settings):
-    content = (lines(CRM_HEADER, crm_row("A1")).encode()
-               + crm_row("A2").replace("Leeds", "Le").encode() + b"\xff\xfeds\n"
-               + lines(crm_row("A3"), crm_row("A4 \u00e9")).encode())
+    content = (
+        lines(CRM_HEADER, crm_row("A1")).encode()
+        + crm_row("A2").replace("Leeds", "Le").encode()
+        + b"\xff\xfeds\n"
+        + lines(crm_row("A3"), crm_row("A4 \u00e9")).encode()
+    )
     land(settings, "crm_accounts", DAY, content)
     report = load_interval(settings, DAY, NEXT_DAY, ["crm_accounts"], batch_id="b")
     src = report.sources["crm_accounts"]
     assert (src.rows_loaded, src.rows_quarantined) == (3, 1)
-    assert q(settings, "select account_id from raw.crm_accounts order by _line_number") == [("A1",), ("A3",), ("A4 \u00e9",)]
+    assert q(settings, "select account_id from raw.crm_accounts order by _line_number") == [
+        ("A1",),
+        ("A3",),
+        ("A4 \u00e9",),
+    ]
     line_no, code, raw = q(settings, "select _line_number, reason_code, raw_record from quarantine.crm_accounts")[0]
     assert (line_no, code) == (3, "undecodable")
     assert "\\xff\\xfe" in raw and raw.startswith("A2,")
@@ -227,7 +277,9 @@ def test_missing_required_column_rejects_file_other_source_loads(settings, caplo
     assert count(settings, "raw.pos_transactions") == 1
     assert [r.file_name for r in report.rejected_files] == [f"crm_accounts/2024-03-01/{bad.name}"]
     assert "updated_at" in report.rejected_files[0].message
-    status, message, checksum = q(settings, "select status, message, checksum from ops.ingest_log where source = 'crm_accounts'")[0]
+    status, message, checksum = q(
+        settings, "select status, message, checksum from ops.ingest_log where source = 'crm_accounts'"
+    )[0]
     assert status == "rejected" and bad.name in message and "updated_at" in message and checksum
     assert q(settings, "select count(*) from ops.file_manifest where source = 'crm_accounts'") == [(0,)]
     with pytest.raises(FileRejected) as exc:
@@ -292,11 +344,13 @@ def test_a_contract_with_a_name_that_would_need_quoting_is_refused():
     with pytest.raises(ContractError, match="lower-case letters"):
         Column('x"; drop table t; --')
     with pytest.raises(ContractError, match="not allowed"):
-        SourceContract(name="Store Returns", description="", format="csv", columns=(Column("id"),),
-                       key="id", event_time="id")
+        SourceContract(
+            name="Store Returns", description="", format="csv", columns=(Column("id"),), key="id", event_time="id"
+        )
     with pytest.raises(ContractError, match="not one of its columns"):
-        SourceContract(name="returns", description="", format="csv", columns=(Column("id"),),
-                       key="id", event_time="returned_at")
+        SourceContract(
+            name="returns", description="", format="csv", columns=(Column("id"),), key="id", event_time="returned_at"
+        )
 
 
 def test_optional_column_missing_from_header_loads_as_null(settings):
@@ -308,7 +362,12 @@ def test_optional_column_missing_from_header_loads_as_null(settings):
 
 
 def test_failure_mid_file_leaves_no_rows(settings, monkeypatch, read_path):
-    land(settings, "pos_transactions", DAY, lines(POS_HEADER, *[pos_row(f"T{i}") for i in range(10)], pos_row("Tx", "bad")))
+    land(
+        settings,
+        "pos_transactions",
+        DAY,
+        lines(POS_HEADER, *[pos_row(f"T{i}") for i in range(10)], pos_row("Tx", "bad")),
+    )
     land(settings, "crm_accounts", DAY, lines(CRM_HEADER, crm_row("A1")))
     from customer360.ingestion import columnar
     from customer360.ingestion.validation import RowValidator
@@ -358,8 +417,12 @@ def test_truncated_parquet_is_rejected(settings):
     pa = pytest.importorskip("pyarrow")
     pq = pytest.importorskip("pyarrow.parquet")
     contract = SOURCES["web_events"]
-    table = pa.table({c: [f"{c}-{i}" if c != "occurred_at" else "2024-03-01T10:15:00Z" for i in range(100)]
-                      for c in contract.column_names})
+    table = pa.table(
+        {
+            c: [f"{c}-{i}" if c != "occurred_at" else "2024-03-01T10:15:00Z" for i in range(100)]
+            for c in contract.column_names
+        }
+    )
     path = settings.landing_dir / "web_events" / DAY.isoformat() / landing_file_name(contract, DAY.isoformat())
     path.parent.mkdir(parents=True)
     pq.write_table(table, path)
@@ -371,14 +434,31 @@ def test_truncated_parquet_is_rejected(settings):
 
 
 def test_jsonl_loads(settings):
-    good = {"order_id": "O1", "web_account_id": "W1", "email": "a@example.com", "first_name": "Ann",
-            "ordered_at": "2024-03-01T10:15:00Z", "amount": "12.50", "currency": "GBP", "items": "SKU1*1",
-            "coupon": {"code": "X", "pct": 10}}
+    good = {
+        "order_id": "O1",
+        "web_account_id": "W1",
+        "email": "a@example.com",
+        "first_name": "Ann",
+        "ordered_at": "2024-03-01T10:15:00Z",
+        "amount": "12.50",
+        "currency": "GBP",
+        "items": "SKU1*1",
+        "coupon": {"code": "X", "pct": 10},
+    }
     numeric_amount = {k: v for k, v in dict(good, order_id="O2", amount=7.5).items() if k != "coupon"}
     missing = dict(good, order_id="O3")
     del missing["email"]
-    content = (json.dumps(good) + "\n" + json.dumps(numeric_amount) + "\n" + json.dumps(missing) + "\n"
-               + "{not json\n" + "[1, 2]\n" + "\n").encode() + b'{"order_id": "O6\xff"}\n'
+    content = (
+        json.dumps(good)
+        + "\n"
+        + json.dumps(numeric_amount)
+        + "\n"
+        + json.dumps(missing)
+        + "\n"
+        + "{not json\n"
+        + "[1, 2]\n"
+        + "\n"
+    ).encode() + b'{"order_id": "O6\xff"}\n'
     land(settings, "web_orders", DAY, content)
     report = load_interval(settings, DAY, NEXT_DAY, ["web_orders"], batch_id="b")
     src = report.sources["web_orders"]
@@ -405,7 +485,9 @@ def test_parquet_loads(settings):
     report = load_interval(settings, DAY, NEXT_DAY, ["web_events"], batch_id="b")
     src = report.sources["web_events"]
     assert (src.rows_loaded, src.rows_quarantined) == (n - 1, 1)
-    assert q(settings, "select count(web_account_id) from raw.web_events") == [(sum(1 for i in range(n) if i % 3 == 0),)]
+    assert q(settings, "select count(web_account_id) from raw.web_events") == [
+        (sum(1 for i in range(n) if i % 3 == 0),)
+    ]
     line, code, raw = q(settings, "select _line_number, reason_code, raw_record from quarantine.web_events")[0]
     assert (line, code) == (6, "bad_type") and json.loads(raw)["event_id"] == "event_id-5"
 
@@ -435,15 +517,23 @@ def test_a_changed_redelivery_replaces_the_version_it_corrects(settings, caplog)
     assert report.sources["crm_accounts"].files_replaced == 1 and "replaced: 1 crm_accounts" in report.summary()
     # Only the corrected version's rows are in raw, and the other day's file of the same name is untouched.
     assert q(settings, "select account_id, email, _batch_id from raw.crm_accounts order by 1") == [
-        ("A1", "jane.doe@example.com", "b2"), ("A2", "jane@example.com", "b2"), ("A3", "jane@example.com", "b2"),
-        ("A9", "jane@example.com", "b1")]
+        ("A1", "jane.doe@example.com", "b2"),
+        ("A2", "jane@example.com", "b2"),
+        ("A3", "jane@example.com", "b2"),
+        ("A9", "jane@example.com", "b1"),
+    ]
     assert count(settings, "quarantine.crm_accounts") == 0  # the old version's bad date went with it
-    statuses = q(settings, "select file_day, status, rows_loaded, rows_quarantined from ops.file_manifest order by loaded_at")
+    statuses = q(
+        settings, "select file_day, status, rows_loaded, rows_quarantined from ops.file_manifest order by loaded_at"
+    )
     assert statuses == [(DAY, "superseded", 1, 1), (NEXT_DAY, "loaded", 1, 0), (DAY, "loaded", 3, 0)]
-    status, message = q(settings, "select status, message from ops.ingest_log where batch_id = 'b2' and file_day = %s",
-                        (DAY,))[0]
+    status, message = q(
+        settings, "select status, message from ops.ingest_log where batch_id = 'b2' and file_day = %s", (DAY,)
+    )[0]
     assert status == "replaced"
-    assert "replaces the version loaded in b1" in message and "its 1 raw and 1 quarantined row(s) were removed" in message
+    assert (
+        "replaces the version loaded in b1" in message and "its 1 raw and 1 quarantined row(s) were removed" in message
+    )
     assert any("replaces the version" in r.getMessage() for r in caplog.records if r.levelname == "WARNING")
     # A rerun changes nothing: the corrected version is now a known file.
     again = load_interval(settings, DAY, date(2024, 3, 3), ["crm_accounts"], batch_id="b3")
@@ -457,8 +547,10 @@ def test_concurrent_runs_load_each_file_once(settings):
     for i in range(30):
         land(settings, "pos_transactions", DAY, lines(POS_HEADER, pos_row(f"T{i}")), name=f"pos_{i:03d}.csv")
     reports = []
-    threads = [threading.Thread(target=lambda b=b: reports.append(load_interval(settings, DAY, NEXT_DAY, batch_id=b)))
-               for b in ("t1", "t2")]
+    threads = [
+        threading.Thread(target=lambda b=b: reports.append(load_interval(settings, DAY, NEXT_DAY, batch_id=b)))
+        for b in ("t1", "t2")
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -478,7 +570,7 @@ def test_headerless_file_rejection_does_not_echo_values(settings, caplog):
 
 
 def test_an_event_dated_after_its_delivery_day_is_quarantined_as_future_date():
-    from datetime import date, datetime, timezone
+    from datetime import date, datetime
 
     from customer360.ingestion.contracts import get_source
     from customer360.ingestion.loader import latest_event_time
@@ -491,8 +583,7 @@ def test_an_event_dated_after_its_delivery_day_is_quarantined_as_future_date():
     typed, problems = validator.convert([*row[:3], "2031-03-01T10:00:00Z", *row[4:]])
     assert typed is None and [p.code for p in problems] == [FUTURE_DATE]
     assert "transaction_at" in problems[0].reason
-    assert latest_event_time(date(2024, 3, 1)) == datetime(2024, 3, 3, tzinfo=timezone.utc)
-
+    assert latest_event_time(date(2024, 3, 1)) == datetime(2024, 3, 3, tzinfo=UTC)
 
 
 HOSTILE = [
@@ -501,7 +592,7 @@ HOSTILE = [
     "crlf\r\nline",  # embedded CRLF
     "x" * 100_000,  # very long text
     "'); drop table raw.crm_accounts; --",  # an SQL fragment
-    "\U0001F600 emoji",
+    "\U0001f600 emoji",
     "Zoë Ærøskøbing Łódź Ψ 北京 مرحبا",  # mixed scripts
     "back\\slash \\. \\N",  # COPY escapes
     "semi;colon, comma\ttab",
@@ -543,8 +634,13 @@ def test_unparseable_dates_and_times_are_quarantined(settings):
     load_interval(settings, DAY, NEXT_DAY, ["crm_accounts"], batch_id="b")
     assert q(settings, "select account_id from raw.crm_accounts order by 1") == [("A1",), ("A7",)]
     got = q(settings, "select _line_number, reason_code, reason from quarantine.crm_accounts order by 1")
-    assert [(r[0], r[1]) for r in got] == [(3, "bad_type"), (4, "bad_type"), (5, "bad_type"), (6, "bad_type"),
-                                           (7, "bad_type")]
+    assert [(r[0], r[1]) for r in got] == [
+        (3, "bad_type"),
+        (4, "bad_type"),
+        (5, "bad_type"),
+        (6, "bad_type"),
+        (7, "bad_type"),
+    ]
     assert "date_of_birth" in got[0][2] and "updated_at" in got[2][2] and "created_at" in got[4][2]
 
 
@@ -563,21 +659,29 @@ def test_csv_cut_off_inside_a_quoted_value_is_rejected_naming_the_line(settings)
 def test_a_header_in_upper_case_or_a_utf16_file_is_rejected_with_a_message_that_says_why(settings):
     land(settings, "crm_accounts", DAY, lines(CRM_HEADER.upper(), crm_row("A1")))
     land(settings, "pos_transactions", DAY, lines(POS_HEADER, pos_row("T1")).encode("utf-16"))
-    land(settings, "surveys", DAY, lines(",".join(SOURCES["surveys"].column_names),
-                                         "R1,a@x.com,Ann,5,9,,2024-03-01T10:00:00Z").encode("utf-16-le"))
+    land(
+        settings,
+        "surveys",
+        DAY,
+        lines(",".join(SOURCES["surveys"].column_names), "R1,a@x.com,Ann,5,9,,2024-03-01T10:00:00Z").encode(
+            "utf-16-le"
+        ),
+    )
     report = load_interval(settings, DAY, NEXT_DAY, ["crm_accounts", "pos_transactions", "surveys"], batch_id="b")
     messages = {r.source: r.message for r in report.rejected_files}
     assert "required column(s) missing from the header: account_id, created_at, updated_at" in messages["crm_accounts"]
     assert "the header has account_id, created_at, updated_at in upper or mixed case" in messages["crm_accounts"]
     assert messages["pos_transactions"].startswith(
-        "the file looks like UTF-16 (little-endian) (it starts with the byte order mark FF FE), not utf-8")
+        "the file looks like UTF-16 (little-endian) (it starts with the byte order mark FF FE), not utf-8"
+    )
     assert "export it as UTF-8" in messages["pos_transactions"]
     assert "UTF-16 (little-endian) (every second byte is NUL)" in messages["surveys"]
     assert count(settings, "quarantine.pos_transactions") == 0 and count(settings, "quarantine.surveys") == 0
 
 
 def test_cli_on_a_fresh_database_sets_it_up_and_a_missing_setting_or_folder_says_what_to_do(
-        warehouse_url, tmp_path, monkeypatch, capsys):
+    warehouse_url, tmp_path, monkeypatch, capsys
+):
     from customer360.ingestion.__main__ import main
 
     monkeypatch.setenv("WAREHOUSE_URL", warehouse_url)  # a database with no schema yet
@@ -604,7 +708,8 @@ def test_killed_mid_file_leaves_nothing_and_the_rerun_loads_it_all(settings, rea
     land(settings, "pos_transactions", DAY, lines(POS_HEADER, *[pos_row(f"T{i:07d}") for i in range(n)]))
     code = (
         "import sys; from datetime import date; from pathlib import Path\n"
-        "from customer360.config import Settings; from customer360.ingestion import columnar; from customer360.ingestion.loader import load_interval\n"
+        "from customer360.config import Settings; from customer360.ingestion import columnar\n"
+        "from customer360.ingestion.loader import load_interval\n"
         "if sys.argv[3] == 'row_by_row': columnar.fast_path_supported = lambda c: False\n"
         "load_interval(Settings(warehouse_url=sys.argv[1], data_dir=Path(sys.argv[2])), date(2024, 3, 1), "
         "date(2024, 3, 2), ['pos_transactions'], batch_id='killed')\n"
@@ -614,8 +719,11 @@ def test_killed_mid_file_leaves_nothing_and_the_rerun_loads_it_all(settings, rea
     copying = False
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
-        rows = q(settings, "select count(*) from pg_stat_activity where datname = %s and query ilike 'copy %%pos_transactions%%'",
-                 (database,))
+        rows = q(
+            settings,
+            "select count(*) from pg_stat_activity where datname = %s and query ilike 'copy %%pos_transactions%%'",
+            (database,),
+        )
         if rows[0][0]:
             copying = True
             time.sleep(0.1)  # let some rows reach the table
@@ -636,8 +744,9 @@ def test_killed_mid_file_leaves_nothing_and_the_rerun_loads_it_all(settings, rea
 
 
 def test_a_ninth_source_needs_only_its_declaration(settings, monkeypatch):
-    """The worked example in docs/sources-and-ingestion.md: declare store_returns, and the loader, dbt source and raw suite follow."""
-    from datetime import datetime, timezone
+    """The worked example in docs/sources-and-ingestion.md: declare store_returns, and the loader, dbt source
+    and raw suite follow."""
+    from datetime import datetime
 
     from customer360.ingestion import contracts, dbt_sources
     from customer360.ingestion.contracts import SourceContract, _c
@@ -659,14 +768,21 @@ def test_a_ninth_source_needs_only_its_declaration(settings, monkeypatch):
         ),
     )
     monkeypatch.setitem(contracts.SOURCES, "store_returns", store_returns)
-    land(settings, "store_returns", DAY, lines(",".join(store_returns.column_names),
-                                               "R1,T1,L-1,S01,12.50,2024-03-01T10:15:00Z",
-                                               "R2,T2,,S01,oops,2024-03-01T11:00:00Z"))
+    land(
+        settings,
+        "store_returns",
+        DAY,
+        lines(
+            ",".join(store_returns.column_names),
+            "R1,T1,L-1,S01,12.50,2024-03-01T10:15:00Z",
+            "R2,T2,,S01,oops,2024-03-01T11:00:00Z",
+        ),
+    )
     report = load_interval(settings, DAY, NEXT_DAY, ["store_returns"], batch_id="b")
     assert (report.rows_loaded, report.rows_quarantined) == (1, 1)
     assert q(settings, "select return_id, amount::text from raw.store_returns") == [("R1", "12.50")]
     assert "- name: store_returns" in dbt_sources.render()
-    suite = raw_suite(store_returns, datetime(2024, 3, 2, tzinfo=timezone.utc))
+    suite = raw_suite(store_returns, datetime(2024, 3, 2, tzinfo=UTC))
     assert suite.table_name == "raw.store_returns" and suite.suite.expectations
 
 
@@ -676,8 +792,12 @@ def test_a_value_the_server_refuses_sends_the_file_row_by_row(settings, read_pat
     import logging
 
     caplog.set_level(logging.INFO, logger="customer360.ingestion.loader")
-    land(settings, "pos_transactions", DAY, lines(POS_HEADER, pos_row("T1"), pos_row("T2", "999999999999.995"),
-                                                  pos_row("T3")))
+    land(
+        settings,
+        "pos_transactions",
+        DAY,
+        lines(POS_HEADER, pos_row("T1"), pos_row("T2", "999999999999.995"), pos_row("T3")),
+    )
     report = load_interval(settings, DAY, NEXT_DAY, ["pos_transactions"], batch_id="b")
     assert (report.rows_loaded, report.rows_quarantined) == (2, 1)
     assert q(settings, "select _line_number, reason_code from quarantine.pos_transactions") == [(3, "bad_type")]
@@ -689,9 +809,21 @@ def test_a_value_the_server_refuses_sends_the_file_row_by_row(settings, read_pat
 def test_hostile_values_in_json_lines_load_byte_for_byte(settings):
     rows = []
     for i, value in enumerate(HOSTILE):
-        rows.append(json.dumps({"order_id": f"O{i}", "web_account_id": "W1", "email": "a@example.com",
-                                "first_name": value, "shipping_street": value, "ordered_at": "2024-03-01T10:15:00Z",
-                                "amount": "1.00", "currency": "GBP"}, ensure_ascii=i % 2 == 0))
+        rows.append(
+            json.dumps(
+                {
+                    "order_id": f"O{i}",
+                    "web_account_id": "W1",
+                    "email": "a@example.com",
+                    "first_name": value,
+                    "shipping_street": value,
+                    "ordered_at": "2024-03-01T10:15:00Z",
+                    "amount": "1.00",
+                    "currency": "GBP",
+                },
+                ensure_ascii=i % 2 == 0,
+            )
+        )
     land(settings, "web_orders", DAY, lines(*rows))
     report = load_interval(settings, DAY, NEXT_DAY, ["web_orders"], batch_id="b")
     assert (report.rows_loaded, report.rows_quarantined) == (len(HOSTILE), 0)
@@ -702,20 +834,30 @@ def test_hostile_values_in_json_lines_load_byte_for_byte(settings):
 def test_windows_line_endings_load_like_unix_ones(settings):
     crlf = lambda *rows: "\r\n".join(rows) + "\r\n"  # noqa: E731
     land(settings, "pos_transactions", DAY, crlf(POS_HEADER, pos_row("T1"), pos_row("T2", "oops"), pos_row("T3")))
-    good = {"order_id": "O1", "web_account_id": "W1", "email": "a@example.com", "ordered_at": "2024-03-01T10:15:00Z",
-            "amount": "1.00", "currency": "GBP"}
+    good = {
+        "order_id": "O1",
+        "web_account_id": "W1",
+        "email": "a@example.com",
+        "ordered_at": "2024-03-01T10:15:00Z",
+        "amount": "1.00",
+        "currency": "GBP",
+    }
     land(settings, "web_orders", DAY, crlf(json.dumps(good), "{broken", json.dumps(dict(good, order_id="O3"))))
     report = load_interval(settings, DAY, NEXT_DAY, ["pos_transactions", "web_orders"], batch_id="b")
     assert (report.rows_loaded, report.rows_quarantined) == (4, 2)
     assert q(settings, "select transaction_id, items from raw.pos_transactions order by 1") == [
-        ("T1", "SKU1*2|SKU2*1"), ("T3", "SKU1*2|SKU2*1")]
+        ("T1", "SKU1*2|SKU2*1"),
+        ("T3", "SKU1*2|SKU2*1"),
+    ]
     assert q(settings, "select _line_number, raw_record from quarantine.pos_transactions") == [
-        (3, pos_row("T2", "oops"))]
+        (3, pos_row("T2", "oops"))
+    ]
     assert q(settings, "select _line_number, raw_record from quarantine.web_orders") == [(2, "{broken")]
 
 
 def test_rows_of_erased_people_are_dropped_and_counted(settings):
-    """The suppression list (customer360.privacy.suppression) drops matching rows on both paths, counted, never loaded."""
+    """The suppression list (customer360.privacy.suppression) drops matching rows on both paths, counted,
+    never loaded."""
     from customer360.privacy import suppression
     from customer360.privacy.keys import load_key
 
@@ -724,32 +866,55 @@ def test_rows_of_erased_people_are_dropped_and_counted(settings):
         ensure_tables(conn)
         suppression.ensure_table(conn)
         for kind, value_hash in suppression.hashes_for(
-                key, [("email", "erased@example.com"), ("phone", "+447700900999"), ("loyalty_id", "L-GONE"),
-                      (suppression.record_kind("crm_accounts"), "A-OLD")]):
-            conn.execute("insert into ops.erasure_suppressions (request_id, kind, key_id, value_hash) "
-                         "values ('r1', %s, %s, %s)", (kind, key.key_id, value_hash))
+            key,
+            [
+                ("email", "erased@example.com"),
+                ("phone", "+447700900999"),
+                ("loyalty_id", "L-GONE"),
+                (suppression.record_kind("crm_accounts"), "A-OLD"),
+            ],
+        ):
+            conn.execute(
+                "insert into ops.erasure_suppressions (request_id, kind, key_id, value_hash) values ('r1', %s, %s, %s)",
+                (kind, key.key_id, value_hash),
+            )
         conn.commit()
-    land(settings, "crm_accounts", DAY, lines(
-        CRM_HEADER,
-        crm_row("A1"),
-        crm_row("A2", email="  Erased@Example.COM "),  # the same address, as another system writes it
-        crm_row("A-OLD"),  # an erased record key
-        crm_row("A3", dob="1980-02-30", email="erased@example.com"),  # would be quarantined: dropped instead
-        crm_row("A4"),
-    ))
-    land(settings, "pos_transactions", DAY, lines(
-        POS_HEADER, pos_row("T1"), pos_row("T2", loyalty="L-GONE"), pos_row("T3", loyalty="")))
+    land(
+        settings,
+        "crm_accounts",
+        DAY,
+        lines(
+            CRM_HEADER,
+            crm_row("A1"),
+            crm_row("A2", email="  Erased@Example.COM "),  # the same address, as another system writes it
+            crm_row("A-OLD"),  # an erased record key
+            crm_row("A3", dob="1980-02-30", email="erased@example.com"),  # would be quarantined: dropped instead
+            crm_row("A4"),
+        ),
+    )
+    land(
+        settings,
+        "pos_transactions",
+        DAY,
+        lines(POS_HEADER, pos_row("T1"), pos_row("T2", loyalty="L-GONE"), pos_row("T3", loyalty="")),
+    )
     report = load_interval(settings, DAY, NEXT_DAY, ["crm_accounts", "pos_transactions"], batch_id="b1")
     assert report.sources["crm_accounts"].rows_suppressed == 3
     assert report.sources["pos_transactions"].rows_suppressed == 1
     with connect(settings) as conn:
-        assert conn.execute("select array_agg(account_id order by account_id) from raw.crm_accounts").fetchone()[0] \
-            == ["A1", "A4"]
+        assert conn.execute("select array_agg(account_id order by account_id) from raw.crm_accounts").fetchone()[0] == [
+            "A1",
+            "A4",
+        ]
         assert conn.execute("select count(*) from quarantine.crm_accounts").fetchone()[0] == 0
-        assert conn.execute("select array_agg(transaction_id order by 1) from raw.pos_transactions").fetchone()[0] \
-            == ["T1", "T3"]
-        manifest = conn.execute("select rows_in_file, rows_loaded, rows_quarantined, rows_suppressed "
-                                "from ops.file_manifest where source = 'crm_accounts'").fetchone()
+        assert conn.execute("select array_agg(transaction_id order by 1) from raw.pos_transactions").fetchone()[0] == [
+            "T1",
+            "T3",
+        ]
+        manifest = conn.execute(
+            "select rows_in_file, rows_loaded, rows_quarantined, rows_suppressed "
+            "from ops.file_manifest where source = 'crm_accounts'"
+        ).fetchone()
         message = conn.execute("select message from ops.ingest_log where source = 'crm_accounts'").fetchone()[0]
     assert manifest == (5, 2, 0, 3)
     assert "erased" not in message.lower() or "erased people" in message
@@ -763,8 +928,12 @@ def test_links_folders_and_pipes_in_the_landing_folder_are_refused_unread(settin
     secret = tmp_path / "outside" / "passwd"
     secret.parent.mkdir()
     secret.write_text('{"email": "root:x:0:0:root:/root:/bin/bash"}\n')
-    good = land(settings, "surveys", DAY, lines(",".join(SOURCES["surveys"].column_names),
-                                                "R1,a@x.com,Ann,5,9,,2024-03-01T10:00:00Z"))
+    good = land(
+        settings,
+        "surveys",
+        DAY,
+        lines(",".join(SOURCES["surveys"].column_names), "R1,a@x.com,Ann,5,9,,2024-03-01T10:00:00Z"),
+    )
     folder = good.parent
     (folder / "surveys_link_001.csv").symlink_to(secret)
     (folder / "surveys_local_link_002.csv").symlink_to(good)  # a link inside the folder is refused too
@@ -776,9 +945,13 @@ def test_links_folders_and_pipes_in_the_landing_folder_are_refused_unread(settin
     report = load_interval(settings, DAY, date(2024, 3, 3), ["surveys"], batch_id="b")
     assert report.files_loaded == 1 and report.rows_loaded == 1
     refused = {r.file_name: r.message for r in report.rejected_files}
-    assert set(refused) == {"surveys/2024-03-01/surveys_link_001.csv", "surveys/2024-03-01/surveys_local_link_002.csv",
-                            "surveys/2024-03-01/surveys_folder_003.csv", "surveys/2024-03-01/surveys_pipe_004.csv",
-                            "surveys/2024-03-02/"}
+    assert set(refused) == {
+        "surveys/2024-03-01/surveys_link_001.csv",
+        "surveys/2024-03-01/surveys_local_link_002.csv",
+        "surveys/2024-03-01/surveys_folder_003.csv",
+        "surveys/2024-03-01/surveys_pipe_004.csv",
+        "surveys/2024-03-02/",
+    }
     assert "symbolic link" in refused["surveys/2024-03-01/surveys_link_001.csv"]
     assert "a folder where a file should be" in refused["surveys/2024-03-01/surveys_folder_003.csv"]
     assert "not a regular file" in refused["surveys/2024-03-01/surveys_pipe_004.csv"]
@@ -795,10 +968,21 @@ def test_an_object_or_a_list_in_a_single_value_column_is_a_bad_type(settings):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    good = {"order_id": "O1", "web_account_id": "W1", "email": "a@example.com", "first_name": "Ann",
-            "ordered_at": "2024-03-01T10:15:00Z", "amount": "12.50", "currency": "GBP"}
-    rows = [good, dict(good, order_id="O2", email={"$ne": None}), dict(good, order_id="O3", first_name=["Ann", "Bo"]),
-            dict(good, order_id="O4", coupon={"nested": ["kept", "in", "_extra"]})]
+    good = {
+        "order_id": "O1",
+        "web_account_id": "W1",
+        "email": "a@example.com",
+        "first_name": "Ann",
+        "ordered_at": "2024-03-01T10:15:00Z",
+        "amount": "12.50",
+        "currency": "GBP",
+    }
+    rows = [
+        good,
+        dict(good, order_id="O2", email={"$ne": None}),
+        dict(good, order_id="O3", first_name=["Ann", "Bo"]),
+        dict(good, order_id="O4", coupon={"nested": ["kept", "in", "_extra"]}),
+    ]
     land(settings, "web_orders", DAY, "".join(json.dumps(r) + "\n" for r in rows))
     contract = SOURCES["web_events"]
     events = {c: [f"{c}-{i}" for i in range(2)] for c in contract.column_names}
@@ -823,15 +1007,26 @@ def test_a_long_field_loads_up_to_the_contracts_maximum_and_only_its_row_is_quar
     """A field over the csv module's 128 KiB default used to reject the whole file."""
     header = ",".join(SOURCES["surveys"].column_names)
     long_comment, too_long = "ok " * 70_000, "x" * (SOURCES["surveys"].max_field_chars + 1)
-    land(settings, "surveys", DAY, lines(header, "R1,a@x.com,Ann,5,9,short,2024-03-01T10:00:00Z",
-                                         f'R2,b@x.com,Bo,4,8,"{long_comment}",2024-03-01T10:00:00Z',
-                                         f"R3,c@x.com,Cy,3,7,{too_long},2024-03-01T10:00:00Z",
-                                         "R4,d@x.com,Di,2,6,,2024-03-01T10:00:00Z"))
+    land(
+        settings,
+        "surveys",
+        DAY,
+        lines(
+            header,
+            "R1,a@x.com,Ann,5,9,short,2024-03-01T10:00:00Z",
+            f'R2,b@x.com,Bo,4,8,"{long_comment}",2024-03-01T10:00:00Z',
+            f"R3,c@x.com,Cy,3,7,{too_long},2024-03-01T10:00:00Z",
+            "R4,d@x.com,Di,2,6,,2024-03-01T10:00:00Z",
+        ),
+    )
     report = load_interval(settings, DAY, NEXT_DAY, ["surveys"], batch_id="b")
     assert not report.rejected_files
     assert q(settings, "select response_id, length(comment) from raw.surveys order by 1") == [
-        ("R1", 5), ("R2", len(long_comment)), ("R4", None)]
-    (line, code, reason), = q(settings, "select _line_number, reason_code, reason from quarantine.surveys")
+        ("R1", 5),
+        ("R2", len(long_comment)),
+        ("R4", None),
+    ]
+    ((line, code, reason),) = q(settings, "select _line_number, reason_code, reason from quarantine.surveys")
     assert (line, code) == (4, "field_too_long")
     assert "column comment: 1,048,577 characters, more than the 1,048,576" in reason
 
@@ -843,13 +1038,27 @@ def test_a_plausible_range_of_quarantine_severity_quarantines_the_row(settings, 
     from customer360.ingestion.contracts import Plausible
 
     crm = SOURCES["crm_accounts"]
-    strict = replace(crm, columns=tuple(
-        replace(c, plausible=Plausible(date(1900, 1, 2), "quarantine")) if c.name == "date_of_birth" else c
-        for c in crm.columns))
+    strict = replace(
+        crm,
+        columns=tuple(
+            replace(c, plausible=Plausible(date(1900, 1, 2), "quarantine")) if c.name == "date_of_birth" else c
+            for c in crm.columns
+        ),
+    )
     monkeypatch.setitem(SOURCES, "crm_accounts", strict)
-    land(settings, "crm_accounts", DAY, lines(CRM_HEADER, crm_row("A1"), crm_row("A2", dob="1900-01-01"),
-                                              crm_row("A3", dob="9999-12-31"), crm_row("A4", dob="1900-01-02"),
-                                              crm_row("A5", dob="")))
+    land(
+        settings,
+        "crm_accounts",
+        DAY,
+        lines(
+            CRM_HEADER,
+            crm_row("A1"),
+            crm_row("A2", dob="1900-01-01"),
+            crm_row("A3", dob="9999-12-31"),
+            crm_row("A4", dob="1900-01-02"),
+            crm_row("A5", dob=""),
+        ),
+    )
     load_interval(settings, DAY, NEXT_DAY, ["crm_accounts"], batch_id="b")
     assert q(settings, "select account_id from raw.crm_accounts order by 1") == [("A1",), ("A4",), ("A5",)]
     got = q(settings, "select _line_number, reason_code, reason from quarantine.crm_accounts order by 1")

@@ -22,22 +22,25 @@ def _loaded_rows(settings: Settings, source: str) -> tuple[list[tuple], list[tup
     """raw and quarantine rows of a source without load-time columns, raw records parsed for csv."""
     contract = SOURCES[source]
     cols = ", ".join(f'"{c}"::text' for c in contract.column_names)
-    raw = q(settings, f"select {cols}, _file_name, _line_number, _extra::text from raw.{source} "
-                      "order by _file_name, _line_number")
-    quarantined = q(settings, f"select _file_name, _line_number, reason_code, reason, raw_record "
-                              f"from quarantine.{source} order by _file_name, _line_number")
+    raw = q(
+        settings,
+        f"select {cols}, _file_name, _line_number, _extra::text from raw.{source} order by _file_name, _line_number",
+    )
+    quarantined = q(
+        settings,
+        f"select _file_name, _line_number, reason_code, reason, raw_record "
+        f"from quarantine.{source} order by _file_name, _line_number",
+    )
     if contract.format == "csv":  # the columnar path rebuilds a csv row from its fields: compare the fields
-        quarantined = [(*r[:4], tuple(next(csv.reader([r[4]], delimiter=contract.delimiter), [])))
-                       for r in quarantined]
+        quarantined = [(*r[:4], tuple(next(csv.reader([r[4]], delimiter=contract.delimiter), []))) for r in quarantined]
     return raw, quarantined
 
 
 def test_both_paths_load_a_defective_simulation_identically(server_url, tmp_path, monkeypatch):
     """Every source of a simulated company with many injected defects: same rows, lines, reasons on both paths."""
-    from customer360.simulator import SimulationConfig, simulate
-
-    from tests.support.databases import make_test_database
     from customer360.devtools.server import drop_database
+    from customer360.simulator import SimulationConfig, simulate
+    from tests.support.databases import make_test_database
 
     simulate(SimulationConfig(people=400, days=60, defect_rate=0.05), tmp_path / "data")
     results = {}
@@ -52,8 +55,11 @@ def test_both_paths_load_a_defective_simulation_identically(server_url, tmp_path
                     m.setattr(loader_module.columnar, "fast_path_supported", lambda contract: False)
                 else:
                     real = loader_module._FileLoader._copy_rows
-                    m.setattr(loader_module._FileLoader, "_copy_rows",
-                              lambda self, c, p, d: fell_back.append(p.name) or real(self, c, p, d))
+                    m.setattr(
+                        loader_module._FileLoader,
+                        "_copy_rows",
+                        lambda self, c, p, d, real=real: fell_back.append(p.name) or real(self, c, p, d),
+                    )
                 report = load_interval(s, date(2024, 1, 1), date(2024, 3, 1), batch_id=path_name)
             assert not report.rejected_files
             results[path_name] = {src: _loaded_rows(s, src) for src in SOURCES}

@@ -92,9 +92,11 @@ def test_a_bi_login_reads_marts_and_is_refused_raw(warehouse_settings, login_nam
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match="temporary tables"):
             bi.execute("create temporary table scratch (x int)")
         database = warehouse_settings.connection.dbname
-        assert bi.execute("select has_database_privilege('public', %s, 'connect'), "
-                          "has_database_privilege('c360_bi_reader', %s, 'connect')",
-                          (database, database)).fetchone() == (False, True)
+        assert bi.execute(
+            "select has_database_privilege('public', %s, 'connect'), "
+            "has_database_privilege('c360_bi_reader', %s, 'connect')",
+            (database, database),
+        ).fetchone() == (False, True)
 
     if _password_checked(warehouse_settings):
         with pytest.raises(psycopg.OperationalError):
@@ -154,8 +156,12 @@ READABLE = {
     "c360_loader": {"raw", "quarantine", "ops"},
     "c360_transformer": TRANSFORMED | {"raw", "quarantine", "ops"},
 }
-WRITABLE = {"c360_bi_reader": set(), "c360_steward": set(), "c360_loader": {"raw", "quarantine"},
-            "c360_transformer": TRANSFORMED}
+WRITABLE = {
+    "c360_bi_reader": set(),
+    "c360_steward": set(),
+    "c360_loader": {"raw", "quarantine"},
+    "c360_transformer": TRANSFORMED,
+}
 
 
 @pytest.mark.parametrize("group", sorted(READABLE))
@@ -167,8 +173,11 @@ def test_each_role_reads_and_writes_exactly_its_schemas(warehouse_settings, logi
             conn.execute(psycopg.sql.SQL("create table {}.probe (x int)").format(psycopg.sql.Identifier(schema)))
             conn.execute(psycopg.sql.SQL("insert into {}.probe values (1)").format(psycopg.sql.Identifier(schema)))
         # PUBLIC (every role on the server) gets nothing in a project schema
-        public = conn.execute("select nspname from pg_namespace where nspname = any(%s) "
-                              "and has_schema_privilege('public', nspname, 'usage')", (list(SCHEMAS),)).fetchall()
+        public = conn.execute(
+            "select nspname from pg_namespace where nspname = any(%s) "
+            "and has_schema_privilege('public', nspname, 'usage')",
+            (list(SCHEMAS),),
+        ).fetchall()
     assert public == []
 
     password = f"pw-{uuid.uuid4().hex}"

@@ -73,7 +73,7 @@ def test_score_customers_writes_idempotently(warehouse_settings: Settings) -> No
     assert s_min == s_max == pd.Timestamp(cutoff, tz="UTC")
     assert n_segments >= 3
     assert sorted(r[0] for r in registry) == sorted(MODEL_NAMES)
-    for name, path, sha, _ in registry:
+    for _, path, sha, _ in registry:
         assert load_artifact(Path(path), sha) is not None
     churn_metrics = next(r[3] for r in registry if r[0] == "churn")
     assert churn_metrics["backtest"]["model"]["roc_auc"] > 0.6
@@ -106,8 +106,7 @@ def test_a_challenger_replaces_the_champion_only_if_it_beats_it(warehouse_settin
     _load_orders(warehouse_settings, tx)
     model_dir = warehouse_settings.data_dir / "models"
     # the weak recipe is a one-split booster alone, without BG/NBD competing
-    weak = ScoringConfig(churn=ChurnConfig(max_iter=1, max_leaf_nodes=2, learning_rate=0.01,
-                                           bgnbd_candidates=False))
+    weak = ScoringConfig(churn=ChurnConfig(max_iter=1, max_leaf_nodes=2, learning_rate=0.01, bgnbd_candidates=False))
     strong = ScoringConfig(churn=ChurnConfig(max_iter=80))
 
     first = score_customers(warehouse_settings, date(2025, 6, 1), model_dir, config=weak)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -14,7 +14,7 @@ from customer360.ingestion.contracts import SOURCES, SourceContract
 from customer360.ingestion.tables import ensure_tables
 from customer360.quality.gate import QualityGateFailed, enforce, run_checks
 
-AS_OF = datetime(2025, 6, 2, tzinfo=timezone.utc)  # the day after the rows valid_row makes
+AS_OF = datetime(2025, 6, 2, tzinfo=UTC)  # the day after the rows valid_row makes
 
 
 @pytest.fixture()
@@ -38,7 +38,7 @@ def valid_row(contract: SourceContract, i: int) -> dict:
             "numeric": Decimal("10.50"),
             "boolean": True,
             "date": date(2025, 6, 1),
-            "timestamp": datetime(2025, 6, 1, tzinfo=timezone.utc) + timedelta(minutes=i),
+            "timestamp": datetime(2025, 6, 1, tzinfo=UTC) + timedelta(minutes=i),
         }[c.type]
     if contract.name == "email_campaign_events":
         row["event_type"] = "open"
@@ -49,10 +49,16 @@ def valid_row(contract: SourceContract, i: int) -> dict:
     return row
 
 
-def insert_rows(settings: Settings, contract: SourceContract, rows: list[dict], batch: str = "b1",
-                file_name: str | None = None, loaded_at: datetime | None = None) -> None:
+def insert_rows(
+    settings: Settings,
+    contract: SourceContract,
+    rows: list[dict],
+    batch: str = "b1",
+    file_name: str | None = None,
+    loaded_at: datetime | None = None,
+) -> None:
     file_name = file_name or f"{contract.name}_2025-06-01_001.csv"
-    loaded_at = loaded_at or datetime(2025, 6, 2, tzinfo=timezone.utc)
+    loaded_at = loaded_at or datetime(2025, 6, 2, tzinfo=UTC)
     names = contract.column_names + ["_batch_id", "_file_name", "_line_number", "_loaded_at"]
     stmt = sql.SQL("insert into {} ({}) values ({})").format(
         qualified("raw", contract.name),
@@ -60,8 +66,10 @@ def insert_rows(settings: Settings, contract: SourceContract, rows: list[dict], 
         sql.SQL(", ").join(sql.Placeholder() * len(names)),
     )
     with connect(settings, autocommit=True) as conn, conn.cursor() as cur:
-        cur.executemany(stmt, [[r[n] for n in contract.column_names] + [batch, file_name, i + 2, loaded_at]
-                               for i, r in enumerate(rows)])
+        cur.executemany(
+            stmt,
+            [[r[n] for n in contract.column_names] + [batch, file_name, i + 2, loaded_at] for i, r in enumerate(rows)],
+        )
 
 
 def by_check(results):
@@ -69,6 +77,7 @@ def by_check(results):
 
 
 # --- gate ----------------------------------------------------------------------------
+
 
 def test_clean_raw_table_passes(settings):
     contract = SOURCES["email_campaign_events"]
@@ -101,13 +110,19 @@ def test_value_rules_future_events_and_duplicates_in_latest_batch(settings):
     contract = SOURCES["surveys"]
     create_raw_table(settings, contract)
     old = [valid_row(contract, i) for i in range(3)]
-    insert_rows(settings, contract, old, batch="b1", loaded_at=datetime(2025, 6, 2, tzinfo=timezone.utc))
+    insert_rows(settings, contract, old, batch="b1", loaded_at=datetime(2025, 6, 2, tzinfo=UTC))
     new = [valid_row(contract, i) for i in range(3)]  # same keys as b1: fine across batches
     new[0]["satisfaction_score"] = 7
     new[1]["responded_at"] = AS_OF + timedelta(hours=1)
     new.append(valid_row(contract, 2))  # duplicate key within the latest batch
-    insert_rows(settings, contract, new, batch="b2", file_name="surveys_2025-06-02_001.csv",
-                loaded_at=datetime(2025, 6, 3, tzinfo=timezone.utc))
+    insert_rows(
+        settings,
+        contract,
+        new,
+        batch="b2",
+        file_name="surveys_2025-06-02_001.csv",
+        loaded_at=datetime(2025, 6, 3, tzinfo=UTC),
+    )
     r = by_check(run_checks(settings, "raw", AS_OF, "t-rules"))
     assert r[("raw.surveys", "range_1_5:satisfaction_score")].failing_count == 1
     assert r[("raw.surveys", "not_in_future:responded_at")].failing_count == 1
@@ -161,7 +176,8 @@ def test_results_stored_and_rerun_replaces(settings):
     assert len(stored) == len(first)
     failing = [s for s in stored if not s[1]]
     assert [(s[0], s[2], s[5], s[6], s[7]) for s in failing] == [
-        ("not_null:email", 1, "error", "source", "raw.web_orders")]
+        ("not_null:email", 1, "error", "source", "raw.web_orders")
+    ]
     assert all(s[4] == AS_OF for s in stored)
 
 
@@ -176,8 +192,10 @@ def test_failing_examples_hold_keys_not_personal_values(settings):
     results = run_checks(settings, ["raw.email_campaign_events"], AS_OF, "t-pii")
     assert sum(not r.passed for r in results) == 3
     with connect(settings) as conn:
-        dump = conn.execute("select string_agg(coalesce(array_to_string(failing_examples, ' '), '') || ' ' ||"
-                            " coalesce(details, ''), ' ') from ops.dq_results").fetchone()[0]
+        dump = conn.execute(
+            "select string_agg(coalesce(array_to_string(failing_examples, ' '), '') || ' ' ||"
+            " coalesce(details, ''), ' ') from ops.dq_results"
+        ).fetchone()[0]
     for r in results:
         for example in r.failing_examples:
             assert example.startswith("email_campaign_events_2025-06-01_001.csv:")
@@ -186,10 +204,13 @@ def test_failing_examples_hold_keys_not_personal_values(settings):
 
 def test_marts_suite(settings):
     with connect(settings, autocommit=True) as conn:
-        conn.execute("create table marts.customer_360 (customer_id text unique, churn_probability double precision,"
-                     " clv numeric, total_revenue numeric)")
-        conn.execute("insert into marts.customer_360 values ('C1', 0.2, 10, 100), ('C2', 1.4, -1, 5),"
-                     " (null, 0.5, 1, 1)")
+        conn.execute(
+            "create table marts.customer_360 (customer_id text unique, churn_probability double precision,"
+            " clv numeric, total_revenue numeric)"
+        )
+        conn.execute(
+            "insert into marts.customer_360 values ('C1', 0.2, 10, 100), ('C2', 1.4, -1, 5), (null, 0.5, 1, 1)"
+        )
     results = run_checks(settings, "marts", AS_OF, "t-marts")
     r = by_check(results)
     assert r[("marts.customer_360", "range_0_1:churn_probability")].failing_examples == ["C2"]
@@ -217,8 +238,10 @@ def test_cli(settings, monkeypatch, capsys):
 def test_anonymous_till_sales_pass_but_a_web_order_without_a_customer_fails(settings):
     with connect(settings, autocommit=True) as conn:
         conn.execute("create table marts.fct_orders (order_key text, customer_id text, channel text, amount numeric)")
-        conn.execute("insert into marts.fct_orders values ('k1', 'C1', 'web', 10), ('k2', null, 'store', 5),"
-                     " ('k3', null, 'web', 7)")
+        conn.execute(
+            "insert into marts.fct_orders values ('k1', 'C1', 'web', 10), ('k2', null, 'store', 5),"
+            " ('k3', null, 'web', 7)"
+        )
     r = by_check(run_checks(settings, "marts", AS_OF, "t-orders"))
     check = r[("marts.fct_orders", "not_null_for_web_orders:customer_id")]
     assert not check.passed and check.failing_count == 1 and check.failing_examples == ["k3"]
@@ -261,7 +284,8 @@ def test_a_batch_far_below_its_usual_volume_is_flagged(settings):
         _land_pos(settings, day, good=100 if i < 3 else 10, bad=0)
         load_interval(settings, day, day + timedelta(days=1), ["pos_transactions"], batch_id=f"b{i}")
         volume = by_check(run_checks(settings, ["raw.pos_transactions"], AS_OF, f"t-vol{i}"))[
-            ("raw.pos_transactions", "volume")]
+            ("raw.pos_transactions", "volume")
+        ]
         assert volume.passed is (i < 3), i  # the 4th batch has a tenth of the usual rows
     assert volume.severity == "warn"
 
@@ -271,8 +295,10 @@ def test_facts_whose_customer_is_not_in_dim_customer_fail_the_marts_gate(setting
         conn.execute("create table marts.dim_customer (customer_id text)")
         conn.execute("insert into marts.dim_customer values ('C1'), ('C2')")
         conn.execute("create table marts.fct_orders (order_key text, customer_id text, channel text, amount numeric)")
-        conn.execute("insert into marts.fct_orders values ('k1', 'C1', 'web', 10), ('k2', 'C9', 'web', 5),"
-                     " ('k3', null, 'store', 7)")
+        conn.execute(
+            "insert into marts.fct_orders values ('k1', 'C1', 'web', 10), ('k2', 'C9', 'web', 5),"
+            " ('k3', null, 'store', 7)"
+        )
     check = by_check(run_checks(settings, "marts", AS_OF, "t-orphans"))[("marts.fct_orders", "no_orphans:customer_id")]
     assert not check.passed and check.severity == "error"
     assert check.failing_count == 1 and check.failing_examples == ["k2"]
@@ -293,8 +319,8 @@ def test_a_source_that_went_quiet_is_flagged_as_stale(settings):
     contract = SOURCES["pos_transactions"]  # fresh within 2 days
     create_raw_table(settings, contract)
     insert_rows(settings, contract, [valid_row(contract, i) for i in range(3)])  # events of 2025-06-01
-    fresh = by_check(run_checks(settings, ["raw.pos_transactions"], datetime(2025, 6, 2, tzinfo=timezone.utc), "t-f1"))
-    stale = by_check(run_checks(settings, ["raw.pos_transactions"], datetime(2025, 12, 31, tzinfo=timezone.utc), "t-f2"))
+    fresh = by_check(run_checks(settings, ["raw.pos_transactions"], datetime(2025, 6, 2, tzinfo=UTC), "t-f1"))
+    stale = by_check(run_checks(settings, ["raw.pos_transactions"], datetime(2025, 12, 31, tzinfo=UTC), "t-f2"))
     assert fresh[("raw.pos_transactions", "freshness")].passed
     check = stale[("raw.pos_transactions", "freshness")]
     assert not check.passed and check.severity == "warn" and check.failing_examples[0].startswith("2025-06-01")
@@ -308,7 +334,7 @@ def test_implausible_dates_warn_from_the_contract_and_never_fail_the_gate(settin
     rows = [valid_row(contract, i) for i in range(4)]
     rows[1]["date_of_birth"] = date(1900, 1, 1)
     rows[2]["date_of_birth"] = date(9999, 12, 31)
-    rows[3]["created_at"] = datetime(1900, 3, 1, tzinfo=timezone.utc)
+    rows[3]["created_at"] = datetime(1900, 3, 1, tzinfo=UTC)
     insert_rows(settings, contract, rows)
     results = run_checks(settings, ["raw.crm_accounts"], AS_OF, "t-plausible")
     r = by_check(results)

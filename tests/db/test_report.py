@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -15,9 +15,18 @@ from customer360.ingestion.tables import ensure_tables
 from customer360.quality.gate import CheckResult, store_results
 from customer360.reporting.run_report import write_run_report
 
-AS_OF = datetime(2025, 12, 31, tzinfo=timezone.utc)
-HEADINGS = ("Overall status", "Failed checks by owner", "Data-quality results", "Quarantined rows",
-            "Files not loaded", "Identity review queue", "Trends", "Row counts per layer", "Customer plots")
+AS_OF = datetime(2025, 12, 31, tzinfo=UTC)
+HEADINGS = (
+    "Overall status",
+    "Failed checks by owner",
+    "Data-quality results",
+    "Quarantined rows",
+    "Files not loaded",
+    "Identity review queue",
+    "Trends",
+    "Row counts per layer",
+    "Customer plots",
+)
 
 
 @pytest.fixture()
@@ -27,35 +36,56 @@ def settings(warehouse_settings: Settings) -> Settings:
 
 
 def _result(check: str, passed: bool, severity: str = "error", count: int | None = 0, examples=()):
-    return CheckResult(run_id="r1", checked_at=AS_OF, suite="raw.web_orders", check_name=check,
-                       table_name="raw.web_orders", column_name=check.split(":")[-1], severity=severity,
-                       owner="source", passed=passed, failing_count=count, failing_examples=list(examples))
+    return CheckResult(
+        run_id="r1",
+        checked_at=AS_OF,
+        suite="raw.web_orders",
+        check_name=check,
+        table_name="raw.web_orders",
+        column_name=check.split(":")[-1],
+        severity=severity,
+        owner="source",
+        passed=passed,
+        failing_count=count,
+        failing_examples=list(examples),
+    )
 
 
 def _populate(settings: Settings) -> None:
     with connect(settings) as conn:
         ensure_tables(conn, [SOURCES["web_orders"]])
     with connect(settings, autocommit=True) as conn:
-        conn.execute("insert into raw.web_orders (order_id, email, amount, _batch_id, _file_name, _line_number)"
-                     " values ('o1', 'secret.person@example.com', 10, 'b1', 'f.jsonl', 1),"
-                     " ('o2', null, 5, 'b1', 'f.jsonl', 2)")
+        conn.execute(
+            "insert into raw.web_orders (order_id, email, amount, _batch_id, _file_name, _line_number)"
+            " values ('o1', 'secret.person@example.com', 10, 'b1', 'f.jsonl', 1),"
+            " ('o2', null, 5, 'b1', 'f.jsonl', 2)"
+        )
         conn.execute("""insert into quarantine.web_orders (_batch_id, _file_name, _line_number, reason_code, reason,
                         raw_record) values
                         ('b1', 'f.jsonl', 3, 'missing_required', 'email is empty', '{"email": "other@example.com"}'),
                         ('b1', 'f.jsonl', 4, 'missing_required', 'email is empty', null),
                         ('b1', 'f.jsonl', 5, 'bad_timestamp', 'ordered_at is not a timestamp', null)""")
-        conn.execute("create table marts.customer_360 (customer_id text unique, churn_probability double precision,"
-                     " clv numeric, total_revenue numeric)")
+        conn.execute(
+            "create table marts.customer_360 (customer_id text unique, churn_probability double precision,"
+            " clv numeric, total_revenue numeric)"
+        )
         conn.execute("""insert into marts.customer_360
                         select 'C' || g, (g % 10) / 10.0, g * 3.5, case when g <= 10 then 1000 else 10 end
                         from generate_series(1, 50) g""")
         conn.execute("create view marts.v_customers as select customer_id from marts.customer_360")
         _log_files(conn, "r1")
-    store_results(settings, "r1", ["raw.web_orders"], [
-        _result("not_null:email", False, count=1, examples=["web_orders_2025-06-01_001.csv:3"]),
-        _result("non_negative:amount", False, severity="warn", count=2, examples=["web_orders_2025-06-01_001.csv:4"]),
-        _result("not_null:order_id", True),
-    ])
+    store_results(
+        settings,
+        "r1",
+        ["raw.web_orders"],
+        [
+            _result("not_null:email", False, count=1, examples=["web_orders_2025-06-01_001.csv:3"]),
+            _result(
+                "non_negative:amount", False, severity="warn", count=2, examples=["web_orders_2025-06-01_001.csv:4"]
+            ),
+            _result("not_null:order_id", True),
+        ],
+    )
 
 
 def _log_files(conn, run_id: str) -> None:
@@ -66,7 +96,7 @@ def _log_files(conn, run_id: str) -> None:
            (%(run)s, 'web_orders', 'web_orders_2025-06-01_001.jsonl', 'duplicate', 'same bytes as a loaded file'),
            (%(run)s, 'web_orders', 'web_orders_2025-06-03_001.jsonl', 'loaded', null),
            (%(run)s, 'web_orders', 'web_orders_2025-06-04_001.jsonl', 'replaced',
-            'loaded 3 of 3 rows, quarantined 0; replaces the version loaded in r0 (changed content under the same name)'),
+            'loaded 3 of 3 rows, quarantined 0; replaces the version loaded in r0 (changed content)'),
            ('an-earlier-run', 'surveys', 'surveys_2025-05-01_001.csv', 'rejected', 'not this run')""",
         {"run": run_id},
     )
@@ -79,7 +109,10 @@ def test_report_with_data(settings, tmp_path):
     text = path.read_text(encoding="utf-8")
     for heading in HEADINGS:
         assert heading in text
-    assert text.count('<img alt="') == 4 and '<img alt="Revenue concentration (80/20 curve)" src="data:image/png;base64,' in text
+    assert (
+        text.count('<img alt="') == 4
+        and '<img alt="Revenue concentration (80/20 curve)" src="data:image/png;base64,' in text
+    )
     assert '<img alt="Failed checks over the last 20 runs" src="data:image/png;base64,' in text  # the trend
     # failing checks first, error before warn
     assert text.index("not_null:email") < text.index("non_negative:amount") < text.index("not_null:order_id")
@@ -96,7 +129,7 @@ def test_report_with_data(settings, tmp_path):
     assert summary["quarantine"] == {"web_orders": {"missing_required": 2, "bad_timestamp": 1}}
     assert summary["dq"] == {"checks": 3, "passed": 1, "failed_error": 1, "failed_warn": 1}
     assert summary["files_not_loaded"] == {"rejected": 1, "replaced": 1, "duplicate": 1}
-    files = text[text.index('id="files-not-loaded"'):text.index('id="identity-review"')]
+    files = text[text.index('id="files-not-loaded"') : text.index('id="identity-review"')]
     assert "required column order_id is missing" in files and "web_orders_2025-06-01_001.jsonl" in files
     assert "2025-06-03" not in files and "surveys_2025-05-01" not in files  # loaded, or another run's
     # a changed re-delivery is listed between the rejected and the duplicate files
@@ -151,11 +184,19 @@ def test_the_report_renders_in_headless_chromium(settings, tmp_path):
         pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
     _populate(settings)
     path = write_run_report(settings, "r1", tmp_path)
-    flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-             f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,2400"]
+    flags = [
+        browser,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--window-size=1200,2400",
+    ]
     # The page's own script-free DOM after load, and what a reader sees.
-    dom = subprocess.run([*flags, "--dump-dom", path.as_uri()], capture_output=True, text=True, timeout=120,
-                         check=True).stdout
+    dom = subprocess.run(
+        [*flags, "--dump-dom", path.as_uri()], capture_output=True, text=True, timeout=120, check=True
+    ).stdout
     for heading in HEADINGS:
         assert f">{heading}</h2>" in dom, heading
     assert dom.count("<img ") == 4

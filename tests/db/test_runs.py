@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -17,8 +17,7 @@ import pytest
 from customer360.db.connection import APPLICATION_NAME, LockWaitTimeout, connect, lock_wait_explained
 from customer360.ingestion.contracts import SOURCES
 from customer360.ingestion.loader import load_interval
-from customer360.orchestration import stages
-from customer360.orchestration import lease
+from customer360.orchestration import lease, stages
 from customer360.orchestration.interval import DataInterval
 from customer360.quality.gate import QualityGateFailed
 
@@ -27,7 +26,7 @@ LONDON = ZoneInfo("Europe/London")
 
 
 def _utc(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 def _interval(start: date, days: int = 1) -> DataInterval:
@@ -75,7 +74,9 @@ def test_a_lock_held_by_another_session_times_out_names_the_lock_leaves_nothing_
         assert "AccessExclusiveLock on raw.pos_transactions" in message and "someone_else" in message
         assert waited < 30
         # the failed task left no transaction open: only the holder's is
-        assert [(app, state) for _, app, state in _open_transactions(settings)] == [("someone_else", "idle in transaction")]
+        assert [(app, state) for _, app, state in _open_transactions(settings)] == [
+            ("someone_else", "idle in transaction")
+        ]
     finally:
         holder.rollback()  # the lock is released
         holder.close()
@@ -83,7 +84,10 @@ def test_a_lock_held_by_another_session_times_out_names_the_lock_leaves_nothing_
     report = stages.ingest(settings, interval, "pos_transactions")  # the retry
     assert report["rows_loaded"] == 50
     with connect(settings) as conn:
-        assert conn.execute("select count(*), count(distinct transaction_id) from raw.pos_transactions").fetchone() == (50, 50)
+        assert conn.execute("select count(*), count(distinct transaction_id) from raw.pos_transactions").fetchone() == (
+            50,
+            50,
+        )
     assert _open_transactions(settings) == []
 
 
@@ -194,8 +198,8 @@ def test_a_missing_day_fails_the_raw_gate_naming_the_source_and_the_day_and_an_e
 
 def _wall_times(day: date, step: timedelta = timedelta(minutes=30)) -> list[str]:
     """Every `step` of the London day `day`, written as a till does: local wall-clock time, no offset."""
-    start = datetime(day.year, day.month, day.day, tzinfo=LONDON).astimezone(timezone.utc)
-    end = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=LONDON).astimezone(timezone.utc)
+    start = datetime(day.year, day.month, day.day, tzinfo=LONDON).astimezone(UTC)
+    end = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=LONDON).astimezone(UTC)
     out, t = [], start
     while t < end:
         out.append(t.astimezone(LONDON).strftime("%Y-%m-%dT%H:%M:%S"))
@@ -216,23 +220,35 @@ def test_till_times_are_read_in_uk_time_and_daylight_saving_days_keep_every_even
         _pos_file(settings.landing_dir, day, rows[: len(rows) // 2])
         # the second half in a file the columnar path cannot vouch for (a "," before the fraction):
         # it is read row by row, with the same rule
-        rest = rows[len(rows) // 2:]
+        rest = rows[len(rows) // 2 :]
         rest[0] = rest[0].replace(":00;1.00", ":00,000;1.00")
         _pos_file(settings.landing_dir, day, rest, part=2)
     offset_day = date(2024, 6, 1)
-    _pos_file(settings.landing_dir, offset_day, ["X1;;S1;2024-06-01T12:00:00+02:00;1.00;GBP;",
-                                                 "X2;;S1;2024-06-01T12:00:00Z;1.00;GBP;",
-                                                 "X3;;S1;2024-06-01T12:00:00;1.00;GBP;"])
+    _pos_file(
+        settings.landing_dir,
+        offset_day,
+        [
+            "X1;;S1;2024-06-01T12:00:00+02:00;1.00;GBP;",
+            "X2;;S1;2024-06-01T12:00:00Z;1.00;GBP;",
+            "X3;;S1;2024-06-01T12:00:00;1.00;GBP;",
+        ],
+    )
     report = load_interval(settings, date(2024, 1, 1), date(2024, 11, 1), sources=["pos_transactions"])
     assert report.rejected_files == [] and report.rows_quarantined == 0
 
     with connect(settings) as conn:
-        per_day = dict(conn.execute(
-            "select (transaction_at at time zone 'Europe/London')::date, count(*) from raw.pos_transactions "
-            "where transaction_id not like 'X%' group by 1").fetchall())
-        explicit = dict(conn.execute(
-            "select transaction_id, to_char(transaction_at at time zone 'UTC', 'HH24:MI') from raw.pos_transactions "
-            "where transaction_id like 'X%'").fetchall())
+        per_day = dict(
+            conn.execute(
+                "select (transaction_at at time zone 'Europe/London')::date, count(*) from raw.pos_transactions "
+                "where transaction_id not like 'X%' group by 1"
+            ).fetchall()
+        )
+        explicit = dict(
+            conn.execute(
+                "select transaction_id, to_char(transaction_at at time zone 'UTC', 'HH24:MI') "
+                "from raw.pos_transactions where transaction_id like 'X%'"
+            ).fetchall()
+        )
         spring_first = conn.execute(
             "select min(transaction_at) at time zone 'UTC' from raw.pos_transactions where transaction_id like '0331-%'"
         ).fetchone()[0]

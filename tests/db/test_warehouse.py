@@ -42,6 +42,8 @@ def test_a_private_cluster_is_started_when_nothing_answers():
 
 
 def test_python_m_warehouse_url_prints_a_usable_url():
-    out = subprocess.run([sys.executable, "-m", "customer360.devtools.server", "url"], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "customer360.devtools.server", "url"], capture_output=True, text=True, check=True
+    )
     with psycopg.connect(out.stdout.strip(), connect_timeout=5) as conn:
         assert conn.execute("select 1").fetchone() == (1,)

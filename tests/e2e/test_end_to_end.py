@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -19,7 +19,6 @@ from customer360.orchestration.interval import DataInterval
 from customer360.quality.gate import QualityGateFailed
 from customer360.simulator import simulate
 from customer360.simulator.config import SimulationConfig
-
 from tests.support.databases import make_test_database
 
 PEOPLE, DAYS = 400, 240
@@ -29,8 +28,12 @@ PEOPLE, DAYS = 400, 240
 def pipeline_run(server_url, tmp_path_factory, airflow_home):
     work = tmp_path_factory.mktemp("e2e")
     url = make_test_database(server_url, "e2e")
-    env = {"WAREHOUSE_URL": url, "C360_DATA_DIR": str(work / "data"), "C360_REPORTS_DIR": str(work / "reports"),
-           "C360_TASK_RETRIES": "0"}
+    env = {
+        "WAREHOUSE_URL": url,
+        "C360_DATA_DIR": str(work / "data"),
+        "C360_REPORTS_DIR": str(work / "reports"),
+        "C360_TASK_RETRIES": "0",
+    }
     settings = Settings.from_env({**os.environ, **env})
     config = SimulationConfig(people=PEOPLE, days=DAYS, defect_rate=0.02)
     simulate(config, settings.data_dir)
@@ -38,14 +41,24 @@ def pipeline_run(server_url, tmp_path_factory, airflow_home):
     end = config.start + timedelta(days=DAYS)
 
     def run(label: str) -> bool:
-        return run_dag_subprocess(config.start, end, work / f"{label}.log", env=env,
-                                  airflow_home=work / "airflow", on_progress=lambda _: None)
+        return run_dag_subprocess(
+            config.start, end, work / f"{label}.log", env=env, airflow_home=work / "airflow", on_progress=lambda _: None
+        )
 
     first_ok = run("first")
     first = snapshot(settings)
     second_ok = run("second")
-    yield {"settings": settings, "ok": (first_ok, second_ok), "first": first, "second": snapshot(settings),
-           "truth": settings.truth_dir, "work": work, "run": run, "start": config.start, "end": end}
+    yield {
+        "settings": settings,
+        "ok": (first_ok, second_ok),
+        "first": first,
+        "second": snapshot(settings),
+        "truth": settings.truth_dir,
+        "work": work,
+        "run": run,
+        "start": config.start,
+        "end": end,
+    }
     drop_database(url)
 
 
@@ -57,18 +70,28 @@ def query(settings: Settings, sql: str) -> pd.DataFrame:
 
 def snapshot(settings: Settings) -> dict[str, pd.DataFrame]:
     return {
-        "xref": query(settings, "select source, source_record_key, customer_id from identity.customer_source_xref "
-                                "order by 1, 2"),
-        "customer_360": query(settings, "select customer_id, order_count, total_revenue from marts.customer_360 "
-                                        "order by 1"),
-        "raw_rows": query(settings, "select (select count(*) from raw.pos_transactions) as pos, "
-                                    "(select count(*) from raw.crm_accounts) as crm"),
-        "match_pairs": query(settings, "select left_source, left_source_record_key, right_source, "
-                                       "right_source_record_key, run_id, match_probability, outcome "
-                                       "from identity.match_pairs order by 1, 2, 3, 4"),
-        "review_queue": query(settings, "select left_source, left_source_record_key, right_source, "
-                                        "right_source_record_key, reason from identity.review_queue "
-                                        "order by 1, 2, 3, 4"),
+        "xref": query(
+            settings, "select source, source_record_key, customer_id from identity.customer_source_xref order by 1, 2"
+        ),
+        "customer_360": query(
+            settings, "select customer_id, order_count, total_revenue from marts.customer_360 order by 1"
+        ),
+        "raw_rows": query(
+            settings,
+            "select (select count(*) from raw.pos_transactions) as pos, (select count(*) from raw.crm_accounts) as crm",
+        ),
+        "match_pairs": query(
+            settings,
+            "select left_source, left_source_record_key, right_source, "
+            "right_source_record_key, run_id, match_probability, outcome "
+            "from identity.match_pairs order by 1, 2, 3, 4",
+        ),
+        "review_queue": query(
+            settings,
+            "select left_source, left_source_record_key, right_source, "
+            "right_source_record_key, reason from identity.review_queue "
+            "order by 1, 2, 3, 4",
+        ),
         "id_history": query(settings, "select * from identity.customer_id_history order by 1, 2, 3"),
     }
 
@@ -79,16 +102,18 @@ def test_the_dag_run_succeeds_twice(pipeline_run):
 
 def test_customer_360_has_one_row_per_resolved_customer(pipeline_run):
     s = pipeline_run["settings"]
-    counts = query(s, """select (select count(*) from marts.customer_360) as c360,
+    counts = query(
+        s,
+        """select (select count(*) from marts.customer_360) as c360,
                                 (select count(distinct customer_id) from marts.customer_360) as distinct_ids,
                                 (select count(distinct customer_id) from identity.customer_source_xref) as resolved,
-                                (select count(*) from marts.dim_customer) as dim""").iloc[0]
+                                (select count(*) from marts.dim_customer) as dim""",
+    ).iloc[0]
     assert counts.c360 == counts.distinct_ids == counts.resolved == counts.dim
     assert 0.5 * PEOPLE < counts.c360 < 2 * PEOPLE
 
 
 def test_the_same_person_across_sources_becomes_one_customer(pipeline_run):
-    s = pipeline_run["settings"]
     truth = pd.read_csv(pipeline_run["truth"] / "source_records.csv", dtype=str)
     truth["source_record_key"] = truth.apply(
         lambda r: r.source_record_key.strip().lower() if r.source == "email_campaign_events" else r.source_record_key,
@@ -111,8 +136,11 @@ def test_the_same_person_across_sources_becomes_one_customer(pipeline_run):
 
 def test_scores_are_in_range_for_every_buying_customer(pipeline_run):
     s = pipeline_run["settings"]
-    scores = query(s, "select order_count, churn_probability, clv, p_alive, expected_purchases, unscored_reason "
-                      "from marts.customer_360")
+    scores = query(
+        s,
+        "select order_count, churn_probability, clv, p_alive, expected_purchases, unscored_reason "
+        "from marts.customer_360",
+    )
     # every customer has scores, or says why not; none was missed
     assert (scores.churn_probability.notna() == scores.unscored_reason.isna()).all()
     assert "not_scored" not in set(scores.unscored_reason.dropna())
@@ -126,8 +154,11 @@ def test_scores_are_in_range_for_every_buying_customer(pipeline_run):
 
 def test_bad_rows_are_quarantined_not_lost(pipeline_run):
     s = pipeline_run["settings"]
-    manifest = query(s, "select sum(rows_in_file) as total, sum(rows_loaded) as loaded, "
-                        "sum(rows_quarantined) as quarantined from ops.file_manifest").iloc[0]
+    manifest = query(
+        s,
+        "select sum(rows_in_file) as total, sum(rows_loaded) as loaded, "
+        "sum(rows_quarantined) as quarantined from ops.file_manifest",
+    ).iloc[0]
     assert manifest.quarantined > 0
     assert manifest.loaded + manifest.quarantined == manifest.total
 
@@ -155,14 +186,17 @@ def test_the_dq_marts_show_the_latest_checks(pipeline_run):
 def test_an_error_level_check_on_raw_data_stops_the_run_before_the_marts(server_url, tmp_path, airflow_home):
     """Rows the loader accepts but a raw expectation rejects (an unknown e-mail event type)."""
     url = make_test_database(server_url, "gate")
-    env = {"WAREHOUSE_URL": url, "C360_DATA_DIR": str(tmp_path / "data"),
-           "C360_REPORTS_DIR": str(tmp_path / "reports"), "C360_TASK_RETRIES": "0"}
+    env = {
+        "WAREHOUSE_URL": url,
+        "C360_DATA_DIR": str(tmp_path / "data"),
+        "C360_REPORTS_DIR": str(tmp_path / "reports"),
+        "C360_TASK_RETRIES": "0",
+    }
     settings = Settings.from_env({**os.environ, **env})
     config = SimulationConfig(people=100, days=40, defect_rate=0.0)
     simulate(config, settings.data_dir)
     day = config.start + timedelta(days=20)
-    bad_file = (settings.landing_dir / "email_campaign_events" / f"{day}" /
-                f"email_campaign_events_{day}_009.jsonl")
+    bad_file = settings.landing_dir / "email_campaign_events" / f"{day}" / f"email_campaign_events_{day}_009.jsonl"
     bad_file.parent.mkdir(parents=True, exist_ok=True)
     bad_file.write_text(
         '{"event_id": "M9", "campaign_id": "C001", "campaign_name": "x", "email": "a@b.example",'
@@ -171,16 +205,23 @@ def test_an_error_level_check_on_raw_data_stops_the_run_before_the_marts(server_
     compile_manifest(settings)
     progress: list[str] = []
     try:
-        ok = run_dag_subprocess(config.start, config.start + timedelta(days=config.days), tmp_path / "gate.log",
-                                env=env, airflow_home=tmp_path / "airflow", on_progress=progress.append)
+        ok = run_dag_subprocess(
+            config.start,
+            config.start + timedelta(days=config.days),
+            tmp_path / "gate.log",
+            env=env,
+            airflow_home=tmp_path / "airflow",
+            on_progress=progress.append,
+        )
         assert not ok
         shown = "\n".join(progress)
         assert "failed        check_raw" in shown
         assert "accepted_values:event_type" in (tmp_path / "gate.log").read_text()
         with connect(settings) as conn:
             assert conn.execute("select to_regclass('marts.customer_360')").fetchone()[0] is None
-            failed = conn.execute("select check_name, failing_count from ops.dq_results "
-                                  "where not passed and severity = 'error'").fetchall()
+            failed = conn.execute(
+                "select check_name, failing_count from ops.dq_results where not passed and severity = 'error'"
+            ).fetchall()
         assert failed == [("accepted_values:event_type", 1)]
         # the steward still gets the report, which says what stopped the run
         report = (tmp_path / "reports" / "run_report.html").read_text()
@@ -193,48 +234,64 @@ def test_an_error_level_check_on_raw_data_stops_the_run_before_the_marts(server_
 def test_identity_scores_pairs_and_a_rerun_of_the_interval_keeps_them(pipeline_run):
     s = pipeline_run["settings"]
     # One row per execution: the interval's first run (full) and its rerun (incremental, nothing new to match).
-    runs = query(s, "select attempt, mode, records_matched, scored_pairs from identity.resolution_runs "
-                    "order by attempt")
+    runs = query(
+        s, "select attempt, mode, records_matched, scored_pairs from identity.resolution_runs order by attempt"
+    )
     assert runs["mode"].tolist() == ["full", "incremental"]
     first_run, rerun = runs.iloc[0], runs.iloc[1]
     assert first_run.scored_pairs > 0 and (rerun.records_matched, rerun.scored_pairs) == (0, 0)
-    pairs = query(s, "select count(*) as scored, count(*) filter (where outcome = 'link') as links, "
-                     "count(*) filter (where evidence ? 'last_name') as with_evidence from identity.match_pairs").iloc[0]
+    pairs = query(
+        s,
+        "select count(*) as scored, count(*) filter (where outcome = 'link') as links, "
+        "count(*) filter (where evidence ? 'last_name') as with_evidence from identity.match_pairs",
+    ).iloc[0]
     assert pairs.scored == first_run.scored_pairs and pairs.links > 0 and pairs.with_evidence == pairs.scored
-    review = query(s, "select count(*) filter (where left_customer_id = right_customer_id) as same "
-                      "from steward.steward_review_pairs").iloc[0]
+    review = query(
+        s,
+        "select count(*) filter (where left_customer_id = right_customer_id) as same from steward.steward_review_pairs",
+    ).iloc[0]
     assert review.same == 0
 
 
 def test_rfm_has_one_row_per_buying_customer_with_named_segments(pipeline_run):
     s = pipeline_run["settings"]
-    rfm = query(s, "select customer_id, rfm_segment, recency_score, frequency_score, monetary_score "
-                   "from marts.customer_rfm")
+    rfm = query(
+        s, "select customer_id, rfm_segment, recency_score, frequency_score, monetary_score from marts.customer_rfm"
+    )
     buyers = query(s, "select distinct customer_id from marts.fct_orders where customer_id is not null")
     assert rfm.customer_id.is_unique and set(rfm.customer_id) == set(buyers.customer_id)
     assert rfm.rfm_segment.notna().all() and rfm.rfm_segment.nunique() >= 5
     for score in ("recency_score", "frequency_score", "monetary_score"):
         assert rfm[score].between(1, 5).all() and rfm[score].max() == 5, score
     # customer_360 carries the same segment, and still one row per customer
-    joined = query(s, "select count(*) filter (where c.rfm_segment is distinct from r.rfm_segment) as differ, "
-                      "count(*) as buyers from marts.customer_360 c join marts.customer_rfm r using (customer_id)")
+    joined = query(
+        s,
+        "select count(*) filter (where c.rfm_segment is distinct from r.rfm_segment) as differ, "
+        "count(*) as buyers from marts.customer_360 c join marts.customer_rfm r using (customer_id)",
+    )
     assert joined.differ[0] == 0 and joined.buyers[0] == len(rfm)
 
 
 def test_the_pareto_curve_rises_to_one_and_agrees_with_value_deciles(pipeline_run):
     s = pipeline_run["settings"]
-    pareto = query(s, "select customer_percentile, customer_count, cumulative_revenue_share "
-                      "from marts.customer_value_pareto order by 1")
+    pareto = query(
+        s,
+        "select customer_percentile, customer_count, cumulative_revenue_share "
+        "from marts.customer_value_pareto order by 1",
+    )
     assert pareto.customer_percentile.tolist() == list(range(1, 101))
     share = pareto.cumulative_revenue_share.astype(float)
     assert share.is_monotonic_increasing and share.iloc[-1] == 1.0
     assert pareto.customer_count.is_monotonic_increasing
     # concentration: the top 20% of customers bring more than 20% of the revenue
     assert share.iloc[19] > 0.2
-    deciles = query(s, "select count(*) filter (where value_decile <= 2) as top_fifth, count(value_decile) as buyers, "
-                       "count(*) filter (where value_decile <= 2 and total_revenue = (select min(total_revenue) "
-                       "from marts.customer_360 where value_decile <= 2)) as tied_at_the_boundary "
-                       "from marts.customer_360").iloc[0]
+    deciles = query(
+        s,
+        "select count(*) filter (where value_decile <= 2) as top_fifth, count(value_decile) as buyers, "
+        "count(*) filter (where value_decile <= 2 and total_revenue = (select min(total_revenue) "
+        "from marts.customer_360 where value_decile <= 2)) as tied_at_the_boundary "
+        "from marts.customer_360",
+    ).iloc[0]
     # the top fifth, plus the customers tied in revenue with its last one (equal revenue, equal decile)
     top = pareto.customer_count.iloc[19]
     assert top <= deciles.top_fifth <= top + deciles.tied_at_the_boundary - 1
@@ -247,23 +304,34 @@ def test_the_scorecard_has_every_month_and_consistent_measures(pipeline_run):
     months = pd.to_datetime(card.month)
     assert (months.dt.day == 1).all()
     assert months.tolist() == pd.date_range(months.iloc[0], months.iloc[-1], freq="MS").tolist()  # contiguous
-    orders = query(s, "select date_trunc('month', order_date)::date as month, count(distinct customer_id) as active, "
-                      "sum(amount) as revenue from marts.fct_orders where customer_id is not null group by 1 order by 1")
-    assert months.iloc[0] == pd.Timestamp(orders.month.iloc[0]) and months.iloc[-1] == pd.Timestamp(orders.month.iloc[-1])
+    orders = query(
+        s,
+        "select date_trunc('month', order_date)::date as month, count(distinct customer_id) as active, "
+        "sum(amount) as revenue from marts.fct_orders where customer_id is not null group by 1 order by 1",
+    )
+    assert months.iloc[0] == pd.Timestamp(orders.month.iloc[0]) and months.iloc[-1] == pd.Timestamp(
+        orders.month.iloc[-1]
+    )
     from_orders = orders.assign(month=pd.to_datetime(orders.month)).rename(columns={"revenue": "order_revenue"})
     by_month = card.assign(month=months).merge(from_orders, on="month", how="left")
     assert (by_month.active_customers == by_month.active.fillna(0)).all()
     assert (by_month.revenue.astype(float) - by_month.order_revenue.fillna(0).astype(float)).abs().max() < 0.01
     # every buying customer is new exactly once
-    (buyers,) = query(s, "select count(distinct customer_id) as n from marts.fct_orders "
-                         "where customer_id is not null").n
+    (buyers,) = query(
+        s, "select count(distinct customer_id) as n from marts.fct_orders where customer_id is not null"
+    ).n
     assert card.new_customers.sum() == buyers
     based = card[card.customers_at_start > 0]
     assert len(based) > 0
     assert ((based.retention_rate.astype(float) + based.churn_rate.astype(float)) - 1).abs().max() < 0.001
     assert (based.retained_customers + based.churned_customers == based.customers_at_start).all()
-    for rate in ("retention_rate", "churn_rate", "top_20pct_revenue_share", "campaign_response_rate",
-                 "first_contact_resolution_rate"):
+    for rate in (
+        "retention_rate",
+        "churn_rate",
+        "top_20pct_revenue_share",
+        "campaign_response_rate",
+        "first_contact_resolution_rate",
+    ):
         assert card[rate].dropna().astype(float).between(0, 1).all(), rate
     assert card.campaign_response_rate.notna().any() and card.avg_satisfaction_score.notna().any()
     (clv,) = query(s, "select sum(clv) as clv from marts.customer_scores").clv
@@ -272,7 +340,9 @@ def test_the_scorecard_has_every_month_and_consistent_measures(pipeline_run):
 
 def test_order_lines_dimensions_and_facts_are_built_by_the_dag(pipeline_run):
     s = pipeline_run["settings"]
-    checks = query(s, """select
+    checks = query(
+        s,
+        """select
         (select sum(quantity) from marts.fct_order_lines) as line_units,
         (select sum(item_count) from marts.fct_orders) as order_units,
         (select count(*) from marts.fct_orders o where o.order_date not in (select date_day from marts.dim_date))
@@ -287,7 +357,8 @@ def test_order_lines_dimensions_and_facts_are_built_by_the_dag(pipeline_run):
         (select count(*) from marts.fct_service_contacts) as contacts,
         (select count(*) from raw.call_center_contacts) as raw_contacts,
         (select count(*) from marts.fct_survey_responses) as surveys,
-        (select count(*) from marts.fct_campaign_responses) as campaign_recipients""").iloc[0]
+        (select count(*) from marts.fct_campaign_responses) as campaign_recipients""",
+    ).iloc[0]
     assert checks.line_units == checks.order_units > 0
     assert checks.orders_outside_calendar == checks.lines_without_product == checks.orders_without_store == 0
     assert checks.touchpoints_without_channel == checks.unnamed_channels == 0
@@ -297,9 +368,12 @@ def test_order_lines_dimensions_and_facts_are_built_by_the_dag(pipeline_run):
 
 def test_the_marts_are_published_by_a_swap_and_bi_users_never_see_the_build(pipeline_run):
     with connect(pipeline_run["settings"]) as conn:
-        access = dict(conn.execute(
-            "select nspname, has_schema_privilege('c360_bi_reader', nspname, 'usage') from pg_namespace "
-            "where nspname in ('marts', 'marts_build')").fetchall())
+        access = dict(
+            conn.execute(
+                "select nspname, has_schema_privilege('c360_bi_reader', nspname, 'usage') from pg_namespace "
+                "where nspname in ('marts', 'marts_build')"
+            ).fetchall()
+        )
         # after the second run the build schema holds the first run's marts, kept for the next incremental build
         previous = conn.execute("select count(*) from marts_build.customer_360").fetchone()[0]
     assert access == {"marts": True, "marts_build": False}
@@ -308,14 +382,20 @@ def test_the_marts_are_published_by_a_swap_and_bi_users_never_see_the_build(pipe
 
 def test_the_run_acts_as_its_roles_and_publishes_history_and_docs(pipeline_run):
     settings = pipeline_run["settings"]
-    owners = query(settings, "select distinct n.nspname as schema, pg_get_userbyid(c.relowner) as owner "
-                             "from pg_class c join pg_namespace n on n.oid = c.relnamespace "
-                             "where c.relkind in ('r', 'v') and n.nspname in "
-                             "('staging', 'intermediate', 'steward', 'marts', 'history', 'ml', 'identity')")
+    owners = query(
+        settings,
+        "select distinct n.nspname as schema, pg_get_userbyid(c.relowner) as owner "
+        "from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+        "where c.relkind in ('r', 'v') and n.nspname in "
+        "('staging', 'intermediate', 'steward', 'marts', 'history', 'ml', 'identity')",
+    )
     # dbt, identity and ML created their tables as the transformer role, not the superuser
     assert set(owners["owner"]) == {"c360_transformer"}, owners
-    history = query(settings, "select count(*) as versions, count(distinct customer_id) as customers, "
-                              "(select count(*) from marts.dim_customer) as current from marts.dim_customer_history")
+    history = query(
+        settings,
+        "select count(*) as versions, count(distinct customer_id) as customers, "
+        "(select count(*) from marts.dim_customer) as current from marts.dim_customer_history",
+    )
     # two runs over the same data: one version per customer
     assert history.iloc[0].tolist() == [history.iloc[0].current] * 3
     docs = (Path(settings.reports_dir) / "dbt_docs.html").read_text()
@@ -337,7 +417,7 @@ def test_a_failed_marts_gate_names_the_check_and_leaves_the_published_marts_as_t
 
 
 def _utc(day) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 def test_a_broken_delivery_fails_the_raw_gate_and_leaves_the_marts_as_they_were(pipeline_run):

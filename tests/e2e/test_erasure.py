@@ -37,7 +37,6 @@ from customer360.privacy.keys import load_key, normalise_email
 from customer360.privacy.pseudonyms import email_key
 from customer360.simulator import simulate
 from customer360.simulator.config import SimulationConfig
-
 from tests.support.databases import make_test_database
 
 PEOPLE, DAYS = 150, 60
@@ -56,9 +55,16 @@ def canary_values(source: str, column: str, i: int) -> str | None:
     if column == contract.key and column not in IDS:  # the CRM account is the one the other sources name
         return f"CANARY7Q-{source}-{i}"
     return {
-        "email": EMAIL, "phone": PHONE, "first_name": FIRST, "last_name": LAST, "title": "Mr",
-        "caller_name": f"Mr {FIRST} {LAST}", "respondent_name": f"{FIRST} {LAST}",
-        "comment": "lovely shop", "street_address": "1 Lark Lane", "shipping_street": "1 Lark Lane",
+        "email": EMAIL,
+        "phone": PHONE,
+        "first_name": FIRST,
+        "last_name": LAST,
+        "title": "Mr",
+        "caller_name": f"Mr {FIRST} {LAST}",
+        "respondent_name": f"{FIRST} {LAST}",
+        "comment": "lovely shop",
+        "street_address": "1 Lark Lane",
+        "shipping_street": "1 Lark Lane",
         **IDS,
     }.get(column)
 
@@ -66,7 +72,7 @@ def canary_values(source: str, column: str, i: int) -> str | None:
 def first_file(landing: Path, source: str, min_index: int = 10) -> Path:
     """A landing file with rows to copy (daily sources also send header-only files on quiet days)."""
     days = sorted(p for p in (landing / source).iterdir() if p.is_dir())
-    for day in days[min(min_index, len(days) - 1):] + days:
+    for day in days[min(min_index, len(days) - 1) :] + days:
         files = sorted(f for f in day.iterdir() if f.is_file() and _has_rows(f))
         if files:
             return files[0]
@@ -94,8 +100,9 @@ def plant(landing: Path) -> dict[str, list[str]]:
             reader = csv.DictReader(io.StringIO(text), delimiter=contract.delimiter)
             template = next(reader)
             out = io.StringIO()
-            writer = csv.DictWriter(out, fieldnames=reader.fieldnames, delimiter=contract.delimiter,
-                                    lineterminator=newline)
+            writer = csv.DictWriter(
+                out, fieldnames=reader.fieldnames, delimiter=contract.delimiter, lineterminator=newline
+            )
             for i in range(rows):
                 row = dict(template)
                 for col in row:
@@ -149,8 +156,9 @@ def redeliver(landing: Path) -> int:
             reader = csv.DictReader(io.StringIO(text), delimiter=contract.delimiter)
             template = next(reader)
             out = io.StringIO()
-            writer = csv.DictWriter(out, fieldnames=reader.fieldnames, delimiter=contract.delimiter,
-                                    lineterminator="\n")
+            writer = csv.DictWriter(
+                out, fieldnames=reader.fieldnames, delimiter=contract.delimiter, lineterminator="\n"
+            )
             writer.writeheader()
             for i in range(2):
                 row = dict(template)
@@ -199,11 +207,13 @@ def scan_database(settings: Settings) -> dict[str, int]:
         columns = conn.execute(
             """select table_schema, table_name, column_name from information_schema.columns
                where table_schema not in ('pg_catalog', 'information_schema') and table_schema not like 'pg\\_%%'
-                 and data_type in ('text', 'character varying', 'character', 'json', 'jsonb', 'ARRAY')""").fetchall()
+                 and data_type in ('text', 'character varying', 'character', 'json', 'jsonb', 'ARRAY')"""
+        ).fetchall()
         for schema, table, column in columns:
             try:
-                n = conn.execute(f'select count(*) from "{schema}"."{table}" where "{column}"::text ~* %s',
-                                 (PATTERN,)).fetchone()[0]
+                n = conn.execute(
+                    f'select count(*) from "{schema}"."{table}" where "{column}"::text ~* %s', (PATTERN,)
+                ).fetchone()[0]
             except psycopg.errors.ArraySubscriptError:
                 # marts.dq_check_latest.failing_examples: array_agg over empty arrays fails in the view
                 # itself (a known bug of that view); its table, ops.dq_results, is scanned.
@@ -239,8 +249,12 @@ def scan_files(*roots: Path) -> dict[str, int]:
 def canary_run(server_url, tmp_path_factory, airflow_home):
     work = tmp_path_factory.mktemp("erasure")
     url = make_test_database(server_url, "erasure")
-    env = {"WAREHOUSE_URL": url, "C360_DATA_DIR": str(work / "data"), "C360_REPORTS_DIR": str(work / "reports"),
-           "C360_TASK_RETRIES": "0"}
+    env = {
+        "WAREHOUSE_URL": url,
+        "C360_DATA_DIR": str(work / "data"),
+        "C360_REPORTS_DIR": str(work / "reports"),
+        "C360_TASK_RETRIES": "0",
+    }
     try:
         settings = Settings.from_env({**os.environ, **env})
         config = SimulationConfig(people=PEOPLE, days=DAYS, defect_rate=0.0)  # clean templates; one bad row planted
@@ -251,8 +265,14 @@ def canary_run(server_url, tmp_path_factory, airflow_home):
         logs = work / "logs"
 
         def run(label: str) -> bool:
-            return run_dag_subprocess(config.start, end, logs / f"{label}.log", env=env,
-                                      airflow_home=work / "airflow", on_progress=lambda _: None)
+            return run_dag_subprocess(
+                config.start,
+                end,
+                logs / f"{label}.log",
+                env=env,
+                airflow_home=work / "airflow",
+                on_progress=lambda _: None,
+            )
 
         state: dict = {"settings": settings, "work": work, "planted": planted}
         state["first_ok"] = run("first")
@@ -260,18 +280,27 @@ def canary_run(server_url, tmp_path_factory, airflow_home):
         state["files_before"] = scan_files(work / "data", work / "reports", logs, work / "airflow")
         with connect(settings) as conn:
             state["customer_id"] = conn.execute(
-                "select customer_id from marts.dim_customer d join identity.record_pseudonyms p on p.email_key = d.email_key "
-                "where p.email_key = %s limit 1", (email_key(load_key(), normalise_email(EMAIL)),)).fetchone()
+                "select customer_id from marts.dim_customer d "
+                "join identity.record_pseudonyms p on p.email_key = d.email_key where p.email_key = %s limit 1",
+                (email_key(load_key(), normalise_email(EMAIL)),),
+            ).fetchone()
         state["dry_run"] = erase(settings, email=EMAIL, dry_run=True)
         state["db_after_dry_run"] = scan_database(settings)
         # the operator's way: the erase_person DAG, given the e-mail's key so the address never enters Airflow
         state["erase_ok"] = trigger_dag_subprocess(
-            "erase_person", {"email_key": email_key(load_key(), normalise_email(EMAIL)), "request_id": REQUEST_ID},
-            logs / "erase_person.log", env=env, airflow_home=work / "airflow", on_progress=lambda _: None)
+            "erase_person",
+            {"email_key": email_key(load_key(), normalise_email(EMAIL)), "request_id": REQUEST_ID},
+            logs / "erase_person.log",
+            env=env,
+            airflow_home=work / "airflow",
+            on_progress=lambda _: None,
+        )
         with connect(settings) as conn:
             state["request"] = conn.execute(
                 "select customers, rows_deleted, files_rewritten, suppressions from ops.erasure_requests "
-                "where request_id = %s and not dry_run", (REQUEST_ID,)).fetchone()
+                "where request_id = %s and not dry_run",
+                (REQUEST_ID,),
+            ).fetchone()
         state["db_after"] = scan_database(settings)
         state["files_after"] = scan_files(work / "data", work / "reports", logs, work / "airflow")
         state["redelivered"] = redeliver(settings.landing_dir)
@@ -284,19 +313,29 @@ def canary_run(server_url, tmp_path_factory, airflow_home):
                 "select sum(rows_in_file), sum(rows_loaded + rows_quarantined + rows_suppressed) from ops.file_manifest"
             ).fetchone()
             state["dup_raw"] = conn.execute(
-                "select count(*) - count(distinct (transaction_id, _file_name)) from raw.pos_transactions").fetchone()[0]
+                "select count(*) - count(distinct (transaction_id, _file_name)) from raw.pos_transactions"
+            ).fetchone()[0]
             state["raw_after_rerun"] = conn.execute("select count(*) from raw.crm_accounts").fetchone()[0]
         # the re-sent files are the sender's input and hold them; erasing again cleans those too
         state["second_erase"] = erase(settings, email=EMAIL)
         state["files_after_second_erase"] = scan_files(work / "data", work / "reports", logs, work / "airflow")
         figures = {
-            "canary_hits_before": {"db_columns": len(state["db_before"]), "db_rows": sum(state["db_before"].values()),
-                                   "files": len(state["files_before"])},
-            "canary_hits_after": {"db_rows": sum(state["db_after"].values()), "files": sum(state["files_after"].values())},
-            "canary_hits_after_rerun": {"db_rows": sum(state["db_after_rerun"].values()),
-                                        "files": sum(state["files_after_rerun"].values())},
+            "canary_hits_before": {
+                "db_columns": len(state["db_before"]),
+                "db_rows": sum(state["db_before"].values()),
+                "files": len(state["files_before"]),
+            },
+            "canary_hits_after": {
+                "db_rows": sum(state["db_after"].values()),
+                "files": sum(state["files_after"].values()),
+            },
+            "canary_hits_after_rerun": {
+                "db_rows": sum(state["db_after_rerun"].values()),
+                "files": sum(state["files_after_rerun"].values()),
+            },
             "erasure_request": state["request"],
-            "redelivered_rows": state["redelivered"], "rows_suppressed": state["suppressed"],
+            "redelivered_rows": state["redelivered"],
+            "rows_suppressed": state["suppressed"],
             "where_before": {**state["db_before"], **state["files_before"]},
             "where_after": {**state["db_after"], **state["files_after"]},
             "where_after_rerun": {**state["db_after_rerun"], **state["files_after_rerun"]},
@@ -328,8 +367,15 @@ def test_after_the_erasure_dag_no_table_and_no_file_holds_the_canary(canary_run)
     assert canary_run["request"] is not None, f"no erasure request {REQUEST_ID} recorded"
     customers, rows_deleted, files_rewritten, suppressions = canary_run["request"]
     assert customers >= 1 and files_rewritten >= len(SOURCES) and suppressions > 0
-    for table in ("raw.crm_accounts", "raw.web_events", "raw.pos_transactions", "quarantine.surveys",
-                  "identity.customer_source_xref", "marts.dim_customer", "ml.customer_scores"):
+    for table in (
+        "raw.crm_accounts",
+        "raw.web_events",
+        "raw.pos_transactions",
+        "quarantine.surveys",
+        "identity.customer_source_xref",
+        "marts.dim_customer",
+        "ml.customer_scores",
+    ):
         assert rows_deleted.get(table, 0) > 0, table
     log = (canary_run["work"] / "logs" / "erase_person.log").read_text()
     assert f"erasure {REQUEST_ID}: {customers} customer(s)" in log  # counts and the request id only

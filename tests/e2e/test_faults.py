@@ -23,7 +23,6 @@ from customer360.devtools.server import drop_database
 from customer360.orchestration.dbt import compile_manifest
 from customer360.simulator import simulate
 from customer360.simulator.config import SimulationConfig
-
 from tests.support.databases import make_test_database
 from tests.support.marts import RUN_RECORD_RELATIONS, diff_rows, marts_rows
 
@@ -55,28 +54,41 @@ class SessionKiller(threading.Thread):
                 while not self.stop.is_set() and not self.killed:
                     row = watcher.execute(
                         "select pid, left(query, 60) from pg_stat_activity where datname = current_database() "
-                        "and wait_event_type = 'Lock' and pid <> %s limit 1", (conn.info.backend_pid,)).fetchone()
+                        "and wait_event_type = 'Lock' and pid <> %s limit 1",
+                        (conn.info.backend_pid,),
+                    ).fetchone()
                     if row and watcher.execute("select pg_terminate_backend(%s)", (row[0],)).fetchone()[0]:
                         self.killed.append(row[1])
                     time.sleep(0.02)
             conn.commit()
 
 
-def test_a_killed_connection_fails_the_task_which_retries_to_the_undisturbed_result(server_url, tmp_path,
-                                                                                      airflow_home):
+def test_a_killed_connection_fails_the_task_which_retries_to_the_undisturbed_result(server_url, tmp_path, airflow_home):
     config = SimulationConfig(people=80, days=DAYS, defect_rate=0.0)
     simulate(config, tmp_path / "a" / "data")
     shutil.copytree(tmp_path / "a" / "data" / "landing", tmp_path / "b" / "data" / "landing")
-    envs = {name: {"WAREHOUSE_URL": make_test_database(server_url, f"fault{name}"),
-                   "C360_DATA_DIR": str(tmp_path / name / "data"), "C360_REPORTS_DIR": str(tmp_path / name / "reports"),
-                   "C360_TASK_RETRIES": "0" if name == "a" else "1"} for name in ("a", "b")}
+    envs = {
+        name: {
+            "WAREHOUSE_URL": make_test_database(server_url, f"fault{name}"),
+            "C360_DATA_DIR": str(tmp_path / name / "data"),
+            "C360_REPORTS_DIR": str(tmp_path / name / "reports"),
+            "C360_TASK_RETRIES": "0" if name == "a" else "1",
+        }
+        for name in ("a", "b")
+    }
     a, b = (Settings.from_env({**os.environ, **envs[n]}) for n in ("a", "b"))
     try:
         compile_manifest(a)
 
         def run(name: str) -> bool:
-            return run_dag_subprocess(START, START + timedelta(days=DAYS), tmp_path / f"{name}.log", env=envs[name],
-                                      airflow_home=tmp_path / name / "airflow", on_progress=lambda _: None)
+            return run_dag_subprocess(
+                START,
+                START + timedelta(days=DAYS),
+                tmp_path / f"{name}.log",
+                env=envs[name],
+                airflow_home=tmp_path / name / "airflow",
+                on_progress=lambda _: None,
+            )
 
         assert run("a"), f"see {tmp_path / 'a.log'}"
         # the build lease is taken inside a transaction right after the raw gate
@@ -96,8 +108,10 @@ def test_a_killed_connection_fails_the_task_which_retries_to_the_undisturbed_res
         undisturbed = marts_rows(a, canonical_ids=True, exclude=frozenset({"_loaded_at"}))
         recovered = marts_rows(b, canonical_ids=True, exclude=frozenset({"_loaded_at"}))
         differences = diff_rows(undisturbed, recovered, skip=RUN_RECORD_RELATIONS)
-        print(f"\nkilled: {killer.killed[0]!r}; marts relations compared: {len(differences)}, "
-              f"rows differing: {sum(differences.values())}")
+        print(
+            f"\nkilled: {killer.killed[0]!r}; marts relations compared: {len(differences)}, "
+            f"rows differing: {sum(differences.values())}"
+        )
         assert sum(differences.values()) == 0, {t: n for t, n in differences.items() if n}
     finally:
         for env in envs.values():

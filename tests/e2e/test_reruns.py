@@ -34,7 +34,6 @@ from customer360.ingestion.contracts import SOURCES
 from customer360.orchestration.dbt import compile_manifest, run_dbt
 from customer360.simulator import simulate
 from customer360.simulator.config import SimulationConfig
-
 from tests.support.databases import make_test_database
 from tests.support.marts import RUN_RECORD_RELATIONS, diff_examples, diff_rows, marts_rows
 
@@ -57,8 +56,18 @@ BACKFILL_EXCLUDED = frozenset({"_loaded_at"}) | MODEL_HISTORY_COLUMNS
 # Columns that move with the as-of date (scores age by a day without a purchase), not with the data.
 AS_OF_COLUMNS = frozenset({"total_clv", "clv_cutoff_date"})
 # Relations every run of the small company fills (it has too few days for, say, an id change).
-ALWAYS_FILLED = ("dim_customer", "dim_date", "fct_orders", "fct_order_lines", "fct_touchpoints",
-                 "customer_360", "customer_rfm", "customer_scores", "customer_value_pareto", "crm_scorecard_monthly")
+ALWAYS_FILLED = (
+    "dim_customer",
+    "dim_date",
+    "fct_orders",
+    "fct_order_lines",
+    "fct_touchpoints",
+    "customer_360",
+    "customer_rfm",
+    "customer_scores",
+    "customer_value_pareto",
+    "crm_scorecard_monthly",
+)
 
 
 def _day(offset: int) -> date:
@@ -121,7 +130,8 @@ def duplicates(settings: Settings) -> dict[str, int]:
         tables = conn.execute(
             "select table_schema, table_name from information_schema.tables where table_type = 'BASE TABLE' "
             "and table_schema in ('raw', 'quarantine', 'staging', 'intermediate', 'identity', 'steward', "
-            "'marts', 'ml', 'history') order by 1, 2").fetchall()
+            "'marts', 'ml', 'history') order by 1, 2"
+        ).fetchall()
         for schema, table in tables:
             if schema in ("raw", "quarantine"):
                 expr = "(t._file_name, t._line_number)::text"
@@ -129,13 +139,19 @@ def duplicates(settings: Settings) -> dict[str, int]:
                 expr = "t::text"
             n = conn.execute(f'select count(*) - count(distinct {expr}) from "{schema}"."{table}" t').fetchone()[0]
             out[f"{schema}.{table}"] = n
-        keys = {"marts.dim_customer": "customer_id", "marts.customer_360": "customer_id",
-                "marts.fct_orders": "order_key", "marts.fct_touchpoints": "touchpoint_key"}
+        keys = {
+            "marts.dim_customer": "customer_id",
+            "marts.customer_360": "customer_id",
+            "marts.fct_orders": "order_key",
+            "marts.fct_touchpoints": "touchpoint_key",
+        }
         for table, key in keys.items():
             n = conn.execute(f"select count(*) - count(distinct {key}) from {table}").fetchone()[0]
             out[f"{table} by {key}"] = n
-        n = conn.execute("select count(*) - count(distinct customer_id) from history.customer_history_snapshot "
-                         "where dbt_valid_to is null").fetchone()[0]
+        n = conn.execute(
+            "select count(*) - count(distinct customer_id) from history.customer_history_snapshot "
+            "where dbt_valid_to is null"
+        ).fetchone()[0]
         out["history.customer_history_snapshot current rows by customer_id"] = n
     return out
 
@@ -153,9 +169,12 @@ def warehouses(server_url, tmp_path_factory, airflow_home):
     shutil.copytree(landing_a / "landing", work / "b" / "data" / "landing")
 
     def env_for(name: str) -> dict[str, str]:
-        return {"WAREHOUSE_URL": make_test_database(server_url, f"reruns{name}"),
-                "C360_DATA_DIR": str(work / name / "data"), "C360_REPORTS_DIR": str(work / name / "reports"),
-                "C360_TASK_RETRIES": "0"}
+        return {
+            "WAREHOUSE_URL": make_test_database(server_url, f"reruns{name}"),
+            "C360_DATA_DIR": str(work / name / "data"),
+            "C360_REPORTS_DIR": str(work / name / "reports"),
+            "C360_TASK_RETRIES": "0",
+        }
 
     env_a, env_b = env_for("a"), env_for("b")
     a, b = (Settings.from_env({**os.environ, **e}) for e in (env_a, env_b))
@@ -165,8 +184,14 @@ def warehouses(server_url, tmp_path_factory, airflow_home):
         name = "a" if env is env_a else "b"
         # runs one after another share an Airflow home; parallel ones each have their own (SQLite)
         home = work / name / ("airflow" if name == "a" else f"airflow-{label}")
-        return run_dag_subprocess(_day(offset), _day(offset + days), work / name / f"{label}.log", env=env,
-                                  airflow_home=home, on_progress=lambda _: None)
+        return run_dag_subprocess(
+            _day(offset),
+            _day(offset + days),
+            work / name / f"{label}.log",
+            env=env,
+            airflow_home=home,
+            on_progress=lambda _: None,
+        )
 
     def sequential() -> list[bool]:
         return [run(env_a, f"day{d}", d) for d in range(BACKFILL_DAYS)]
@@ -178,11 +203,18 @@ def warehouses(server_url, tmp_path_factory, airflow_home):
     with ThreadPoolExecutor(max_workers=2) as both:
         seq, par = both.submit(sequential), both.submit(parallel)
         seq_ok, par_ok = seq.result(), par.result()
-    state = {"a": a, "b": b, "work": work, "awkward": awkward, "seq_ok": seq_ok, "par_ok": par_ok,
-             "a_after_backfill": marts_rows(a, canonical_ids=True, exclude=BACKFILL_EXCLUDED),
-             "a_raw_after_backfill": marts_rows(a, canonical_ids=False),
-             "b_after_backfill": marts_rows(b, canonical_ids=True, exclude=BACKFILL_EXCLUDED),
-             "model_history_rows": _model_history_differences(a, b)}
+    state = {
+        "a": a,
+        "b": b,
+        "work": work,
+        "awkward": awkward,
+        "seq_ok": seq_ok,
+        "par_ok": par_ok,
+        "a_after_backfill": marts_rows(a, canonical_ids=True, exclude=BACKFILL_EXCLUDED),
+        "a_raw_after_backfill": marts_rows(a, canonical_ids=False),
+        "b_after_backfill": marts_rows(b, canonical_ids=True, exclude=BACKFILL_EXCLUDED),
+        "model_history_rows": _model_history_differences(a, b),
+    }
     state["rerun_ok"] = run(env_a, "rerun", RERUN_DAY)
     state["a_after_rerun"] = marts_rows(a, canonical_ids=False)
     state["a_data_after_rerun"] = marts_rows(a, canonical_ids=False, exclude=AS_OF_COLUMNS)
@@ -208,8 +240,10 @@ def test_rerunning_an_interval_gives_byte_identical_marts_and_no_duplicates_anyw
     diff = diff_rows(before, after, skip=quality_views)
     assert {t: len(before[t]) for t in quality_views} == {t: len(after[t]) for t in quality_views}
     dups = duplicates(warehouses["a"])
-    print(f"\nrerun of day {RERUN_DAY}: {len(diff)} marts relations compared, {sum(diff.values())} rows differ; "
-          f"{len(dups)} tables checked for duplicates, {sum(dups.values())} duplicate rows")
+    print(
+        f"\nrerun of day {RERUN_DAY}: {len(diff)} marts relations compared, {sum(diff.values())} rows differ; "
+        f"{len(dups)} tables checked for duplicates, {sum(dups.values())} duplicate rows"
+    )
     assert len(diff) >= 6 and set(diff.values()) == {0}, diff
     assert all(before[t] for t in ("dim_customer", "fct_orders", "customer_360"))
     assert {t: n for t, n in dups.items() if n} == {}
@@ -218,17 +252,21 @@ def test_rerunning_an_interval_gives_byte_identical_marts_and_no_duplicates_anyw
 def test_a_backfill_in_parallel_gives_the_marts_of_the_days_run_one_after_another(warehouses):
     seq, par = warehouses["a_after_backfill"], warehouses["b_after_backfill"]
     diff = diff_rows(seq, par, skip=RUN_RECORD_RELATIONS)
-    waits = sum("waiting for the warehouse build lease" in p.read_text()
-                for p in (warehouses["work"] / "b").glob("day*.log"))
-    print(f"\nbackfill of {BACKFILL_DAYS} days, in parallel vs one after another: {len(diff)} marts relations "
-          f"compared (without {', '.join(sorted(BACKFILL_EXCLUDED))}), {sum(diff.values())} rows differ; "
-          f"{warehouses['model_history_rows']} customer_scores rows differ in model history only; "
-          f"{waits} parallel run(s) waited for the build lease")
+    waits = sum(
+        "waiting for the warehouse build lease" in p.read_text() for p in (warehouses["work"] / "b").glob("day*.log")
+    )
+    print(
+        f"\nbackfill of {BACKFILL_DAYS} days, in parallel vs one after another: {len(diff)} marts relations "
+        f"compared (without {', '.join(sorted(BACKFILL_EXCLUDED))}), {sum(diff.values())} rows differ; "
+        f"{warehouses['model_history_rows']} customer_scores rows differ in model history only; "
+        f"{waits} parallel run(s) waited for the build lease"
+    )
     if any(diff.values()):  # printed in full (an assertion message would be cut short)
         print(json.dumps(diff_examples(seq, par, diff), indent=1))
     assert set(diff.values()) == {0}, diff
-    assert {t: len(seq[t]) for t in RUN_RECORD_RELATIONS & set(seq)} == \
-        {t: len(par[t]) for t in RUN_RECORD_RELATIONS & set(par)}
+    assert {t: len(seq[t]) for t in RUN_RECORD_RELATIONS & set(seq)} == {
+        t: len(par[t]) for t in RUN_RECORD_RELATIONS & set(par)
+    }
     assert waits >= 1  # the runs did overlap, and the lease kept their builds apart
     dups = duplicates(warehouses["b"])
     assert {t: n for t, n in dups.items() if n} == {}
@@ -239,18 +277,33 @@ def test_till_sales_three_days_late_are_in_the_facts_and_incremental_equals_a_fu
     with connect(a) as conn:
         late = conn.execute(
             "select count(*) from marts.fct_orders where source = 'pos_transactions' "
-            "and (ordered_at at time zone 'UTC')::date = %s", (_day(LATE_DAY),)).fetchone()[0]
-        raw_late = conn.execute("select count(*) from raw.pos_transactions where _file_name like 'late_%'").fetchone()[0]
+            "and (ordered_at at time zone 'UTC')::date = %s",
+            (_day(LATE_DAY),),
+        ).fetchone()[0]
+        raw_late = conn.execute("select count(*) from raw.pos_transactions where _file_name like 'late_%'").fetchone()[
+            0
+        ]
     assert raw_late == warehouses["awkward"]["late_rows"] > 0
     assert late > 0
-    run_dbt(a, "run", "--quiet", "--select", "fct_orders", "fct_touchpoints", "--full-refresh",
-            "--vars", json.dumps({"marts_schema": "marts_full_refresh"}),
-            target_path=warehouses["work"] / "a" / "full-refresh")
+    run_dbt(
+        a,
+        "run",
+        "--quiet",
+        "--select",
+        "fct_orders",
+        "fct_touchpoints",
+        "--full-refresh",
+        "--vars",
+        json.dumps({"marts_schema": "marts_full_refresh"}),
+        target_path=warehouses["work"] / "a" / "full-refresh",
+    )
     incremental = marts_rows(a, canonical_ids=False)
     full = marts_rows(a, canonical_ids=False, schema="marts_full_refresh")
     diff = diff_rows({t: incremental[t] for t in full}, full)
-    print(f"\nlate data ({raw_late} till rows {LATE_BY} days late): fct_* incremental vs full refresh: "
-          f"{sum(diff.values())} rows differ over {sum(len(v) for v in full.values())} rows")
+    print(
+        f"\nlate data ({raw_late} till rows {LATE_BY} days late): fct_* incremental vs full refresh: "
+        f"{sum(diff.values())} rows differ over {sum(len(v) for v in full.values())} rows"
+    )
     assert set(full) == {"fct_orders", "fct_touchpoints"} and set(diff.values()) == {0}, diff
 
 
@@ -258,10 +311,12 @@ def test_an_older_crm_version_delivered_later_does_not_win(warehouses):
     account = warehouses["awkward"]["account_id"]
     with connect(warehouses["a"]) as conn:
         versions = conn.execute("select count(*) from raw.crm_accounts where account_id = %s", (account,)).fetchone()[0]
-        staged = conn.execute("select last_name from staging.stg_crm__accounts where account_id = %s",
-                              (account,)).fetchone()[0]
-        golden = conn.execute("select count(*) from steward.customer_golden_record where last_name = %s",
-                              (OUT_OF_ORDER_NAME,)).fetchone()[0]
+        staged = conn.execute(
+            "select last_name from staging.stg_crm__accounts where account_id = %s", (account,)
+        ).fetchone()[0]
+        golden = conn.execute(
+            "select count(*) from steward.customer_golden_record where last_name = %s", (OUT_OF_ORDER_NAME,)
+        ).fetchone()[0]
     assert versions >= 2
     assert staged != OUT_OF_ORDER_NAME and golden == 0
 
@@ -273,8 +328,10 @@ def test_an_empty_delivery_is_a_no_op_and_never_empties_the_marts(warehouses):
     # the scores move with the as-of (one more day without a purchase); the data does not
     as_of_dependent = {"customer_scores", "customer_360"} | RUN_RECORD_RELATIONS
     diff = diff_rows(before, after, skip=as_of_dependent)
-    print(f"\nempty delivery: {len(diff)} marts relations compared (without {', '.join(sorted(AS_OF_COLUMNS))}), "
-          f"{sum(diff.values())} rows differ; row counts {'unchanged' if counts_before == counts_after else 'changed'}")
+    print(
+        f"\nempty delivery: {len(diff)} marts relations compared (without {', '.join(sorted(AS_OF_COLUMNS))}), "
+        f"{sum(diff.values())} rows differ; row counts {'unchanged' if counts_before == counts_after else 'changed'}"
+    )
     assert counts_after == counts_before
     assert {t: counts_after[t] for t in ALWAYS_FILLED if not counts_after[t]} == {}
     if any(diff.values()):

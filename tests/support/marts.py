@@ -15,18 +15,28 @@ CUSTOMER_ID_COLUMNS = ("customer_id", "left_customer_id", "right_customer_id")
 
 def relations(settings: Settings, schema: str) -> list[str]:
     with connect(settings) as conn:
-        return [r[0] for r in conn.execute(
-            "select table_name from information_schema.tables where table_schema = %s order by 1", (schema,))]
+        return [
+            r[0]
+            for r in conn.execute(
+                "select table_name from information_schema.tables where table_schema = %s order by 1", (schema,)
+            )
+        ]
 
 
 def columns(conn, schema: str, table: str) -> list[str]:
-    return [r[0] for r in conn.execute(
-        "select column_name from information_schema.columns where table_schema = %s and table_name = %s "
-        "order by ordinal_position", (schema, table))]
+    return [
+        r[0]
+        for r in conn.execute(
+            "select column_name from information_schema.columns where table_schema = %s and table_name = %s "
+            "order by ordinal_position",
+            (schema, table),
+        )
+    ]
 
 
-def marts_rows(settings: Settings, *, canonical_ids: bool, schema: str = "marts",
-               exclude: frozenset[str] = frozenset()) -> dict[str, list[str]]:
+def marts_rows(
+    settings: Settings, *, canonical_ids: bool, schema: str = "marts", exclude: frozenset[str] = frozenset()
+) -> dict[str, list[str]]:
     """Every marts relation as sorted row texts; with ``canonical_ids`` a customer_id is replaced by its
     smallest source record (ids are minted in build order, which parallel runs change); ``exclude``
     leaves columns out."""
@@ -61,8 +71,9 @@ def diff_rows(a: dict[str, list[str]], b: dict[str, list[str]], skip=frozenset()
     return out
 
 
-def diff_examples(a: dict[str, list[str]], b: dict[str, list[str]], diff: dict[str, int],
-                  limit: int = 3) -> dict[str, dict[str, list[str]]]:
+def diff_examples(
+    a: dict[str, list[str]], b: dict[str, list[str]], diff: dict[str, int], limit: int = 3
+) -> dict[str, dict[str, list[str]]]:
     """A few rows found on one side only, per relation that differs: what an assertion message shows."""
     from collections import Counter
 
@@ -70,6 +81,8 @@ def diff_examples(a: dict[str, list[str]], b: dict[str, list[str]], diff: dict[s
     for table, n in diff.items():
         if n:
             ca, cb = Counter(a.get(table, [])), Counter(b.get(table, []))
-            out[table] = {"only in first": sorted((ca - cb).elements())[:limit],
-                          "only in second": sorted((cb - ca).elements())[:limit]}
+            out[table] = {
+                "only in first": sorted((ca - cb).elements())[:limit],
+                "only in second": sorted((cb - ca).elements())[:limit],
+            }
     return out

@@ -33,8 +33,15 @@ CODE_DIRS = ("src", "dags")
 # Third-party images read their own variables; these are the documented ones we set.
 POSTGRES_IMAGE_ENV = {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"}
 METABASE_IMAGE_ENV = {  # https://www.metabase.com/docs/latest/configuring-metabase/environment-variables
-    "MB_DB_TYPE", "MB_DB_HOST", "MB_DB_PORT", "MB_DB_DBNAME", "MB_DB_USER", "MB_DB_PASS",
-    "MB_ENCRYPTION_SECRET_KEY", "MB_ANON_TRACKING_ENABLED", "MB_CHECK_FOR_UPDATES",
+    "MB_DB_TYPE",
+    "MB_DB_HOST",
+    "MB_DB_PORT",
+    "MB_DB_DBNAME",
+    "MB_DB_USER",
+    "MB_DB_PASS",
+    "MB_ENCRYPTION_SECRET_KEY",
+    "MB_ANON_TRACKING_ENABLED",
+    "MB_CHECK_FOR_UPDATES",
 }
 
 
@@ -93,8 +100,11 @@ def test_services_are_the_warehouse_airflow_3_from_our_image_and_metabase():
 
 def test_airflow_init_prepares_airflow_the_warehouse_and_the_bi_login():
     script = " ".join(SERVICES["airflow-init"]["command"])
-    for step in ("airflow db migrate", "python -m customer360.orchestration.airflow_auth",
-                 "python -m customer360.db.logins"):
+    for step in (
+        "airflow db migrate",
+        "python -m customer360.orchestration.airflow_auth",
+        "python -m customer360.db.logins",
+    ):
         assert step in script
     for module in ("src/customer360/orchestration/airflow_auth.py", "src/customer360/db/logins.py"):
         assert (ROOT / module).exists(), module
@@ -203,12 +213,17 @@ def test_metabase_connects_as_the_bi_login_that_airflow_init_creates():
 def test_metabase_keeps_its_own_database_created_on_the_warehouse_server():
     env = SERVICES["metabase"]["environment"]
     assert (env["MB_DB_TYPE"], env["MB_DB_HOST"], env["MB_DB_DBNAME"], env["MB_DB_USER"]) == (
-        "postgres", "warehouse", "metabase", "metabase",
+        "postgres",
+        "warehouse",
+        "metabase",
+        "metabase",
     )
     init_sql = (ROOT / "docker" / "postgres-init" / "10-app-databases.sh").read_text()
     assert "create database metabase owner metabase" in init_sql
     assert "create database airflow owner airflow" in init_sql
-    assert "@warehouse:5432/airflow" in SERVICES["airflow-scheduler"]["environment"]["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    assert (
+        "@warehouse:5432/airflow" in SERVICES["airflow-scheduler"]["environment"]["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    )
     assert "./docker/postgres-init:/docker-entrypoint-initdb.d:ro" in SERVICES["warehouse"]["volumes"]
 
 

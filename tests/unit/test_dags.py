@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -10,8 +10,8 @@ from customer360.orchestration.interval import DataInterval, IntervalError, reso
 
 
 def test_the_interval_comes_from_airflow_or_explicit_params():
-    start = datetime(2025, 1, 1, tzinfo=timezone.utc)
-    end = datetime(2025, 1, 2, tzinfo=timezone.utc)
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    end = datetime(2025, 1, 2, tzinfo=UTC)
     assert resolve_interval({}, start, end) == DataInterval(start, end)
     explicit = resolve_interval({"interval_start": "2024-01-01", "interval_end": "2026-01-01"}, start, end)
     assert explicit.run_key == "20240101-20260101"
@@ -26,6 +26,7 @@ def test_the_interval_comes_from_airflow_or_explicit_params():
 
 
 def test_a_manual_run_without_a_logical_date_is_refused_with_a_clear_message():
-    with pytest.raises(IntervalError, match="no data interval: trigger it with a logical date, or pass "
-                                            "interval_start and interval_end"):
+    with pytest.raises(
+        IntervalError, match="no data interval: trigger it with a logical date, or pass interval_start and interval_end"
+    ):
         resolve_interval({"interval_start": None, "interval_end": None}, None, None)

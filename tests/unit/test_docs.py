@@ -27,7 +27,10 @@ def _mkdocs_build(config: Path, site: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
     return subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file", str(config), "--site-dir", str(site)],
-        capture_output=True, text=True, env=env, timeout=300,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
     )
 
 
@@ -120,14 +123,14 @@ def test_every_setting_the_code_reads_is_in_configuration_md() -> None:
 def _documented_defaults() -> dict[str, str]:
     """The first table of docs/configuration.md (the Settings.from_env one): name -> default."""
     text = CONFIGURATION.read_text()
-    table = text[text.index("## Pipeline settings"):].split("\n## ", 1)[0]
+    table = text[text.index("## Pipeline settings") :].split("\n## ", 1)[0]
     rows = re.findall(r"^\| `([A-Z0-9_]+)` \| ([^|]+) \|", table, flags=re.M)
     return {name: default.strip().strip("`") for name, default in rows}
 
 
 def test_the_settings_table_matches_settings_from_env() -> None:
     source = Path(sys.modules[Settings.__module__].__file__).read_text()
-    from_env = source[source.index("def from_env"):source.index("def __post_init__")]
+    from_env = source[source.index("def from_env") : source.index("def __post_init__")]
     read_by_from_env = set(SETTING.findall(from_env))
     documented = _documented_defaults()
     assert set(documented) == read_by_from_env, "the table lists exactly what Settings.from_env reads"

@@ -9,7 +9,15 @@ import pytest
 
 from customer360.identity.ids import assign_customer_ids
 from customer360.identity.resolve import MatchSettings, match_records
-from tests.support.identity_records import JOHN_CRM, JOHN_TILL, JOHN_WEB, OTHER_JOHN, SON_SAME_PHONE, records, synthetic_people
+from tests.support.identity_records import (
+    JOHN_CRM,
+    JOHN_TILL,
+    JOHN_WEB,
+    OTHER_JOHN,
+    SON_SAME_PHONE,
+    records,
+    synthetic_people,
+)
 
 RULES_ONLY = MatchSettings(max_cluster_size=50)
 
@@ -25,18 +33,29 @@ def fresh_ids():
 
 
 NO_PREVIOUS = pd.DataFrame(columns=["source", "source_record_key", "customer_id"])
-JOHN_CALL = dict(source="call_center_contacts", source_record_key="K1", phone_normalised="+447700900123",
-                 first_name_normalised="john", last_name_normalised="smith")
+JOHN_CALL = dict(
+    source="call_center_contacts",
+    source_record_key="K1",
+    phone_normalised="+447700900123",
+    first_name_normalised="john",
+    last_name_normalised="smith",
+)
 OLD_CAMPAIGN = dict(source="email_campaign_events", source_record_key="js@old.com", email_normalised="js@old.com")
 
 
 def test_records_sharing_strong_keys_form_one_cluster_and_name_the_rule():
-    frame = records(dict(JOHN_CRM, previous_email_normalised="js@old.com"), JOHN_TILL, JOHN_WEB, JOHN_CALL,
-                    OLD_CAMPAIGN)
+    frame = records(
+        dict(JOHN_CRM, previous_email_normalised="js@old.com"), JOHN_TILL, JOHN_WEB, JOHN_CALL, OLD_CAMPAIGN
+    )
     result, labels = clusters(frame)
     assert len(set(labels)) == 1
     assert result.clustering.matched_by == [
-        "same_loyalty_card", "same_loyalty_card", "same_email", "same_phone_and_name", "same_email"]
+        "same_loyalty_card",
+        "same_loyalty_card",
+        "same_email",
+        "same_phone_and_name",
+        "same_email",
+    ]
 
 
 def test_a_shared_household_phone_and_address_or_a_shared_name_never_merge():
@@ -53,8 +72,10 @@ def test_conflicting_guarded_keys_are_held_for_review_not_merged():
     assert (held.reason, held.rule) == ("conflicting_date_of_birth", "same_email")
     assert {held.left, held.right} in ({0, 1}, {1, 2})
     # The till declares one loyalty card per member: two cards on one e-mail are two people.
-    cards = records(dict(JOHN_CRM, date_of_birth=None), dict(OTHER_JOHN, loyalty_id="L2", date_of_birth=None,
-                                                              email_normalised="john.smith@x.com"))
+    cards = records(
+        dict(JOHN_CRM, date_of_birth=None),
+        dict(OTHER_JOHN, loyalty_id="L2", date_of_birth=None, email_normalised="john.smith@x.com"),
+    )
     result, labels = clusters(cards)
     assert labels[0] != labels[1]
     assert result.review.iloc[0].reason == "conflicting_loyalty_id"
@@ -95,14 +116,26 @@ def names_only_people(n: int, seed: int = 11) -> list[dict]:
     rows = []
     for i in range(n):
         first, last = "".join(rng.sample(syllables, 2)), "".join(rng.sample(syllables, 3))
-        person = dict(source="crm_accounts", first_name_normalised=first, first_name_canonical=first,
-                      last_name_normalised=last, postcode_normalised=str(rng.randint(2000, 2999)),
-                      date_of_birth=f"19{rng.randint(40, 99)}-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}")
+        person = dict(
+            source="crm_accounts",
+            first_name_normalised=first,
+            first_name_canonical=first,
+            last_name_normalised=last,
+            postcode_normalised=str(rng.randint(2000, 2999)),
+            date_of_birth=f"19{rng.randint(40, 99)}-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}",
+        )
         rows.append(dict(person, source_record_key=f"A{i}", account_id=f"A{i}"))
         if i % 2 == 0:
             typo = first[:-1] + ("x" if first[-1] != "x" else "y")
-            rows.append(dict(person, source_record_key=f"D{i}", account_id=f"D{i}", first_name_normalised=typo,
-                             first_name_canonical=typo))
+            rows.append(
+                dict(
+                    person,
+                    source_record_key=f"D{i}",
+                    account_id=f"D{i}",
+                    first_name_normalised=typo,
+                    first_name_canonical=typo,
+                )
+            )
     return rows
 
 
@@ -125,7 +158,8 @@ def test_a_names_only_crm_trains_without_e_mail_or_phone_and_says_what_it_fixed(
     model = json.loads(result.model_json)
     postcode = next(c for c in model["comparisons"] if c["output_column_name"] == "postcode_normalised")
     assert [lv["m_probability"] for lv in postcode["comparison_levels"] if not lv.get("is_null_level")] == list(
-        FALLBACK_M["postcode_normalised"])
+        FALLBACK_M["postcode_normalised"]
+    )
     without_postcodes = match_records(frame.assign(postcode_normalised=None), MatchSettings(max_cluster_size=50))
     assert without_postcodes.training.fixed_m == ["first_name", "last_name"]
     labels = result.clustering.labels
@@ -143,10 +177,13 @@ def test_a_cluster_may_not_grow_past_the_configured_size():
 
 
 def test_steward_must_link_and_cannot_link_win_over_the_rules():
-    decisions = pd.DataFrame([
-        ("crm_accounts", "A1", "call_center_contacts", "K2", "must_link"),
-        ("crm_accounts", "A1", "web_orders", "W1", "cannot_link"),
-    ], columns=["left_source", "left_source_record_key", "right_source", "right_source_record_key", "decision"])
+    decisions = pd.DataFrame(
+        [
+            ("crm_accounts", "A1", "call_center_contacts", "K2", "must_link"),
+            ("crm_accounts", "A1", "web_orders", "W1", "cannot_link"),
+        ],
+        columns=["left_source", "left_source_record_key", "right_source", "right_source_record_key", "decision"],
+    )
     frame = records(JOHN_CRM, JOHN_TILL, JOHN_WEB, SON_SAME_PHONE)
     _, labels = clusters(frame, decisions=decisions)
     assert labels[0] == labels[1] == labels[3]  # the steward's must-link joins the son
@@ -162,8 +199,9 @@ def test_ids_are_stable_and_merges_keep_the_oldest_id():
     again, history = assign_customer_ids(frame, labels, previous, fresh_ids())
     assert again.tolist() == first.tolist() and history == []
     # The other John turns out to use John's web account: the two customers merge.
-    merged_frame = records(JOHN_CRM, JOHN_WEB, dict(OTHER_JOHN, account_id=None, date_of_birth=None,
-                                                    web_account_id="W1"))
+    merged_frame = records(
+        JOHN_CRM, JOHN_WEB, dict(OTHER_JOHN, account_id=None, date_of_birth=None, web_account_id="W1")
+    )
     _, labels = clusters(merged_frame)
     merged, history = assign_customer_ids(merged_frame, labels, previous, fresh_ids())
     oldest = min(first)
@@ -186,18 +224,41 @@ def test_the_model_reads_short_forms_as_the_same_first_name_and_sends_one_edit_n
     scored as one edit apart and held for a steward, as is a household member with another first name.
     """
     people = synthetic_people(150)
-    variants = [("samantha", "sam"), ("jonathan", "jon"), ("christopher", "chris"), ("alexander", "alex"),
-                ("jay", "jya"), ("amy", "ay"), ("zoe", "zeo"), ("eve", "eev"), ("ivy", "iyv")]
+    variants = [
+        ("samantha", "sam"),
+        ("jonathan", "jon"),
+        ("christopher", "chris"),
+        ("alexander", "alex"),
+        ("jay", "jya"),
+        ("amy", "ay"),
+        ("zoe", "zeo"),
+        ("eve", "eev"),
+        ("ivy", "iyv"),
+    ]
     for i, (first, said) in enumerate(variants):
         crm = next(p for p in people if p["source_record_key"] == f"A{i}")
         crm.update(first_name_normalised=first, first_name_canonical=first)
-        people.append(dict(source="call_center_contacts", source_record_key=f"K-variant-{i}",
-                           phone_normalised=crm["phone_normalised"], last_name_normalised=crm["last_name_normalised"],
-                           first_name_normalised=said, first_name_canonical=said))
+        people.append(
+            dict(
+                source="call_center_contacts",
+                source_record_key=f"K-variant-{i}",
+                phone_normalised=crm["phone_normalised"],
+                last_name_normalised=crm["last_name_normalised"],
+                first_name_normalised=said,
+                first_name_canonical=said,
+            )
+        )
     a0 = people[0]
-    people.append(dict(source="call_center_contacts", source_record_key="K-household",
-                       phone_normalised=a0["phone_normalised"], last_name_normalised=a0["last_name_normalised"],
-                       first_name_normalised="george", first_name_canonical="george"))
+    people.append(
+        dict(
+            source="call_center_contacts",
+            source_record_key="K-household",
+            phone_normalised=a0["phone_normalised"],
+            last_name_normalised=a0["last_name_normalised"],
+            first_name_normalised="george",
+            first_name_canonical="george",
+        )
+    )
     frame = records(*people)
     result = match_records(frame, MatchSettings(max_cluster_size=50))
     labels = result.clustering.labels

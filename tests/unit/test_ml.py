@@ -8,9 +8,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from customer360.ml import clv
 from customer360.ml.artifacts import ArtifactChecksumError, load_artifact, save_artifact
-from customer360.ml.churn import BGNBD_KIND, BLEND_KIND, HEURISTIC_KIND, HGB_KIND, RECENCY_KIND, ChurnConfig, train_churn
+from customer360.ml.churn import (
+    BGNBD_KIND,
+    BLEND_KIND,
+    HEURISTIC_KIND,
+    HGB_KIND,
+    RECENCY_KIND,
+    ChurnConfig,
+    train_churn,
+)
 from customer360.ml.features import FEATURE_COLUMNS, build_features, churn_labels, prepare_transactions
 from customer360.ml.segments import SEGMENTS, assign_segments, quintile_score
 from customer360.ml.synthetic import simulate_bgnbd_rfm, simulate_transactions
@@ -341,7 +350,9 @@ def test_clusters_are_named_from_their_profiles_and_reproducible(synthetic_histo
     z[0, col["recency_days"]], z[0, col["frequency"]], z[0, col["monetary_mean"]] = -1.0, 1.0, 1.0
     z[1, col["recency_days"]], z[1, col["web_share"]] = 1.2, -0.8
     assert name_clusters(z) == (
-        "recent frequent high-value customers", "lapsing in-store customers", "typical customers"
+        "recent frequent high-value customers",
+        "lapsing in-store customers",
+        "typical customers",
     )
     assert name_clusters(np.zeros((2, len(BEHAVIOUR_COLUMNS)))) == ("typical customers", "typical customers (2)")
 
@@ -377,8 +388,13 @@ def test_scores_are_in_range_and_reproducible(synthetic_history) -> None:
     assert s["churn_probability"].between(0, 1).all() and s["p_alive"].between(0, 1).all()
     assert (s[["expected_purchases", "expected_revenue", "clv"]] >= 0).all().all()
     assert (s["horizon_days"] == 90).all() and s["cluster_name"].notna().all()
-    assert set(first.tables) >= {"churn_calibration", "churn_gains", "revenue_deciles", "segment_profiles",
-                                 "cluster_profiles"}
+    assert set(first.tables) >= {
+        "churn_calibration",
+        "churn_gains",
+        "revenue_deciles",
+        "segment_profiles",
+        "cluster_profiles",
+    }
     gains = first.tables["churn_gains"]
     assert gains["cumulative_gain"].iloc[-1] == pytest.approx(1.0) and gains["lift"].iloc[0] > 1.2
 
@@ -454,20 +470,33 @@ def test_purchase_champion_is_replaced_only_by_a_better_challenger(synthetic_his
 
 
 def test_clv_follows_the_chosen_purchase_model(synthetic_history) -> None:
-    from customer360.ml.purchases import BLEND_KIND, BTYD_KIND, ML_KIND, PurchaseConfig, PurchaseModel, fit_production_learned_model, predict_value
+    from customer360.ml.purchases import (
+        BLEND_KIND,
+        BTYD_KIND,
+        ML_KIND,
+        PurchaseConfig,
+        PurchaseModel,
+        fit_production_learned_model,
+        predict_value,
+    )
 
     cut = pd.Timestamp("2025-12-31", tz="UTC")
     features = build_features(synthetic_history, cut)
     rfm = clv.rfm_summary(synthetic_history, cut).reindex(features.index)
     btyd = clv.fit_btyd(rfm)
     learned = fit_production_learned_model(synthetic_history, cut, PurchaseConfig(max_iter=60))
-    value = {kind: predict_value(PurchaseModel(kind, btyd, learned), features, rfm, 90, clv_months=12,
-                                 annual_discount_rate=0.10) for kind in (BTYD_KIND, ML_KIND, BLEND_KIND)}
+    value = {
+        kind: predict_value(
+            PurchaseModel(kind, btyd, learned), features, rfm, 90, clv_months=12, annual_discount_rate=0.10
+        )
+        for kind in (BTYD_KIND, ML_KIND, BLEND_KIND)
+    }
     # the learned CLV is its H-day revenue times BG/NBD's CLV-to-revenue ratio; the blend is the mean
     revenue = value[BTYD_KIND]["expected_revenue"]
     ratio = value[BTYD_KIND]["clv"] / revenue
     seen = revenue > 1e-9  # BG/NBD expects no revenue from the rest: they get the median ratio
-    np.testing.assert_allclose(value[ML_KIND]["clv"][seen], (value[ML_KIND]["expected_revenue"] * ratio)[seen],
-                               rtol=1e-9)
+    np.testing.assert_allclose(
+        value[ML_KIND]["clv"][seen], (value[ML_KIND]["expected_revenue"] * ratio)[seen], rtol=1e-9
+    )
     np.testing.assert_allclose(value[BLEND_KIND]["clv"], (value[BTYD_KIND]["clv"] + value[ML_KIND]["clv"]) / 2)
     assert (value[ML_KIND]["clv"] >= value[ML_KIND]["expected_revenue"]).all()  # 12 months hold more than 90 days

@@ -11,8 +11,18 @@ from setuptools import find_packages
 ROOT = Path(__file__).resolve().parents[2]
 FIND = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
 # Modules that must not be loaded by importing the package or its settings.
-HEAVY = ("airflow", "pandas", "numpy", "dbt", "cosmos", "great_expectations", "splink", "sklearn", "matplotlib",
-         "psycopg")
+HEAVY = (
+    "airflow",
+    "pandas",
+    "numpy",
+    "dbt",
+    "cosmos",
+    "great_expectations",
+    "splink",
+    "sklearn",
+    "matplotlib",
+    "psycopg",
+)
 
 
 def test_customer360_is_the_only_top_level_name_installed():
@@ -23,8 +33,12 @@ def test_customer360_is_the_only_top_level_name_installed():
 
 def test_a_build_of_the_project_holds_customer360_alone(tmp_path):
     """setuptools builds what an install copies (build_py): only customer360 comes out."""
-    subprocess.run([sys.executable, "-c", "from setuptools import setup; setup()", "-q", "build_py",
-                    "--build-lib", str(tmp_path)], cwd=ROOT, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-c", "from setuptools import setup; setup()", "-q", "build_py", "--build-lib", str(tmp_path)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
     assert {p.name for p in tmp_path.iterdir()} == {"customer360"}
     built = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.py")}
     assert "customer360/__init__.py" in built and "customer360/config.py" in built

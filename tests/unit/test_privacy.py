@@ -6,16 +6,33 @@ import hashlib
 
 import pytest
 
-from customer360.privacy.keys import (KEY_ENV, KEY_FILE_ENV, PseudonymKey, PseudonymKeyMissing, ensure_local_key,
-                                      load_key, normalise_email, normalise_phone)
+from customer360.privacy.keys import (
+    KEY_ENV,
+    KEY_FILE_ENV,
+    PseudonymKey,
+    PseudonymKeyMissing,
+    ensure_local_key,
+    load_key,
+    normalise_email,
+    normalise_phone,
+)
 from customer360.privacy.pseudonyms import email_key
 
 
-@pytest.mark.parametrize("raw, expected", [
-    ("+44 7700 900123", "+447700900123"), ("+44 (0)7700 900123", "+447700900123"),
-    ("0044 7700 900123", "+447700900123"), ("07700 900123", "+447700900123"), ("(07700) 900-123", "+447700900123"),
-    ("447700900123", "+447700900123"), ("7700900123", "+447700900123"), ("", None), ("n/a", None),
-])
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("+44 7700 900123", "+447700900123"),
+        ("+44 (0)7700 900123", "+447700900123"),
+        ("0044 7700 900123", "+447700900123"),
+        ("07700 900123", "+447700900123"),
+        ("(07700) 900-123", "+447700900123"),
+        ("447700900123", "+447700900123"),
+        ("7700900123", "+447700900123"),
+        ("", None),
+        ("n/a", None),
+    ],
+)
 def test_phones_normalise_as_the_dbt_macro_does(raw, expected):
     assert normalise_phone(raw) == expected
 

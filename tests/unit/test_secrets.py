@@ -11,9 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # What a committed secret looks like. Placeholders (${VAR}, change-me) are not secrets.
 PATTERNS = {
     # user:secret@ where the secret is not a ${VAR}, a {format field}, *** or the word "password"
-    "password in a connection URL": re.compile(
-        r"\b[a-z+]+://[^\s:/@'\"{]+:(?!\$\{|\{|\*\*\*|password@)[^\s@/'\"]+@"
-    ),
+    "password in a connection URL": re.compile(r"\b[a-z+]+://[^\s:/@'\"{]+:(?!\$\{|\{|\*\*\*|password@)[^\s@/'\"]+@"),
     "private key": re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
     "AWS access key": re.compile(r"\bAKIA[0-9A-Z]{16}\b"),
     "password or secret assigned a literal": re.compile(

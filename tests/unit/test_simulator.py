@@ -135,9 +135,14 @@ def test_truth_consistency(clean_run) -> None:
     assert set(records["person_id"]) <= set(people["person_id"])
     assert set(records["source"]) == set(SOURCES)
     for source, key_col in {
-        "crm_accounts": "account_id", "pos_transactions": "loyalty_id", "web_orders": "web_account_id",
-        "web_events": "web_account_id", "call_center_contacts": "contact_id", "email_campaign_events": "email",
-        "surveys": "response_id", "product_registrations": "registration_id",
+        "crm_accounts": "account_id",
+        "pos_transactions": "loyalty_id",
+        "web_orders": "web_account_id",
+        "web_events": "web_account_id",
+        "call_center_contacts": "contact_id",
+        "email_campaign_events": "email",
+        "surveys": "response_id",
+        "product_registrations": "registration_id",
     }.items():
         written = set(_rows(out, source)[key_col]) - {""}
         keys = set(records.loc[records["source"] == source, "source_record_key"])
@@ -170,10 +175,20 @@ def test_defects_present_and_listed(dirty_run) -> None:
     defects = pd.read_csv(out / "truth" / "defects.csv", dtype=str, keep_default_na=False)
     total_rows = sum(summary.rows.values())
     assert 0.02 < (defects["defect_class"] != "redelivered_file").sum() / total_rows < 0.09
-    assert set(defects["defect_class"]) == set(summary.defects) == {
-        "bad_email", "negative_amount", "future_date", "missing_required", "bad_type", "broken_encoding",
-        "redelivered_file", "bad_field_count",
-    }
+    assert (
+        set(defects["defect_class"])
+        == set(summary.defects)
+        == {
+            "bad_email",
+            "negative_amount",
+            "future_date",
+            "missing_required",
+            "bad_type",
+            "broken_encoding",
+            "redelivered_file",
+            "bad_field_count",
+        }
+    )
     assert len(defects) == sum(summary.defects.values())
     landing = out / "landing"
     for d in defects.itertuples():

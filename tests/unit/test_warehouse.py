@@ -1,8 +1,12 @@
-"""Finding a warehouse: the URL setting and a clear stop when nothing answers (tests/db/test_warehouse.py starts one)."""
+"""Finding a warehouse: the URL setting and a clear stop when nothing answers.
+
+(tests/db/test_warehouse.py starts one.)"""
 
 from __future__ import annotations
+
 import subprocess
 import sys
+
 import pytest
 
 from customer360.config import Settings, parse_url, redact, with_database
@@ -12,10 +16,16 @@ from customer360.devtools import server
 def test_the_url_is_the_one_setting_and_is_checked():
     settings = Settings.from_env({"WAREHOUSE_URL": "postgresql://loader:s3cret@db.example:6543/c360"})
     assert settings.dbt_env() == {
-        "C360_PGHOST": "db.example", "C360_PGPORT": "6543", "C360_PGUSER": "loader",
-        "C360_PGPASSWORD": "s3cret", "C360_PGDATABASE": "c360", "PGOPTIONS": "-c lock_timeout=2min",
+        "C360_PGHOST": "db.example",
+        "C360_PGPORT": "6543",
+        "C360_PGUSER": "loader",
+        "C360_PGPASSWORD": "s3cret",
+        "C360_PGDATABASE": "c360",
+        "PGOPTIONS": "-c lock_timeout=2min",
     }
-    assert settings.as_role("c360_transformer").dbt_env()["PGOPTIONS"] == "-c lock_timeout=2min -c role=c360_transformer"
+    assert (
+        settings.as_role("c360_transformer").dbt_env()["PGOPTIONS"] == "-c lock_timeout=2min -c role=c360_transformer"
+    )
     assert redact(settings.warehouse_url) == "postgresql://loader:***@db.example:6543/c360"
     assert with_database(settings.warehouse_url, "other").endswith("@db.example:6543/other")
     with pytest.raises(RuntimeError, match="WAREHOUSE_URL is not set"):
@@ -41,15 +51,19 @@ def test_one_environment_holds_every_pinned_package():
     assert result.returncode == 0, result.stdout
 
 
-@pytest.mark.parametrize("module, args", [
-    ("ingestion", ["--start", "2025-01-01", "--end", "2025-01-02"]),
-    ("identity", ["--as-of", "2025-01-01T00:00:00+00:00"]),
-    ("ml", ["--cutoff", "2025-01-01"]),
-    ("quality", ["--suite", "raw", "--as-of", "2025-01-01T00:00:00Z", "--run-id", "m"]),
-    ("reporting", ["--run-id", "m"]),
-])
-def test_every_stage_command_says_what_to_do_when_the_warehouse_does_not_answer(module, args, monkeypatch, capsys,
-                                                                                 tmp_path):
+@pytest.mark.parametrize(
+    "module, args",
+    [
+        ("ingestion", ["--start", "2025-01-01", "--end", "2025-01-02"]),
+        ("identity", ["--as-of", "2025-01-01T00:00:00+00:00"]),
+        ("ml", ["--cutoff", "2025-01-01"]),
+        ("quality", ["--suite", "raw", "--as-of", "2025-01-01T00:00:00Z", "--run-id", "m"]),
+        ("reporting", ["--run-id", "m"]),
+    ],
+)
+def test_every_stage_command_says_what_to_do_when_the_warehouse_does_not_answer(
+    module, args, monkeypatch, capsys, tmp_path
+):
     """They ended in a raw psycopg.OperationalError traceback."""
     import importlib
 
