@@ -30,11 +30,12 @@ from customer360.config import Settings
 from customer360.ingestion.contracts import SOURCES
 from customer360.orchestration import stages
 from customer360.orchestration.dbt import (
-    CORE_MARTS_SELECT,
-    SCORED_MARTS_SELECT,
-    STAGING_SELECT,
+    CORE_MARTS_SELECTOR,
+    SCORED_MARTS_SELECTOR,
+    STAGING_SELECTOR,
     dbt_task_group,
     export_dbt_env,
+    layer_select,
 )
 from customer360.orchestration.interval import DataInterval, resolve_interval
 
@@ -153,11 +154,13 @@ def customer360():
     loads = [ingest.override(task_id=f"ingest_{name}")(name, interval) for name in SOURCES]
     raw_gate = check_raw(interval)
     build = claim_warehouse(interval)  # the interval, with the build's as-of and lease
-    staging = dbt_task_group("dbt_staging", STAGING_SELECT, pre_execute=renew_lease_before_dbt)
+    staging = dbt_task_group("dbt_staging", layer_select(STAGING_SELECTOR), pre_execute=renew_lease_before_dbt)
     identities = resolve_identities(build)
-    core_marts = dbt_task_group("dbt_marts", CORE_MARTS_SELECT, pre_execute=renew_lease_before_dbt)
+    core_marts = dbt_task_group("dbt_marts", layer_select(CORE_MARTS_SELECTOR), pre_execute=renew_lease_before_dbt)
     scores = score_customers(build)
-    scored_marts = dbt_task_group("dbt_scored_marts", SCORED_MARTS_SELECT, pre_execute=renew_lease_before_dbt)
+    scored_marts = dbt_task_group(
+        "dbt_scored_marts", layer_select(SCORED_MARTS_SELECTOR), pre_execute=renew_lease_before_dbt
+    )
     marts_gate = check_marts(build)
     published = publish_marts(build)
     released = release_warehouse()

@@ -563,6 +563,23 @@ def test_dbt_parse_writes_a_manifest_with_the_models_and_selectors(parsed):
     assert set(manifest["selectors"]) >= {"staging_intermediate", "core_marts", "scored_marts"}
 
 
+@pytest.mark.parametrize("selector", ["staging_intermediate", "core_marts", "scored_marts"])
+def test_the_dag_builds_each_layer_exactly_as_its_selector_does(settings, parsed, selector):
+    """The layers are defined once, in selectors.yml: the DAG derives its Cosmos select from it, and
+    dbt lists the same nodes for the DAG's select as for the selector the tests build with."""
+    from customer360.orchestration.dbt import layer_select
+
+    target_path, manifest = parsed
+
+    def listed(*args: str) -> set[str]:
+        result = run_dbt(settings, target_path, "ls", "--quiet", "--output", "name", *args, manifest=manifest)
+        return set(result.result)
+
+    by_selector = listed("--selector", selector)
+    by_dag = listed("--select", *layer_select(selector), "--indirect-selection", "cautious")
+    assert by_selector and by_dag == by_selector
+
+
 # The marts of issue 5: built with the core marts, except what reads the ML scores.
 CORE_MARTS = {
     "dim_date",

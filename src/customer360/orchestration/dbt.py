@@ -26,10 +26,33 @@ MANIFEST_PATH = DBT_PROJECT_DIR / "target" / "manifest.json"
 PROFILE_NAME = "customer360"
 TARGET_NAME = "warehouse"
 
-# The three builds of a run, split where Python stages sit between them.
-STAGING_SELECT = ["path:models/staging", "path:seeds", "path:models/intermediate"]
-CORE_MARTS_SELECT = ["tag:core"]
-SCORED_MARTS_SELECT = ["tag:scored"]
+SELECTORS_PATH = DBT_PROJECT_DIR / "selectors.yml"
+
+
+def layer_select(selector: str, selectors_path: Path = SELECTORS_PATH) -> list[str]:
+    """The Cosmos `select` of one of selectors.yml's layers: the selections are written once, there.
+
+    A layer is one `method: value` criterion or a `union` of them (what Cosmos's select
+    list expresses); anything else is refused, so that the DAG never builds another set of
+    models than `dbt build --selector <layer>` does.
+    """
+    import yaml
+
+    layers = {s["name"]: s["definition"] for s in yaml.safe_load(selectors_path.read_text())["selectors"]}
+    if selector not in layers:
+        raise KeyError(f"no selector {selector!r} in {selectors_path}; it has {', '.join(sorted(layers))}")
+    definition = layers[selector]
+    criteria = definition["union"] if "union" in definition else [definition]
+    out = []
+    for criterion in criteria:
+        if not isinstance(criterion, dict) or set(criterion) - {"method", "value", "indirect_selection"}:
+            raise ValueError(f"selector {selector!r}: only method/value criteria (or a union of them) map to Cosmos")
+        out.append(f"{criterion['method']}:{criterion['value']}")
+    return out
+
+
+# The three builds of a run, split where Python stages sit between them (dbt_project/selectors.yml).
+STAGING_SELECTOR, CORE_MARTS_SELECTOR, SCORED_MARTS_SELECTOR = "staging_intermediate", "core_marts", "scored_marts"
 
 # Keep dbt and Cosmos from phoning home: this network reaches package registries only.
 QUIET_ENV = {
