@@ -36,7 +36,7 @@ def layer_select(selector: str, selectors_path: Path = SELECTORS_PATH) -> list[s
     list expresses); anything else is refused, so that the DAG never builds another set of
     models than `dbt build --selector <layer>` does.
     """
-    import yaml
+    import yaml  # type: ignore[import-untyped]  # PyYAML ships no type information
 
     layers = {s["name"]: s["definition"] for s in yaml.safe_load(selectors_path.read_text())["selectors"]}
     if selector not in layers:
