@@ -221,3 +221,8 @@ def test_a_public_benchmark_crm_export_with_only_names_and_addresses_resolves(wa
     report = write_run_report(warehouse_settings, "febrl", tmp_path / "reports").read_text()
     identity = report[report.index('id="identity"') : report.index('id="identity-review"')]
     assert "The match prior was fixed" in identity and "5,000" in identity
+    # The next (incremental) run scores with that model: the report still says what was fixed.
+    assert resolve_identities(warehouse_settings, "febrl-next", AS_OF).mode == "incremental"
+    report = write_run_report(warehouse_settings, "febrl-next", tmp_path / "next").read_text()
+    identity = report[report.index('id="identity"') : report.index('id="identity-review"')]
+    assert "(The model was trained in run febrl.) The match prior was fixed" in identity

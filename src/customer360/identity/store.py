@@ -45,6 +45,8 @@ alter table identity.resolution_runs add column if not exists review_pairs integ
 alter table identity.resolution_runs add column if not exists seconds jsonb;
 -- How the match model's parameters were obtained (customer360.identity.probabilistic.Training); null: rules only.
 alter table identity.resolution_runs add column if not exists training jsonb;
+-- When the execution was logged (resolved_at is its interval's as-of): the report shows the latest.
+alter table identity.resolution_runs add column if not exists logged_at timestamptz not null default now();
 -- One row per execution: a rerun of an interval (same run_id) is logged as its next attempt.
 alter table identity.resolution_runs add column if not exists attempt integer not null default 1;
 do $$

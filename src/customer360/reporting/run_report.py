@@ -219,18 +219,30 @@ def _review_queue(conn: psycopg.Connection) -> int | None:
 
 
 def _identity_resolution(conn: psycopg.Connection) -> dict[str, Any] | None:
-    """The latest identity resolution (by interval, then attempt): its counts and its training notes."""
+    """The latest identity resolution executed: its counts and its training notes."""
     if not table_exists(conn, "identity", "resolution_runs"):
         return None
     row = conn.execute(
         """select run_id, mode, records, customers, scored_pairs, review_pairs, training
-           from identity.resolution_runs order by resolved_at desc, attempt desc limit 1"""
+           from identity.resolution_runs order by logged_at desc, resolved_at desc, attempt desc limit 1"""
     ).fetchone()
     if row is None:
         return None
     run_id, mode, records, customers, scored, review, training = row
     if training is None:
         notes = ["Rules only: no probabilistic model was used in this run."]
+    elif training.get("reused_model"):
+        # An incremental run scores with the last trained model: what that training could not estimate still holds.
+        trained = conn.execute(
+            """select run_id, training from identity.resolution_runs
+               where training is not null and not coalesce((training ->> 'reused_model')::boolean, false)
+               order by logged_at desc, resolved_at desc, attempt desc limit 1"""
+        ).fetchone()
+        notes = (
+            [f"(The model was trained in run {trained[0]}.) {note}" for note in trained[1].get("notes", [])]
+            if trained
+            else []
+        )
     else:
         notes = training.get("notes", [])
     return {
