@@ -225,16 +225,22 @@ def erase(
                 _delete_derived(conn, person, result)
                 _scrub_dq_examples(conn, person, result)
                 _sweep_tables(conn, person, result)
-                if email is not None and not person.records and not result.rows_deleted and not result.values_scrubbed:
-                    raise PersonNotFound(
-                        "no record holds this e-mail (raw, quarantine, identity or marts): nothing was erased; "
-                        "check its spelling. To refuse the address in future deliveries anyway, use "
-                        "python -m customer360.privacy suppress"
-                    )
                 result.suppressions = _suppress(conn, key, person, result.request_id)
                 rewrites = _plan_file_rewrites(
                     settings, person, suppression.load(conn), _files_with_suppressed_rows(conn)
                 )
+                if (
+                    email is not None
+                    and not person.records
+                    and not result.rows_deleted
+                    and not result.values_scrubbed
+                    and not rewrites
+                ):
+                    raise PersonNotFound(
+                        "no record holds this e-mail (raw, quarantine, identity, marts or landing files): nothing "
+                        "was erased; check its spelling (or it was erased before). To refuse the address in future "
+                        "deliveries, use python -m customer360.privacy suppress"
+                    )
                 result.file_records_removed = sum(r.removed for r in rewrites)
                 result.files_rewritten = [r.rel for r in rewrites]
                 _record_rewrites(conn, rewrites, result.request_id)
