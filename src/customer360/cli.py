@@ -9,7 +9,8 @@ from collections.abc import Callable
 EXIT_USAGE = 2
 
 
-def _first_line(error: BaseException) -> str:
+def first_line(error: BaseException) -> str:
+    """An error's first line (its type's name when it has no text): messages stay one line."""
     return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
@@ -28,14 +29,14 @@ def friendly(main: Callable[[], int]) -> int:
 
         where = redact(os.environ.get("WAREHOUSE_URL", "")) or "the warehouse"
         print(
-            f"error: cannot use the warehouse at {where}: {_first_line(e)}; set WAREHOUSE_URL to a PostgreSQL "
+            f"error: cannot use the warehouse at {where}: {first_line(e)}; set WAREHOUSE_URL to a PostgreSQL "
             "server that answers (python -m customer360.devtools.server url prints the one the project would "
             "use, and make demo starts one)",
             file=sys.stderr,
         )
     except psycopg.errors.InsufficientPrivilege as e:
         print(
-            f"error: the warehouse login may not do this ({_first_line(e)}): run as the database owner, or grant "
+            f"error: the warehouse login may not do this ({first_line(e)}): run as the database owner, or grant "
             "the login the role the stage acts as (see docs/architecture.md, The warehouse)",
             file=sys.stderr,
         )

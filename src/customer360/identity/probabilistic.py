@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from customer360.cli import first_line
+
 log = logging.getLogger(__name__)
 
 MATCH_COLUMNS = (
@@ -273,7 +275,7 @@ def _train(table, frame: pd.DataFrame):
                 [block_on(*rule) for rule in usable], recall=0.8
             )
         except TRAINING_ERRORS as error:
-            training.prior_source = f"fixed: the estimate failed ({_first_line(error)})"
+            training.prior_source = f"fixed: the estimate failed ({first_line(error)})"
     else:
         training.prior_source = "fixed: no two records share an e-mail, or a phone and last name, to estimate it from"
     prior = linker.misc.save_model_to_json()["probability_two_random_records_match"]
@@ -301,7 +303,7 @@ def _train(table, frame: pd.DataFrame):
             )
             training.passes[name] = "trained"
         except pass_errors as error:
-            training.passes[name] = _first_line(error)
+            training.passes[name] = first_line(error)
     model = linker.misc.save_model_to_json()
     amended = False
     for comparison in model["comparisons"]:
@@ -320,10 +322,6 @@ def _train(table, frame: pd.DataFrame):
     if amended:
         linker = Linker(table, model, log_level=logging.WARNING)
     return linker, training
-
-
-def _first_line(error: Exception) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 def _pairs_sharing(frame: pd.DataFrame, columns: tuple[str, ...]) -> int:

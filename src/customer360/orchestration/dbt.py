@@ -9,6 +9,7 @@ parents run as their own task once all of them are built.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -29,6 +30,14 @@ TARGET_NAME = "warehouse"
 SELECTORS_PATH = DBT_PROJECT_DIR / "selectors.yml"
 
 
+@functools.cache
+def _selectors(path: Path) -> dict[str, dict]:
+    """selectors.yml's definitions by name, read once per process (the DAG asks for three layers)."""
+    import yaml  # type: ignore[import-untyped]  # PyYAML ships no type information
+
+    return {s["name"]: s["definition"] for s in yaml.safe_load(path.read_text())["selectors"]}
+
+
 def layer_select(selector: str, selectors_path: Path = SELECTORS_PATH) -> list[str]:
     """The Cosmos `select` of one of selectors.yml's layers: the selections are written once, there.
 
@@ -36,9 +45,7 @@ def layer_select(selector: str, selectors_path: Path = SELECTORS_PATH) -> list[s
     list expresses); anything else is refused, so that the DAG never builds another set of
     models than `dbt build --selector <layer>` does.
     """
-    import yaml  # type: ignore[import-untyped]  # PyYAML ships no type information
-
-    layers = {s["name"]: s["definition"] for s in yaml.safe_load(selectors_path.read_text())["selectors"]}
+    layers = _selectors(selectors_path)
     if selector not in layers:
         raise KeyError(f"no selector {selector!r} in {selectors_path}; it has {', '.join(sorted(layers))}")
     definition = layers[selector]
