@@ -17,8 +17,7 @@ RUN pip install --no-cache-dir -r requirements.lock
 COPY src/ src/
 COPY dags/ dags/
 COPY dbt_project/ dbt_project/
-RUN pip install --no-cache-dir --no-deps -e . \
-    && python -c "from customer360.orchestration.dbt import compile_manifest; compile_manifest()"
+RUN pip install --no-cache-dir --no-deps -e .
 
 # The runtime user (c360, uid 1000) owns what it writes: Airflow's home (logs, the admin password file),
 # dbt's target folder, and the data and reports folders (volumes in docker-compose.yml

@@ -473,12 +473,10 @@ def main(argv: list[str] | None = None) -> int:
     import logging
 
     from customer360.devtools.server import resolve_warehouse_url
-    from customer360.orchestration.dbt import compile_manifest
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("splink").setLevel(logging.WARNING)
     server_url = resolve_warehouse_url()
-    compile_manifest()
     if args.dataset:
         quality = [measure_dataset(args.dataset, server_url)]
         out = RESULTS_DIR / f"identity-{args.dataset}.json"

@@ -486,10 +486,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from customer360.devtools.server import resolve_warehouse_url
-    from customer360.orchestration.dbt import compile_manifest
 
     server_url = resolve_warehouse_url()
-    compile_manifest()
     sizes = [int(s) for s in args.sizes.split(",")]
     runs, largest = [], None
     for people in sizes:

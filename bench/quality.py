@@ -56,7 +56,6 @@ def run_once(people: int, days: int, defect_rate: float, server_url: str) -> dic
     from customer360.db.connection import connect
     from customer360.devtools.run_dag import run_dag_subprocess
     from customer360.devtools.server import drop_database, ensure_database
-    from customer360.orchestration.dbt import compile_manifest
     from customer360.simulator import SimulationConfig, simulate
 
     label = f"{people}-{'clean' if defect_rate == 0 else defect_rate}"
@@ -74,7 +73,6 @@ def run_once(people: int, days: int, defect_rate: float, server_url: str) -> dic
     config = SimulationConfig(people=people, days=days, defect_rate=defect_rate)
     print(f"\n== {people:,} people, {days} days, defect rate {defect_rate} ==")
     simulate(config, settings.data_dir)
-    compile_manifest(settings)
     airflow_home = work / "airflow"
     for f in airflow_home.glob("airflow.db*"):
         f.unlink()

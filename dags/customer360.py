@@ -9,16 +9,15 @@ Runs may overlap (a backfill run in parallel, a rerun by hand): loading is safe
 in parallel, building is not. `claim_warehouse` takes the warehouse build lease
 before the first build task (waiting for a run that holds it) and
 `release_warehouse` gives it back whatever happened (src/customer360/orchestration/lease.py). Every
-build task, dbt ones included, first checks that the run still holds it.
+build task, the dbt layers included, first checks that the run still holds it.
 Scheduled runs are also kept apart by max_active_runs=1.
 
-Thin on purpose: every task calls a function in customer360.orchestration.stages; dbt models
-render as tasks through Cosmos from the precompiled manifest.
+Thin on purpose: every task calls a function in customer360.orchestration.stages. Each dbt
+layer is one task running one `dbt build` (customer360.orchestration.dbt); its log has a line per model and test.
 """
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
 import pendulum
@@ -26,20 +25,11 @@ from airflow.sdk import Param, dag, task
 from airflow.sdk.exceptions import AirflowFailException
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from customer360.config import Settings
+from customer360.config import Settings, task_retries
 from customer360.ingestion.contracts import SOURCES
 from customer360.orchestration import stages
-from customer360.orchestration.dbt import (
-    CORE_MARTS_SELECTOR,
-    SCORED_MARTS_SELECTOR,
-    STAGING_SELECTOR,
-    dbt_task_group,
-    export_dbt_env,
-    layer_select,
-)
+from customer360.orchestration.dbt import CORE_MARTS_SELECTOR, SCORED_MARTS_SELECTOR, STAGING_SELECTOR
 from customer360.orchestration.interval import DataInterval, resolve_interval
-
-export_dbt_env()
 
 
 def run_stage(stage, interval: dict, *args) -> dict:
@@ -56,11 +46,6 @@ def run_stage(stage, interval: dict, *args) -> dict:
         return stage(settings, DataInterval.from_dict(interval), *args)
 
 
-def renew_lease_before_dbt(context) -> None:
-    """Before each dbt task: stop before writing when this run no longer holds the build lease."""
-    stages.renew_build(Settings.from_env(), context["ti"].xcom_pull(task_ids="claim_warehouse") or {})
-
-
 @dag(
     dag_id="customer360",
     description="Build the single customer view, marts, scores and quality report for one data interval",
@@ -72,7 +57,7 @@ def renew_lease_before_dbt(context) -> None:
     max_active_runs=1,
     # Retries ride out a restarted warehouse or a killed connection; tests set C360_TASK_RETRIES=0.
     default_args={
-        "retries": int(os.environ.get("C360_TASK_RETRIES", "2")),
+        "retries": task_retries(),
         "retry_delay": timedelta(seconds=30),
         "owner": "data-engineering",
     },
@@ -122,6 +107,12 @@ def customer360():
     def check_raw(interval: dict) -> dict:
         return run_stage(stages.check_raw, interval)
 
+    # One `dbt build --selector <layer>`: a failed error-level test fails the task (naming it),
+    # and a retry builds the layer again (every model is a replace or a merge: idempotent).
+    @task
+    def build_models(selector: str, interval: dict) -> dict:
+        return run_stage(stages.build_models, interval, selector)
+
     @task
     def resolve_identities(interval: dict) -> dict:
         return run_stage(stages.resolve, interval)
@@ -154,13 +145,11 @@ def customer360():
     loads = [ingest.override(task_id=f"ingest_{name}")(name, interval) for name in SOURCES]
     raw_gate = check_raw(interval)
     build = claim_warehouse(interval)  # the interval, with the build's as-of and lease
-    staging = dbt_task_group("dbt_staging", layer_select(STAGING_SELECTOR), pre_execute=renew_lease_before_dbt)
+    staging = build_models.override(task_id="dbt_staging")(STAGING_SELECTOR, build)
     identities = resolve_identities(build)
-    core_marts = dbt_task_group("dbt_marts", layer_select(CORE_MARTS_SELECTOR), pre_execute=renew_lease_before_dbt)
+    core_marts = build_models.override(task_id="dbt_marts")(CORE_MARTS_SELECTOR, build)
     scores = score_customers(build)
-    scored_marts = dbt_task_group(
-        "dbt_scored_marts", layer_select(SCORED_MARTS_SELECTOR), pre_execute=renew_lease_before_dbt
-    )
+    scored_marts = build_models.override(task_id="dbt_scored_marts")(SCORED_MARTS_SELECTOR, build)
     marts_gate = check_marts(build)
     published = publish_marts(build)
     released = release_warehouse()

@@ -12,12 +12,13 @@ Thin on purpose: the work is customer360.privacy.erase.erase, the same as `pytho
 from __future__ import annotations
 
 import logging
-import os
 from datetime import timedelta
 
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
+
+from customer360.config import task_retries
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
     catchup=False,
     max_active_runs=1,
     default_args={
-        "retries": int(os.environ.get("C360_TASK_RETRIES", "2")),
+        "retries": task_retries(),
         "retry_delay": timedelta(seconds=60),
         "owner": "data-engineering",
     },

@@ -62,15 +62,7 @@ def server_url() -> str:
 
 
 @pytest.fixture(scope="session")
-def dbt_manifest() -> Path:
-    """The manifest Cosmos renders dbt tasks from, compiled once per test session."""
-    from customer360.orchestration.dbt import compile_manifest
-
-    return compile_manifest()
-
-
-@pytest.fixture(scope="session")
-def airflow_home(dbt_manifest) -> Path:
+def airflow_home() -> Path:
     from customer360.devtools.airflow_env import ensure_metadata_db
 
     ensure_metadata_db(TEST_AIRFLOW_HOME)

@@ -64,6 +64,15 @@ def redact(url: str) -> str:
     return parts._replace(netloc=netloc).geturl()
 
 
+def task_retries(env: dict[str, str] | None = None) -> int:
+    """Airflow retries of every pipeline task (C360_TASK_RETRIES, default 2): read where a DAG is
+    parsed, so it needs no warehouse URL. Retries ride out a restarted warehouse or a killed connection."""
+    raw = (os.environ if env is None else env).get("C360_TASK_RETRIES", "2").strip()
+    if not raw.isdigit():
+        raise SettingsError(f"C360_TASK_RETRIES must be a whole number of retries (0 or more), got {raw!r}")
+    return int(raw)
+
+
 @dataclass(frozen=True)
 class Settings:
     warehouse_url: str

@@ -42,7 +42,7 @@ def test_stages_run_in_pipeline_order(dagbag):
     dag = dagbag.dags["customer360"]
     ids = {t.task_id for t in dag.tasks}
     assert {f"ingest_{s}" for s in ("crm_accounts", "pos_transactions", "web_events")} <= ids
-    assert any(i.startswith("dbt_staging.") for i in ids) and any(i.startswith("dbt_marts.") for i in ids)
+    assert {"dbt_staging", "dbt_marts", "dbt_scored_marts"} <= ids
 
     def upstream_closure(task_id: str) -> set[str]:
         return {t.task_id for t in dag.get_task(task_id).get_flat_relatives(upstream=True)}
@@ -56,24 +56,28 @@ def test_stages_run_in_pipeline_order(dagbag):
     # the marts are published only after the marts gate passed on the build (all_success)
     publish = dag.get_task("publish_marts")
     assert "check_marts" in publish.upstream_task_ids and publish.trigger_rule == "all_success"
-    assert {i for i in ids if i.startswith(("dbt_marts.", "dbt_scored_marts."))} <= upstream_closure("check_marts")
+    assert {"dbt_marts", "dbt_scored_marts"} <= upstream_closure("check_marts")
     assert "publish_marts" in before_report
-    staging_tasks = [i for i in ids if i.startswith("dbt_staging.")]
-    assert all("check_raw" in upstream_closure(t) for t in staging_tasks)
+    assert "check_raw" in upstream_closure("dbt_staging")
 
 
-def test_every_dbt_task_is_one_build_that_first_checks_the_build_lease(dagbag):
+def test_each_dbt_layer_is_one_build_task_of_a_selector_that_exists(dagbag):
+    """Three dbt tasks, one per layer, in pipeline order; each builds a selector of selectors.yml."""
+    import yaml
+
+    from customer360.orchestration.dbt import DBT_PROJECT_DIR, LAYERS
+
     dag = dagbag.dags["customer360"]
-    dbt_tasks = [t for t in dag.tasks if t.task_id.startswith(("dbt_staging.", "dbt_marts.", "dbt_scored_marts."))]
-    assert dbt_tasks
-    kinds = {type(t).__name__ for t in dbt_tasks}
-    assert kinds == {"DbtBuildLocalOperator", "DbtTestLocalOperator"}, kinds  # tests run inside a model's build
-    assert all(
-        type(t).__name__ == "DbtBuildLocalOperator" or "relationships" in t.task_id or "assert_" in t.task_id
-        for t in dbt_tasks
-    ), "only tests with several parents are tasks of their own"
-    assert all(getattr(t._pre_execute_hook, "__name__", None) == "renew_lease_before_dbt" for t in dbt_tasks)
-    assert not any(t._should_install_deps() for t in dbt_tasks)  # `dbt deps` would need the network
+    layer_tasks = ("dbt_staging", "dbt_marts", "dbt_scored_marts")
+    selectors = [dag.get_task(t).op_args[0] for t in layer_tasks]
+    assert tuple(selectors) == LAYERS
+    defined = {s["name"] for s in yaml.safe_load((DBT_PROJECT_DIR / "selectors.yml").read_text())["selectors"]}
+    assert set(LAYERS) <= defined
+    assert not [t.task_id for t in dag.tasks if t.task_id.startswith("dbt_") and t.task_id not in layer_tasks]
+    # each layer builds on the one before, with a Python stage between them
+    assert "dbt_staging" in dag.get_task("resolve_identities").upstream_task_ids
+    assert "resolve_identities" in dag.get_task("dbt_marts").get_flat_relative_ids(upstream=True)
+    assert "score_customers" in dag.get_task("dbt_scored_marts").get_flat_relative_ids(upstream=True)
 
 
 def test_the_scoring_cutoff_is_a_param_defaulting_to_the_interval_end(dagbag):

@@ -563,21 +563,32 @@ def test_dbt_parse_writes_a_manifest_with_the_models_and_selectors(parsed):
     assert set(manifest["selectors"]) >= {"staging_intermediate", "core_marts", "scored_marts"}
 
 
-@pytest.mark.parametrize("selector", ["staging_intermediate", "core_marts", "scored_marts"])
-def test_the_dag_builds_each_layer_exactly_as_its_selector_does(settings, parsed, selector):
-    """The layers are defined once, in selectors.yml: the DAG derives its Cosmos select from it, and
-    dbt lists the same nodes for the DAG's select as for the selector the tests build with."""
-    from customer360.orchestration.dbt import layer_select
+def test_a_layer_build_reports_every_node_and_fails_naming_the_failed_test(built, tmp_path):
+    """The DAG's dbt task: one `dbt build --selector`, its nodes read back from run_results.json."""
+    from customer360.orchestration.dbt import DbtBuildFailed, build_layer, summarise
 
-    target_path, manifest = parsed
+    settings = built.settings
+    nodes = build_layer(settings, "staging_intermediate", tmp_path)
+    names = {n.name for n in nodes}
+    assert {"stg_surveys__responses", "int_source_records", "not_null_stg_surveys__responses_responded_at"} <= names
+    assert not [n for n in nodes if n.failed]
+    summary = summarise("staging_intermediate", nodes)
+    assert summary["nodes"]["model"] >= 10 and summary["nodes"]["test"] >= 10
+    assert set(summary["statuses"]) <= {"success", "pass", "warn"}
 
-    def listed(*args: str) -> set[str]:
-        result = run_dbt(settings, target_path, "ls", "--quiet", "--output", "name", *args, manifest=manifest)
-        return set(result.result)
-
-    by_selector = listed("--selector", selector)
-    by_dag = listed("--select", *layer_select(selector), "--indirect-selection", "cautious")
-    assert by_selector and by_dag == by_selector
+    bad = raw("sv_9.csv", 1, response_id="R9", email="x@example.com", respondent_name="X", responded_at=None)
+    with psycopg.connect(settings.warehouse_url, autocommit=True) as conn:
+        insert(conn, "raw", "surveys", [bad])
+    try:
+        with pytest.raises(DbtBuildFailed) as failed:
+            build_layer(settings, "staging_intermediate", tmp_path)
+        message = str(failed.value)
+        assert "not_null_stg_surveys__responses_responded_at: fail" in message
+        assert "skipped because of them" in message  # what reads the failed model's output is not built
+    finally:
+        with psycopg.connect(settings.warehouse_url, autocommit=True) as conn:
+            conn.execute("delete from raw.surveys where response_id = 'R9'")
+        build_layer(settings, "staging_intermediate", tmp_path)
 
 
 # The marts of issue 5: built with the core marts, except what reads the ML scores.

@@ -14,7 +14,6 @@ from customer360.db.connection import connect
 from customer360.devtools.run_dag import run_dag_subprocess
 from customer360.devtools.server import drop_database
 from customer360.orchestration import stages
-from customer360.orchestration.dbt import compile_manifest
 from customer360.orchestration.interval import DataInterval
 from customer360.quality.gate import QualityGateFailed
 from customer360.simulator import simulate
@@ -37,7 +36,6 @@ def pipeline_run(server_url, tmp_path_factory, airflow_home):
     settings = Settings.from_env({**os.environ, **env})
     config = SimulationConfig(people=PEOPLE, days=DAYS, defect_rate=0.02)
     simulate(config, settings.data_dir)
-    compile_manifest(settings)
     end = config.start + timedelta(days=DAYS)
 
     def run(label: str) -> bool:
@@ -202,7 +200,6 @@ def test_an_error_level_check_on_raw_data_stops_the_run_before_the_marts(server_
         '{"event_id": "M9", "campaign_id": "C001", "campaign_name": "x", "email": "a@b.example",'
         f' "event_type": "exploded", "occurred_at": "{day}T10:00:00Z"}}\n'
     )
-    compile_manifest(settings)
     progress: list[str] = []
     try:
         ok = run_dag_subprocess(

@@ -31,7 +31,6 @@ from customer360.db.connection import connect
 from customer360.devtools.run_dag import run_dag_subprocess, trigger_dag_subprocess
 from customer360.devtools.server import drop_database
 from customer360.ingestion.contracts import SOURCES
-from customer360.orchestration.dbt import compile_manifest
 from customer360.privacy.erase import erase
 from customer360.privacy.keys import load_key, normalise_email
 from customer360.privacy.pseudonyms import email_key
@@ -260,7 +259,6 @@ def canary_run(server_url, tmp_path_factory, airflow_home):
         config = SimulationConfig(people=PEOPLE, days=DAYS, defect_rate=0.0)  # clean templates; one bad row planted
         simulate(config, settings.data_dir)
         planted = plant(settings.landing_dir)
-        compile_manifest(settings)
         end = config.start + timedelta(days=DAYS)
         logs = work / "logs"
 

@@ -20,7 +20,6 @@ import psycopg
 from customer360.config import Settings, with_database
 from customer360.devtools.run_dag import run_dag_subprocess
 from customer360.devtools.server import drop_database
-from customer360.orchestration.dbt import compile_manifest
 from customer360.simulator import simulate
 from customer360.simulator.config import SimulationConfig
 from tests.support.databases import make_test_database
@@ -78,7 +77,6 @@ def test_a_killed_connection_fails_the_task_which_retries_to_the_undisturbed_res
     }
     a, b = (Settings.from_env({**os.environ, **envs[n]}) for n in ("a", "b"))
     try:
-        compile_manifest(a)
 
         def run(name: str) -> bool:
             return run_dag_subprocess(

@@ -31,7 +31,7 @@ from customer360.db.connection import connect
 from customer360.devtools.run_dag import run_dag_subprocess
 from customer360.devtools.server import drop_database
 from customer360.ingestion.contracts import SOURCES
-from customer360.orchestration.dbt import compile_manifest, run_dbt
+from customer360.orchestration.dbt import run_dbt
 from customer360.simulator import simulate
 from customer360.simulator.config import SimulationConfig
 from tests.support.databases import make_test_database
@@ -178,7 +178,6 @@ def warehouses(server_url, tmp_path_factory, airflow_home):
 
     env_a, env_b = env_for("a"), env_for("b")
     a, b = (Settings.from_env({**os.environ, **e}) for e in (env_a, env_b))
-    compile_manifest(a)
 
     def run(env: dict, label: str, offset: int, days: int = 1) -> bool:
         name = "a" if env is env_a else "b"

@@ -16,7 +16,6 @@ HEAVY = (
     "pandas",
     "numpy",
     "dbt",
-    "cosmos",
     "great_expectations",
     "splink",
     "sklearn",

@@ -121,7 +121,6 @@ def main(argv: list[str] | None = None) -> int:
 
     from customer360.devtools.run_dag import run_dag_subprocess
     from customer360.devtools.server import WarehouseUnavailable, resolve_warehouse_url
-    from customer360.orchestration.dbt import compile_manifest
 
     started = time.monotonic()
     try:
@@ -132,8 +131,6 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["WAREHOUSE_URL"] = url
     settings = Settings.from_env()
     config = simulate_if_needed(args.people, args.seed, args.days, args.defect_rate, settings.data_dir)
-    print("dbt: compiling the manifest Airflow renders its dbt tasks from")
-    compile_manifest(settings)
     start, end = config.start, config.start + timedelta(days=config.days)
     log_path = PROJECT_ROOT / ".local" / "logs" / f"demo-{start:%Y%m%d}-{end:%Y%m%d}.log"
     print(f"airflow: running DAG customer360 for {start} .. {end} (dag.test, local metadata database)")

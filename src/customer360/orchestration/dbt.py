@@ -1,129 +1,146 @@
-"""dbt through Cosmos: one typed configuration, rendered from a precompiled manifest.
+"""dbt in one `dbt build` per layer, with every node's result read back from run_results.json.
 
-`make` runs `dbt parse` once to write dbt_project/target/manifest.json, so
-parsing the DAG never invokes dbt. Each model (and seed) is one Airflow task running
-`dbt build` on it: the model, then its tests, in one dbt invocation. A failing
-error-level test fails that task and stops what depends on it; tests with several
-parents run as their own task once all of them are built.
+A run builds three layers (dbt_project/selectors.yml), split where Python stages sit
+between them. Each layer is one Airflow task running `dbt build --selector <layer>`:
+dbt builds the models in dependency order on its own threads, runs each model's tests
+right after it and skips what depends on a failed error-level test. The task then
+reads run_results.json, logs one line per node and fails naming every node that failed.
+
+One dbt start-up per layer instead of one per model: see docs/decisions.md for the
+figures, and for why not Cosmos (its per-model tasks, or its watcher mode).
 """
 
 from __future__ import annotations
 
-import functools
 import json
+import logging
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from customer360.config import PROJECT_ROOT, Settings
-from customer360.db.bootstrap import TRANSFORMER
 from customer360.db.connection import MARTS_BUILD_SCHEMA
 
+log = logging.getLogger(__name__)
+
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
-MANIFEST_PATH = DBT_PROJECT_DIR / "target" / "manifest.json"
-PROFILE_NAME = "customer360"
-TARGET_NAME = "warehouse"
 
-SELECTORS_PATH = DBT_PROJECT_DIR / "selectors.yml"
-
-
-@functools.cache
-def _selectors(path: Path) -> dict[str, dict]:
-    """selectors.yml's definitions by name, read once per process (the DAG asks for three layers)."""
-    import yaml  # type: ignore[import-untyped]  # PyYAML ships no type information
-
-    return {s["name"]: s["definition"] for s in yaml.safe_load(path.read_text())["selectors"]}
-
-
-def layer_select(selector: str, selectors_path: Path = SELECTORS_PATH) -> list[str]:
-    """The Cosmos `select` of one of selectors.yml's layers: the selections are written once, there.
-
-    A layer is one `method: value` criterion or a `union` of them (what Cosmos's select
-    list expresses); anything else is refused, so that the DAG never builds another set of
-    models than `dbt build --selector <layer>` does.
-    """
-    layers = _selectors(selectors_path)
-    if selector not in layers:
-        raise KeyError(f"no selector {selector!r} in {selectors_path}; it has {', '.join(sorted(layers))}")
-    definition = layers[selector]
-    criteria = definition["union"] if "union" in definition else [definition]
-    out = []
-    for criterion in criteria:
-        if not isinstance(criterion, dict) or set(criterion) - {"method", "value", "indirect_selection"}:
-            raise ValueError(f"selector {selector!r}: only method/value criteria (or a union of them) map to Cosmos")
-        out.append(f"{criterion['method']}:{criterion['value']}")
-    return out
-
-
-# The three builds of a run, split where Python stages sit between them (dbt_project/selectors.yml).
+# The three builds of a run, in order (dbt_project/selectors.yml holds their definitions).
 STAGING_SELECTOR, CORE_MARTS_SELECTOR, SCORED_MARTS_SELECTOR = "staging_intermediate", "core_marts", "scored_marts"
+LAYERS = (STAGING_SELECTOR, CORE_MARTS_SELECTOR, SCORED_MARTS_SELECTOR)
 
-# Keep dbt and Cosmos from phoning home: this network reaches package registries only.
-QUIET_ENV = {
-    "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-    "DO_NOT_TRACK": "1",
-    "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
-}
+# Keep dbt from phoning home: this network reaches package registries only.
+QUIET_ENV = {"DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DO_NOT_TRACK": "1"}
 
+# run_results.json statuses that fail a build (a warn-level test that fails says "warn").
+FAILED_STATUSES = frozenset({"error", "fail", "runtime error"})
 
-def export_dbt_env() -> None:
-    """Derive dbt's connection variables from WAREHOUSE_URL in this process.
-
-    profiles.yml reads C360_PG*; WAREHOUSE_URL stays the one setting. Called where
-    the DAG is parsed, which is also the process (or its parent) that runs the dbt tasks.
-    """
-    os.environ.update(QUIET_ENV)
-    if os.environ.get("WAREHOUSE_URL"):
-        os.environ.update(Settings.from_env().as_role(TRANSFORMER).dbt_env())
+# Marts go to the build schema; customer360.orchestration.publish swaps it in after the marts gate.
+BUILD_VARS = json.dumps({"marts_schema": MARTS_BUILD_SCHEMA})
 
 
-def dbt_task_group(group_id: str, select: list[str], *, pre_execute: Callable[[dict], None] | None = None):
-    """The dbt nodes of ``select`` as a task group; ``pre_execute`` runs before each of its tasks."""
-    from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
-    from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior, TestIndirectSelection
+@dataclass(frozen=True)
+class NodeResult:
+    """One node of a dbt invocation, as run_results.json reports it (names and counts only)."""
 
-    return DbtTaskGroup(
-        group_id=group_id,
-        # no `dbt deps`: the project has no packages, and the network is not there to fetch any
-        project_config=ProjectConfig(
-            dbt_project_path=DBT_PROJECT_DIR, manifest_path=MANIFEST_PATH, install_dbt_deps=False
-        ),
-        profile_config=ProfileConfig(
-            profile_name=PROFILE_NAME, target_name=TARGET_NAME, profiles_yml_filepath=DBT_PROJECT_DIR / "profiles.yml"
-        ),
-        execution_config=ExecutionConfig(
-            execution_mode=ExecutionMode.LOCAL,
-            invocation_mode=InvocationMode.DBT_RUNNER,
-            # A model's build runs only the tests whose parents are all built; tests with
-            # several parents (relationships) get their own task after all of them.
-            test_indirect_selection=TestIndirectSelection.CAUTIOUS,
-        ),
-        render_config=RenderConfig(
-            load_method=LoadMode.DBT_MANIFEST,
-            select=select,
-            should_detach_multiple_parents_tests=True,
-            # one dbt invocation per model instead of two: dbt's start-up is most of a small model's time
-            test_behavior=TestBehavior.BUILD,
-        ),
-        # Marts go to the build schema; customer360.orchestration.publish swaps it in after the marts gate.
-        operator_args={
-            "vars": {"marts_schema": MARTS_BUILD_SCHEMA},
-            **({"pre_execute": pre_execute} if pre_execute else {}),
-        },
+    resource_type: str  # model, test, seed, snapshot
+    name: str
+    status: str  # success, pass, warn, fail, error, skipped
+    seconds: float
+    failures: int | None
+    message: str | None
+
+    @property
+    def failed(self) -> bool:
+        return self.status in FAILED_STATUSES
+
+    def line(self) -> str:
+        detail = f" ({self.message})" if self.message and self.status not in ("success", "pass") else ""
+        return f"{self.resource_type:<8} {self.name:<60} {self.status:<8} {self.seconds:6.2f}s{detail}"
+
+
+class DbtBuildFailed(RuntimeError):
+    """A layer's build had failed nodes; the message names each with dbt's reason."""
+
+
+def read_run_results(path: Path) -> list[NodeResult]:
+    """The nodes of one dbt invocation, in the order dbt finished them."""
+    results = json.loads(path.read_text())["results"]
+    nodes = []
+    for r in results:
+        resource_type, _, name = r["unique_id"].split(".")[:3]
+        message = r.get("message")
+        nodes.append(
+            NodeResult(
+                resource_type=resource_type,
+                name=name,
+                status=str(r["status"]),
+                seconds=round(float(r.get("execution_time") or 0.0), 3),
+                failures=r.get("failures"),
+                message=" ".join(str(message).split())[:300] if message else None,
+            )
+        )
+    return nodes
+
+
+def build_layer(settings: Settings, selector: str, target_path: Path) -> list[NodeResult]:
+    """`dbt build --selector <selector>` into the build schema; every node's result, or DbtBuildFailed."""
+    if selector not in LAYERS:
+        raise ValueError(f"no dbt layer {selector!r}; the layers are {', '.join(LAYERS)}")
+    run_results = target_path / "run_results.json"
+    run_results.unlink(missing_ok=True)  # a result left by an earlier invocation must not pass for this one's
+    completed = run_dbt(
+        settings, "build", "--selector", selector, "--vars", BUILD_VARS, target_path=target_path, check=False
     )
+    if not run_results.exists():
+        raise DbtBuildFailed(
+            f"dbt build --selector {selector} stopped before building anything (exit code {completed.returncode}): "
+            "its error is in the lines above"
+        )
+    nodes = read_run_results(run_results)
+    log.info("dbt build --selector %s: %d nodes\n%s", selector, len(nodes), "\n".join(n.line() for n in nodes))
+    failed = [n for n in nodes if n.failed]
+    if failed or completed.returncode != 0:
+        skipped = sum(n.status == "skipped" for n in nodes)
+        named = "; ".join(
+            f"{n.resource_type} {n.name}: {n.status}{f' ({n.message})' if n.message else ''}" for n in failed
+        )
+        raise DbtBuildFailed(
+            f"dbt build --selector {selector}: {len(failed)} of {len(nodes)} nodes failed"
+            f"{f', {skipped} skipped because of them' if skipped else ''}: {named or 'see the lines above'}"
+        )
+    return nodes
 
 
-def compile_manifest(settings: Settings | None = None) -> Path:
-    """Write the manifest Cosmos renders from (dbt parse needs no warehouse connection)."""
-    run_dbt(settings, "parse", "--quiet")
-    return MANIFEST_PATH
+def summarise(selector: str, nodes: list[NodeResult]) -> dict[str, Any]:
+    """What a layer task returns (XCom): counts by type and status, the warnings and the slowest nodes."""
+    by_status: dict[str, int] = {}
+    by_type: dict[str, int] = {}
+    for n in nodes:
+        by_status[n.status] = by_status.get(n.status, 0) + 1
+        by_type[n.resource_type] = by_type.get(n.resource_type, 0) + 1
+    slowest = sorted(nodes, key=lambda n: n.seconds, reverse=True)[:3]
+    return {
+        "selector": selector,
+        "nodes": by_type,
+        "statuses": by_status,
+        "warnings": [n.name for n in nodes if n.status == "warn"],
+        "slowest": {n.name: n.seconds for n in slowest},
+    }
 
 
-def run_dbt(settings: Settings | None, *args: str, target_path: Path | None = None) -> None:
-    """One dbt command in a subprocess, connected through ``settings`` (None: the local default)."""
+def run_dbt(
+    settings: Settings | None, *args: str, target_path: Path | None = None, check: bool = True
+) -> subprocess.CompletedProcess:
+    """One dbt command in a subprocess, connected through ``settings`` (None: the local default).
+
+    A subprocess, not dbt's in-process runner: its connection variables stay out of this
+    process's environment, and dbt's global state never outlives the command.
+    """
     env = {**os.environ, **QUIET_ENV}
     env.update(
         settings.dbt_env()
@@ -140,7 +157,7 @@ def run_dbt(settings: Settings | None, *args: str, target_path: Path | None = No
     command = [str(dbt), *args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
     if target_path:
         command += ["--target-path", str(target_path)]
-    subprocess.run(command, check=True, env=env)
+    return subprocess.run(command, check=check, env=env)
 
 
 def record_history(settings: Settings, target_path: Path) -> None:
@@ -153,7 +170,7 @@ def record_history(settings: Settings, target_path: Path) -> None:
         "customer_history_snapshot",
         "dim_customer_history",
         "--vars",
-        json.dumps({"marts_schema": MARTS_BUILD_SCHEMA}),
+        BUILD_VARS,
         target_path=target_path,
     )
 

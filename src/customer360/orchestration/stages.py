@@ -12,6 +12,7 @@ the transformer role, so no stage can write where its role may not.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from customer360.config import Settings
@@ -168,13 +169,26 @@ def score(settings: Settings, interval: DataInterval, cutoff: str | None = None)
     }
 
 
+def build_models(settings: Settings, interval: DataInterval, selector: str) -> dict[str, Any]:
+    """One dbt layer (dbt_project/selectors.yml) built in one dbt invocation; counts per node status."""
+    from customer360.orchestration.dbt import build_layer, summarise
+
+    return summarise(selector, build_layer(settings.as_role(TRANSFORMER), selector, dbt_target(settings)))
+
+
+def dbt_target(settings: Settings) -> Path:
+    """dbt's target folder for every build of this warehouse's runs: one folder keeps dbt's
+    partial parse between invocations (builds never overlap: they hold the build lease)."""
+    return settings.data_dir / "dbt" / "target"
+
+
 def publish(settings: Settings, interval: DataInterval) -> dict[str, Any]:
     """Record the checked build's history, swap it in as the marts BI users read, write the dbt docs."""
     from customer360.orchestration.dbt import record_history, write_docs
     from customer360.orchestration.publish import publish_marts
 
     settings = settings.as_role(TRANSFORMER)
-    target_path = settings.data_dir / "dbt" / interval.run_key
+    target_path = dbt_target(settings)
     record_history(settings, target_path)
     published = publish_marts(settings, interval.run_key)
     docs = write_docs(settings, target_path, settings.reports_dir)
