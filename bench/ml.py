@@ -71,18 +71,17 @@ import json
 import os
 import platform
 import time
-from datetime import datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
+from bench.run import write_results
 from customer360.config import PROJECT_ROOT, Settings, with_database
 from customer360.ml import clv
 
-RESULTS_DIR = PROJECT_ROOT / "bench" / "results"
 BENCH_DIR = PROJECT_ROOT / ".local" / "bench-ml"
 SCORING_ROWS = 1_000_000
 AUC_TARGET_GAP = 0.03
@@ -499,18 +498,12 @@ def main(argv: list[str] | None = None) -> int:
     scoring = time_scoring(*largest, rows=args.scoring_rows)
     print(f"scoring {scoring['customers']:,} customers: {scoring['seconds']} s")
     result = {
-        "measured_at": datetime.now().isoformat(timespec="seconds"),
-        "machine": {"cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "machine": {"python": platform.python_version(), "platform": platform.platform()},
         "method": __doc__,
         "runs": runs,
         "scoring": scoring,
     }
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    out = RESULTS_DIR / f"ml-{'-'.join(map(str, sizes))}.json"
-    out.write_text(json.dumps(result, indent=2, default=str))
-    Path(out.with_suffix(".md")).write_text(markdown(result))
-    print(markdown(result))
-    print(f"figures written to {out} (and a markdown table beside it)")
+    write_results(f"ml-{'-'.join(map(str, sizes))}", result, markdown(result))
     return 0
 
 

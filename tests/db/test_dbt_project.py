@@ -591,6 +591,23 @@ def test_a_layer_build_reports_every_node_and_fails_naming_the_failed_test(built
         build_layer(settings, "staging_intermediate", tmp_path)
 
 
+def test_the_dbt_docs_are_generated_again_only_when_the_project_or_a_table_changes(built, tmp_path):
+    """A day's run leaves the docs page as it was: nothing it shows has changed."""
+    from customer360.orchestration.dbt import write_docs
+
+    settings, target, reports = built.settings, tmp_path / "target", tmp_path / "reports"
+    page, written = write_docs(settings, target, reports)
+    assert written and page.stat().st_size > 10_000  # the self-contained site, manifest and catalog inline
+    assert write_docs(settings, target, reports) == (page, False)
+    with psycopg.connect(settings.warehouse_url, autocommit=True) as conn:
+        conn.execute("create table public.docs_probe (probe int)")
+    try:
+        assert write_docs(settings, target, reports) == (page, True)
+    finally:
+        with psycopg.connect(settings.warehouse_url, autocommit=True) as conn:
+            conn.execute("drop table public.docs_probe")
+
+
 # The marts of issue 5: built with the core marts, except what reads the ML scores.
 CORE_MARTS = {
     "dim_date",

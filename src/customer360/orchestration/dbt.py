@@ -12,6 +12,7 @@ figures, and for why not Cosmos (its per-model tasks, or its watcher mode).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -28,6 +29,8 @@ from customer360.db.connection import MARTS_BUILD_SCHEMA
 log = logging.getLogger(__name__)
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+# Folders dbt writes into the project (never part of what it builds from).
+DBT_OUTPUT_DIRS = frozenset({"target", "logs", "dbt_packages"})
 
 # The three builds of a run, in order (dbt_project/selectors.yml holds their definitions).
 STAGING_SELECTOR, CORE_MARTS_SELECTOR, SCORED_MARTS_SELECTOR = "staging_intermediate", "core_marts", "scored_marts"
@@ -175,10 +178,40 @@ def record_history(settings: Settings, target_path: Path) -> None:
     )
 
 
-def write_docs(settings: Settings, target_path: Path, reports_dir: Path) -> Path:
-    """The dbt docs site as one self-contained page next to the run report."""
-    run_dbt(settings, "docs", "generate", "--static", "--quiet", target_path=target_path)
+def write_docs(settings: Settings, target_path: Path, reports_dir: Path) -> tuple[Path, bool]:
+    """The dbt docs site as one self-contained page next to the run report; (page, whether written).
+
+    The page shows the project and the warehouse's tables and columns, which a day's data does
+    not change: it is generated again only when either differs from when it was last written.
+    """
     page = reports_dir / "dbt_docs.html"
+    stamp = page.with_suffix(".fingerprint")
+    fingerprint = docs_fingerprint(settings)
+    if page.exists() and stamp.exists() and stamp.read_text() == fingerprint:
+        return page, False
+    run_dbt(settings, "docs", "generate", "--static", "--quiet", target_path=target_path)
     reports_dir.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(target_path / "static_index.html", page)
-    return page
+    stamp.write_text(fingerprint)
+    return page, True
+
+
+def docs_fingerprint(settings: Settings) -> str:
+    """A digest of what the dbt docs show: the project's files, dbt's version and every column."""
+    from importlib.metadata import version
+
+    from customer360.db.connection import fetch_all
+
+    digest = hashlib.sha256(version("dbt-core").encode())
+    for path in sorted(DBT_PROJECT_DIR.rglob("*")):
+        relative = path.relative_to(DBT_PROJECT_DIR)
+        if path.is_file() and relative.parts[0] not in DBT_OUTPUT_DIRS:
+            digest.update(str(relative).encode() + b"\0" + path.read_bytes())
+    columns = fetch_all(
+        settings,
+        "select table_schema, table_name, column_name, data_type from information_schema.columns "
+        "where table_schema not in ('pg_catalog', 'information_schema') and table_schema not like 'pg_toast%' "
+        "order by 1, 2, 3",
+    )
+    digest.update(repr(columns).encode())
+    return digest.hexdigest()

@@ -191,8 +191,8 @@ def publish(settings: Settings, interval: DataInterval) -> dict[str, Any]:
     target_path = dbt_target(settings)
     record_history(settings, target_path)
     published = publish_marts(settings, interval.run_key)
-    docs = write_docs(settings, target_path, settings.reports_dir)
-    return {**published, "dbt_docs": str(docs)}
+    docs, docs_written = write_docs(settings, target_path, settings.reports_dir)
+    return {**published, "dbt_docs": str(docs), "dbt_docs_regenerated": docs_written}
 
 
 def report(settings: Settings, interval: DataInterval) -> dict[str, Any]:
