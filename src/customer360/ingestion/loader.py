@@ -42,8 +42,9 @@ from psycopg.copy import QueuedLibpqWriter
 
 from customer360.config import Settings
 from customer360.db.connection import connect, qualified
-from customer360.ingestion import columnar
+from customer360.ingestion import columnar, direct
 from customer360.ingestion.contracts import LANDING_DAY_FORMAT, SOURCES, SourceContract, get_source
+from customer360.ingestion.direct import csv_quoted
 from customer360.ingestion.readers import FileProblem, check_text_encoding, open_reader
 from customer360.ingestion.report import IngestReport, RejectedFile, SourceReport, name_list
 from customer360.ingestion.tables import QUARANTINE_COPY_COLUMNS, RAW_COPY_METADATA, ensure_tables
@@ -457,6 +458,17 @@ class _FileLoader:
     ) -> tuple[FileOutcome, str]:
         """The column-at-a-time path when it can vouch for the file, else row by row; and the file's sha256."""
         check_text_encoding(contract, path)
+        if columnar.fast_path_supported(contract) and direct.direct_path_supported(contract) and not self.suppressions:
+            hasher = hashlib.sha256()
+            try:
+                with self.conn.transaction():  # a savepoint, as below
+                    outcome = self._copy_direct(contract, path, day, hasher)
+                    return outcome, checksum or hasher.hexdigest()
+            except (columnar.FastPathUnavailable, psycopg.DataError) as e:
+                if self.conn.broken:
+                    raise
+                why = str(e) if isinstance(e, columnar.FastPathUnavailable) else type(e).__name__
+                log.debug("%s: not through the direct path (%s)", rel, why)
         if columnar.fast_path_supported(contract):
             hasher = hashlib.sha256()
             try:
@@ -470,6 +482,67 @@ class _FileLoader:
                 why = str(e) if isinstance(e, columnar.FastPathUnavailable) else type(e).__name__
                 log.info("%s: reading row by row (%s)", rel, why)
         return self._copy_rows(contract, path, day), checksum or sha256_file(path)
+
+    def _copy_direct(self, contract: SourceContract, path: Path, day: date, hasher) -> FileOutcome:
+        """COPY a plain CSV file's own lines (`customer360.ingestion.direct`); suspects go through the row validator.
+
+        Good lines stream through one COPY. Quarantined lines, and suspects the
+        validator accepts, wait in memory until QUARANTINE_FLUSH_ROWS, when the
+        COPY pauses to write them (as on the columnar path).
+        """
+        copy_raw, copy_quarantine = self._statements(contract)
+        latest = latest_event_time(day)
+        d = contract.delimiter
+        suffix = d.encode() + csv_quoted(self.batch_id) + d.encode() + csv_quoted(path.name)
+        plain = direct.PlainCsv(contract, path, latest, suffix)
+        copy_lines = sql.SQL("copy {} ({}) from stdin (format csv, delimiter {})").format(
+            qualified("raw", contract.name),
+            sql.SQL(", ").join(map(sql.Identifier, ["_line_number", *plain.file_columns, "_batch_id", "_file_name"])),
+            sql.Literal(d),
+        )
+        validator = RowValidator(contract, latest_event_at=latest)
+        index = plain.plan.index
+        outcome = FileOutcome(missing_columns=tuple(plain.plan.missing_columns))
+        held: list[tuple] = []  # quarantine rows
+        accepted: list[list] = []  # suspects the row validator accepts (typed values)
+        blocks = plain.blocks(hasher)
+        # The queued writer overlaps reading with sending; for a file of one block it only costs a thread.
+        threaded = path.stat().st_size > columnar.BLOCK_BYTES
+        with self.conn.cursor() as cur:
+            finished = False
+            while not finished:
+                finished = True
+                with cur.copy(copy_lines, writer=_BoundedQueuedWriter(cur) if threaded else None) as copy:
+                    for block in blocks:
+                        screened = plain.screen(block)
+                        if screened.good:
+                            copy.write(screened.rows)
+                        outcome.rows_in_file += screened.records
+                        outcome.rows_loaded += screened.good
+                        held.extend(
+                            (self.batch_id, path.name, line, p.code, p.reason, raw)
+                            for line, p, raw in screened.problems
+                        )
+                        for line, text in screened.suspects:
+                            fields = text.split(d)
+                            typed, problems = validator.convert([fields[i] if i is not None else None for i in index])
+                            if typed is None:
+                                p = summarize(problems)
+                                held.append((self.batch_id, path.name, line, p.code, p.reason, printable_raw(text)))
+                            else:
+                                accepted.append([*typed, self.batch_id, path.name, line, None])
+                        if len(held) + len(accepted) >= QUARANTINE_FLUSH_ROWS:
+                            finished = False
+                            break
+                if accepted:
+                    _copy_out(cur, copy_raw, accepted)
+                    outcome.rows_loaded += len(accepted)
+                    accepted.clear()
+                if held:
+                    _copy_out(cur, copy_quarantine, held)
+                    outcome.rows_quarantined += len(held)
+                    held.clear()
+        return outcome
 
     def _copy_columnar(self, contract: SourceContract, path: Path, day: date, hasher) -> FileOutcome:
         """Check and COPY a file batch by batch; only rows the vectorised checks flag go row by row.
