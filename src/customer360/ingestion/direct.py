@@ -92,13 +92,10 @@ class FieldSpans:
     def check(self, contract: SourceContract, latest_event_at: datetime | None) -> Checked:
         """Rows whose values are not plainly good: a superset of the rows RowValidator rejects."""
         suspect = np.zeros(len(self.starts), dtype=bool)
-        cumulative: dict[str, np.ndarray] = {}
         latest_day = None if latest_event_at is None else _day_number((latest_event_at - timedelta(days=1)).date())
         for column, i in zip(contract.columns, self.index):
             if i is not None:
-                suspect |= self._suspect_values(
-                    contract, column, self.starts[:, i], self.ends[:, i], latest_day, cumulative
-                )
+                suspect |= self._suspect_values(contract, column, self.starts[:, i], self.ends[:, i], latest_day)
         return Checked(values=[], suspect=suspect)
 
     def _suspect_values(
@@ -108,7 +105,6 @@ class FieldSpans:
         s: np.ndarray,
         e: np.ndarray,
         latest_day: int | None,
-        cumulative: dict[str, np.ndarray],
     ) -> np.ndarray:
         """Flags what the columnar checks flag, from the bytes: anything not in a canonical form."""
         data = self.data
@@ -122,21 +118,18 @@ class FieldSpans:
         if column.type == "text":
             return flagged
 
-        def count(kind: str, table: np.ndarray) -> np.ndarray:
-            if kind not in cumulative:
-                cumulative[kind] = np.concatenate(([0], np.cumsum(~table[data])))
-            c = cumulative[kind]
-            return c[e] - c[s]
-
         if column.type == "integer":
-            flagged |= present & ((length > 18) | (count("not_digit", _DIGIT) > 0))
+            window, inside, fits = _window(data, s, length, 18)
+            flagged |= present & (~fits | (~_DIGIT[window] & inside).any(axis=1))
         elif column.type == "numeric":
             # as columnar's _NUMERIC: up to 12 digits before the point; a value that overflows once
             # rounded (999999999999.995) is the server's to refuse, and the file goes the slower way
-            dots = count("not_digit", _DIGIT) - count("not_number", _NUMBER_BYTE)
-            whole = np.where(dots > 0, _first_at_or_after(data, ord("."), s) - s, length)
-            flagged |= present & ((count("not_number", _NUMBER_BYTE) > 0) | (dots > 1) | (whole > 12))
-            flagged |= present & (length == dots)  # "." alone
+            window, inside, fits = _window(data, s, length, 16)
+            dot = (window == ord(".")) & inside
+            dots = dot.sum(axis=1)
+            whole = np.where(dots > 0, dot.argmax(axis=1), length)
+            other = (~_NUMBER_BYTE[window] & inside).any(axis=1)
+            flagged |= present & (~fits | other | (dots > 1) | (whole > 12) | (length == dots))
         elif column.type == "boolean":
             flagged |= present & ~(_equals(data, s, length, b"true") | _equals(data, s, length, b"false"))
         else:
@@ -304,11 +297,12 @@ class PlainCsv:
         return data_buf.to_pybytes()[first:last]
 
 
-def _first_at_or_after(data: np.ndarray, byte: int, s: np.ndarray) -> np.ndarray:
-    """Position of the first `byte` at or after each of `s` (len(data) where there is none)."""
-    at = np.flatnonzero(data == byte)
-    found = np.searchsorted(at, s)
-    return np.where(found < len(at), at[np.minimum(found, len(at) - 1)] if len(at) else 0, len(data))
+def _window(data: np.ndarray, s: np.ndarray, length: np.ndarray, limit: int) -> tuple[np.ndarray, ...]:
+    """The first `limit` bytes of each value (n x width), which of them are inside it, and whether it fits."""
+    width = max(1, min(limit, int(length.max(initial=0))))  # no wider than the longest value
+    positions = np.minimum(s[:, None] + np.arange(width), len(data) - 1)
+    inside = np.arange(width) < length[:, None]
+    return data[positions], inside, length <= limit
 
 
 def _equals(data: np.ndarray, s: np.ndarray, length: np.ndarray, word: bytes) -> np.ndarray:
@@ -324,33 +318,39 @@ def _day_number(day: date) -> int:
     return day.year * 10000 + day.month * 100 + day.day
 
 
+def _iso_template(width: int) -> tuple[np.ndarray, np.ndarray]:
+    """The fixed bytes of an ISO value of this width (0 where a digit goes), and where the digits go."""
+    text = {10: "0000-00-00", 19: "0000-00-00T00:00:00", 20: "0000-00-00T00:00:00Z", 25: "0000-00-00T00:00:00+00:00"}
+    template = np.frombuffer(text[width].encode(), dtype=np.uint8).copy()
+    digits = template == ord("0")
+    template[digits] = 0
+    return template, digits
+
+
+_ISO_TEMPLATES = {width: _iso_template(width) for width in (10, *_TIMESTAMP_WIDTHS)}
+_PLACES = np.array([1000, 100, 10, 1], dtype=np.int64)
+
+
 def _iso_shape(data: np.ndarray, s: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
     """(canonical, YYYYMMDD) for values of one width: a real calendar day, a real time of day, an offset
     both Python and PostgreSQL read; anything else is left to the row validator."""
-    w = data[s[:, None] + np.arange(width)].astype(np.int64)
-    digit = (w >= 48) & (w <= 57)
-    v = w - 48
-
-    def number(*positions: int) -> np.ndarray:
-        out = np.zeros(len(s), dtype=np.int64)
-        for p in positions:
-            out = out * 10 + v[:, p]
-        return out
-
-    digits = [0, 1, 2, 3, 5, 6, 8, 9]
-    ok = (w[:, 4] == ord("-")) & (w[:, 7] == ord("-"))
-    if width > 10:
-        digits += [11, 12, 14, 15, 17, 18]
-        ok &= ((w[:, 10] == ord("T")) | (w[:, 10] == ord(" "))) & (w[:, 13] == ord(":")) & (w[:, 16] == ord(":"))
-        ok &= (number(11, 12) <= 23) & (number(14, 15) <= 59) & (number(17, 18) <= 59)
-    if width == 20:
-        ok &= w[:, 19] == ord("Z")
+    w = data[s[:, None] + np.arange(width)]
+    if width > 10:  # the separator may be T or a space, an offset's sign + or -
+        w[:, 10] = np.where(w[:, 10] == ord(" "), ord("T"), w[:, 10])
     if width == 25:
-        digits += [20, 21, 23, 24]
-        ok &= ((w[:, 19] == ord("+")) | (w[:, 19] == ord("-"))) & (w[:, 22] == ord(":"))
-        ok &= (number(20, 21) <= 14) & (number(23, 24) <= 59)
-    ok &= digit[:, digits].all(axis=1)
-    year, month, day = number(0, 1, 2, 3), number(5, 6), number(8, 9)
+        w[:, 19] = np.where(w[:, 19] == ord("-"), ord("+"), w[:, 19])
+    template, digit_at = _ISO_TEMPLATES[width]
+    v = w - np.uint8(48)  # a byte below "0" wraps round to a large number
+    ok = np.where(digit_at, v <= 9, w == template).all(axis=1)
+
+    def number(first: int, digits: int = 2) -> np.ndarray:
+        return v[:, first : first + digits].astype(np.int64) @ _PLACES[-digits:]
+
+    if width > 10:
+        ok &= (number(11) <= 23) & (number(14) <= 59) & (number(17) <= 59)
+    if width == 25:
+        ok &= (number(20) <= 14) & (number(23) <= 59)
+    year, month, day = number(0, 4), number(5), number(8)
     leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
     month_days = _DAYS_IN_MONTH[np.clip(month, 0, 12)] + ((month == 2) & leap)
     ok &= (year >= 1) & (month >= 1) & (month <= 12) & (day >= 1) & (day <= month_days)

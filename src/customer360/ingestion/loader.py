@@ -87,6 +87,10 @@ class _Duplicate(Exception):
     pass
 
 
+class _NotDirect(Exception):
+    """The direct path could not load the file (the reason, without values); its transaction is rolled back."""
+
+
 class _BoundedQueuedWriter(QueuedLibpqWriter):
     """psycopg's queued COPY writer with a short queue.
 
@@ -205,13 +209,14 @@ def load_interval(
     report = IngestReport(batch_id=batch_id, start=start, end=end)
     t0 = time.perf_counter()
     with connect(settings, autocommit=True) as conn:
-        conn.execute("set timezone = 'UTC'")  # each file's transaction sets its source's zone (_source_zone)
+        conn.execute("set timezone = 'UTC'")  # each source's files are read in its zone (_source_zone)
         ensure_tables(conn)
         loader = _FileLoader(conn, batch_id, suppression.load(conn))
         try:
             for contract in contracts:
                 src = report.source(contract.name)
                 loader.prefetch_manifest(contract, start, end)
+                _source_zone(conn, contract)
                 for day, path in landing_files(landing, contract, start, end):
                     loader.load_file(contract, day, path, src)
                 loader.flush_log()
@@ -255,10 +260,11 @@ def _db_error_message(e: psycopg.Error) -> str:
 def _source_zone(conn: psycopg.Connection, contract: SourceContract) -> None:
     """The one place a source time without an offset becomes UTC: COPY reads it in the source's zone.
 
-    Both load paths hand such times to COPY as written (a time with an offset keeps it);
-    the zone is set for the file's transaction only.
+    Every load path hands such times to COPY as written (a time with an offset keeps it). The
+    zone is set for the session, before the source's files: once per source, not a statement
+    per file (nothing else the loader writes depends on the session's zone).
     """
-    conn.execute(sql.SQL("set local timezone = {}").format(sql.Literal(contract.timezone)))
+    conn.execute(sql.SQL("set timezone = {}").format(sql.Literal(contract.timezone)))
 
 
 def _fails_the_task(e: psycopg.Error) -> bool:
@@ -333,13 +339,19 @@ class _FileLoader:
             changed = True  # new bytes under a known name: a corrected re-delivery
         # A new name is hashed while it loads; the same bytes under a new name are then
         # caught when the manifest row is written, and the file's rows roll back.
+        direct_first = True
         try:
-            with self.conn.transaction():
-                _source_zone(self.conn, contract)
-                replaced = self._supersede(contract, day, path.name) if changed else None
-                outcome, checksum = self._load_rows(contract, path, day, rel, checksum)
-                outcome.replaced = replaced
-                self._record_loaded(contract, day, path, checksum, outcome)
+            while True:
+                try:
+                    with self.conn.transaction():
+                        replaced = self._supersede(contract, day, path.name) if changed else None
+                        outcome, checksum = self._load_rows(contract, path, day, rel, checksum, direct_first)
+                        outcome.replaced = replaced
+                        self._record_loaded(contract, day, path, checksum, outcome)
+                    break
+                except _NotDirect as e:  # its transaction rolled back: the file again, the other ways
+                    log.debug("%s: not through the direct path (%s)", rel, e)
+                    direct_first = False
         except _Duplicate:  # the same bytes were loaded before (or by a concurrent run)
             assert checksum is not None  # the manifest insert that raised it had one
             self._duplicate(contract, day, path, rel, checksum, src, self._manifest_entry(checksum))
@@ -454,21 +466,31 @@ class _FileLoader:
             raise _Duplicate()
 
     def _load_rows(
-        self, contract: SourceContract, path: Path, day: date, rel: str, checksum: str | None
+        self, contract: SourceContract, path: Path, day: date, rel: str, checksum: str | None, direct_first: bool
     ) -> tuple[FileOutcome, str]:
-        """The column-at-a-time path when it can vouch for the file, else row by row; and the file's sha256."""
+        """The direct path for a plain CSV file, the column-at-a-time path when it can vouch for the file,
+        else row by row; and the file's sha256.
+
+        The direct path is tried without a savepoint (two statements less per file): when it
+        cannot load the file it raises _NotDirect, the file's transaction rolls back and
+        `load_file` runs it again with `direct_first` False. Erased people's rows are dropped
+        on the columnar path, so a suppression list sends csv files there.
+        """
         check_text_encoding(contract, path)
-        if columnar.fast_path_supported(contract) and direct.direct_path_supported(contract) and not self.suppressions:
+        if (
+            direct_first
+            and columnar.fast_path_supported(contract)
+            and direct.direct_path_supported(contract)
+            and not self.suppressions
+        ):
             hasher = hashlib.sha256()
             try:
-                with self.conn.transaction():  # a savepoint, as below
-                    outcome = self._copy_direct(contract, path, day, hasher)
-                    return outcome, checksum or hasher.hexdigest()
+                outcome = self._copy_direct(contract, path, day, hasher)
             except (columnar.FastPathUnavailable, psycopg.DataError) as e:
                 if self.conn.broken:
                     raise
-                why = str(e) if isinstance(e, columnar.FastPathUnavailable) else type(e).__name__
-                log.debug("%s: not through the direct path (%s)", rel, why)
+                raise _NotDirect(str(e) if isinstance(e, columnar.FastPathUnavailable) else type(e).__name__) from None
+            return outcome, checksum or hasher.hexdigest()
         if columnar.fast_path_supported(contract):
             hasher = hashlib.sha256()
             try:
