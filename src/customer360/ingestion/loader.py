@@ -42,8 +42,9 @@ from psycopg.copy import QueuedLibpqWriter
 
 from customer360.config import Settings
 from customer360.db.connection import connect, qualified
-from customer360.ingestion import columnar
+from customer360.ingestion import columnar, direct
 from customer360.ingestion.contracts import LANDING_DAY_FORMAT, SOURCES, SourceContract, get_source
+from customer360.ingestion.direct import csv_quoted
 from customer360.ingestion.readers import FileProblem, check_text_encoding, open_reader
 from customer360.ingestion.report import IngestReport, RejectedFile, SourceReport, name_list
 from customer360.ingestion.tables import QUARANTINE_COPY_COLUMNS, RAW_COPY_METADATA, ensure_tables
@@ -84,6 +85,10 @@ class FileOutcome:
 
 class _Duplicate(Exception):
     pass
+
+
+class _NotDirect(Exception):
+    """The direct path could not load the file (the reason, without values); its transaction is rolled back."""
 
 
 class _BoundedQueuedWriter(QueuedLibpqWriter):
@@ -204,13 +209,14 @@ def load_interval(
     report = IngestReport(batch_id=batch_id, start=start, end=end)
     t0 = time.perf_counter()
     with connect(settings, autocommit=True) as conn:
-        conn.execute("set timezone = 'UTC'")  # each file's transaction sets its source's zone (_source_zone)
+        conn.execute("set timezone = 'UTC'")  # each source's files are read in its zone (_source_zone)
         ensure_tables(conn)
         loader = _FileLoader(conn, batch_id, suppression.load(conn))
         try:
             for contract in contracts:
                 src = report.source(contract.name)
                 loader.prefetch_manifest(contract, start, end)
+                _source_zone(conn, contract)
                 for day, path in landing_files(landing, contract, start, end):
                     loader.load_file(contract, day, path, src)
                 loader.flush_log()
@@ -254,10 +260,11 @@ def _db_error_message(e: psycopg.Error) -> str:
 def _source_zone(conn: psycopg.Connection, contract: SourceContract) -> None:
     """The one place a source time without an offset becomes UTC: COPY reads it in the source's zone.
 
-    Both load paths hand such times to COPY as written (a time with an offset keeps it);
-    the zone is set for the file's transaction only.
+    Every load path hands such times to COPY as written (a time with an offset keeps it). The
+    zone is set for the session, before the source's files: once per source, not a statement
+    per file (nothing else the loader writes depends on the session's zone).
     """
-    conn.execute(sql.SQL("set local timezone = {}").format(sql.Literal(contract.timezone)))
+    conn.execute(sql.SQL("set timezone = {}").format(sql.Literal(contract.timezone)))
 
 
 def _fails_the_task(e: psycopg.Error) -> bool:
@@ -332,13 +339,19 @@ class _FileLoader:
             changed = True  # new bytes under a known name: a corrected re-delivery
         # A new name is hashed while it loads; the same bytes under a new name are then
         # caught when the manifest row is written, and the file's rows roll back.
+        direct_first = True
         try:
-            with self.conn.transaction():
-                _source_zone(self.conn, contract)
-                replaced = self._supersede(contract, day, path.name) if changed else None
-                outcome, checksum = self._load_rows(contract, path, day, rel, checksum)
-                outcome.replaced = replaced
-                self._record_loaded(contract, day, path, checksum, outcome)
+            while True:
+                try:
+                    with self.conn.transaction():
+                        replaced = self._supersede(contract, day, path.name) if changed else None
+                        outcome, checksum = self._load_rows(contract, path, day, rel, checksum, direct_first)
+                        outcome.replaced = replaced
+                        self._record_loaded(contract, day, path, checksum, outcome)
+                    break
+                except _NotDirect as e:  # its transaction rolled back: the file again, the other ways
+                    log.debug("%s: not through the direct path (%s)", rel, e)
+                    direct_first = False
         except _Duplicate:  # the same bytes were loaded before (or by a concurrent run)
             assert checksum is not None  # the manifest insert that raised it had one
             self._duplicate(contract, day, path, rel, checksum, src, self._manifest_entry(checksum))
@@ -453,10 +466,31 @@ class _FileLoader:
             raise _Duplicate()
 
     def _load_rows(
-        self, contract: SourceContract, path: Path, day: date, rel: str, checksum: str | None
+        self, contract: SourceContract, path: Path, day: date, rel: str, checksum: str | None, direct_first: bool
     ) -> tuple[FileOutcome, str]:
-        """The column-at-a-time path when it can vouch for the file, else row by row; and the file's sha256."""
+        """The direct path for a plain CSV file, the column-at-a-time path when it can vouch for the file,
+        else row by row; and the file's sha256.
+
+        The direct path is tried without a savepoint (two statements less per file): when it
+        cannot load the file it raises _NotDirect, the file's transaction rolls back and
+        `load_file` runs it again with `direct_first` False. Erased people's rows are dropped
+        on the columnar path, so a suppression list sends csv files there.
+        """
         check_text_encoding(contract, path)
+        if (
+            direct_first
+            and columnar.fast_path_supported(contract)
+            and direct.direct_path_supported(contract)
+            and not self.suppressions
+        ):
+            hasher = hashlib.sha256()
+            try:
+                outcome = self._copy_direct(contract, path, day, hasher)
+            except (columnar.FastPathUnavailable, psycopg.DataError) as e:
+                if self.conn.broken:
+                    raise
+                raise _NotDirect(str(e) if isinstance(e, columnar.FastPathUnavailable) else type(e).__name__) from None
+            return outcome, checksum or hasher.hexdigest()
         if columnar.fast_path_supported(contract):
             hasher = hashlib.sha256()
             try:
@@ -470,6 +504,67 @@ class _FileLoader:
                 why = str(e) if isinstance(e, columnar.FastPathUnavailable) else type(e).__name__
                 log.info("%s: reading row by row (%s)", rel, why)
         return self._copy_rows(contract, path, day), checksum or sha256_file(path)
+
+    def _copy_direct(self, contract: SourceContract, path: Path, day: date, hasher) -> FileOutcome:
+        """COPY a plain CSV file's own lines (`customer360.ingestion.direct`); suspects go through the row validator.
+
+        Good lines stream through one COPY. Quarantined lines, and suspects the
+        validator accepts, wait in memory until QUARANTINE_FLUSH_ROWS, when the
+        COPY pauses to write them (as on the columnar path).
+        """
+        copy_raw, copy_quarantine = self._statements(contract)
+        latest = latest_event_time(day)
+        d = contract.delimiter
+        suffix = d.encode() + csv_quoted(self.batch_id) + d.encode() + csv_quoted(path.name)
+        plain = direct.PlainCsv(contract, path, latest, suffix)
+        copy_lines = sql.SQL("copy {} ({}) from stdin (format csv, delimiter {})").format(
+            qualified("raw", contract.name),
+            sql.SQL(", ").join(map(sql.Identifier, ["_line_number", *plain.file_columns, "_batch_id", "_file_name"])),
+            sql.Literal(d),
+        )
+        validator = RowValidator(contract, latest_event_at=latest)
+        index = plain.plan.index
+        outcome = FileOutcome(missing_columns=tuple(plain.plan.missing_columns))
+        held: list[tuple] = []  # quarantine rows
+        accepted: list[list] = []  # suspects the row validator accepts (typed values)
+        blocks = plain.blocks(hasher)
+        # The queued writer overlaps reading with sending; for a file of one block it only costs a thread.
+        threaded = path.stat().st_size > columnar.BLOCK_BYTES
+        with self.conn.cursor() as cur:
+            finished = False
+            while not finished:
+                finished = True
+                with cur.copy(copy_lines, writer=_BoundedQueuedWriter(cur) if threaded else None) as copy:
+                    for block in blocks:
+                        screened = plain.screen(block)
+                        if screened.good:
+                            copy.write(screened.rows)
+                        outcome.rows_in_file += screened.records
+                        outcome.rows_loaded += screened.good
+                        held.extend(
+                            (self.batch_id, path.name, line, p.code, p.reason, raw)
+                            for line, p, raw in screened.problems
+                        )
+                        for line, text in screened.suspects:
+                            fields = text.split(d)
+                            typed, problems = validator.convert([fields[i] if i is not None else None for i in index])
+                            if typed is None:
+                                p = summarize(problems)
+                                held.append((self.batch_id, path.name, line, p.code, p.reason, printable_raw(text)))
+                            else:
+                                accepted.append([*typed, self.batch_id, path.name, line, None])
+                        if len(held) + len(accepted) >= QUARANTINE_FLUSH_ROWS:
+                            finished = False
+                            break
+                if accepted:
+                    _copy_out(cur, copy_raw, accepted)
+                    outcome.rows_loaded += len(accepted)
+                    accepted.clear()
+                if held:
+                    _copy_out(cur, copy_quarantine, held)
+                    outcome.rows_quarantined += len(held)
+                    held.clear()
+        return outcome
 
     def _copy_columnar(self, contract: SourceContract, path: Path, day: date, hasher) -> FileOutcome:
         """Check and COPY a file batch by batch; only rows the vectorised checks flag go row by row.
