@@ -207,11 +207,14 @@ def docs_fingerprint(settings: Settings) -> str:
         relative = path.relative_to(DBT_PROJECT_DIR)
         if path.is_file() and relative.parts[0] not in DBT_OUTPUT_DIRS:
             digest.update(str(relative).encode() + b"\0" + path.read_bytes())
+    # Not the build schema: after a publish it holds the marts a run replaced, or nothing at all
+    # after the first run, while the docs describe the published marts.
     columns = fetch_all(
         settings,
         "select table_schema, table_name, column_name, data_type from information_schema.columns "
-        "where table_schema not in ('pg_catalog', 'information_schema') and table_schema not like 'pg_toast%' "
+        "where table_schema not in ('pg_catalog', 'information_schema', %s) and table_schema not like 'pg_toast%%' "
         "order by 1, 2, 3",
+        (MARTS_BUILD_SCHEMA,),
     )
     digest.update(repr(columns).encode())
     return digest.hexdigest()
