@@ -339,7 +339,7 @@ def jsonl_batches(contract: SourceContract, path: Path, hasher) -> Iterator[tupl
     declared = set(names)
     line_parser = JsonlReader(contract, None)
     first_line = 1
-    for chunk in _whole_line_chunks(path, hasher):
+    for chunk in whole_line_chunks(path, hasher):
         n_lines = chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1)
         try:
             batch = _arrow_jsonl_chunk(chunk, first_line, n_lines, contract, read, parse, declared)
@@ -447,7 +447,8 @@ def _parsed_jsonl_chunk(chunk: bytes, first_line: int, parser: JsonlReader) -> B
     )
 
 
-def _whole_line_chunks(path: Path, hasher) -> Iterator[bytes]:
+def whole_line_chunks(path: Path, hasher) -> Iterator[bytes]:
+    """The file in chunks that end at a newline (the last may not); the hasher sees every byte."""
     carry = b""
     with open(path, "rb") as f:
         while data := f.read(BLOCK_BYTES):

@@ -178,25 +178,14 @@ class PlainCsv:
 
     def blocks(self, hasher) -> Iterator[bytes]:
         """The data lines in blocks of whole lines, each ending with a newline; the hasher sees every byte."""
-        carry = b""
         first = True
-        with open(self.path, "rb") as f:
-            while data := f.read(columnar.BLOCK_BYTES):
-                hasher.update(data)
-                data = carry + data
-                cut = data.rfind(b"\n")
-                if cut < 0:
-                    carry = data
-                    continue
-                block, carry = data[: cut + 1], data[cut + 1 :]
-                if first:
-                    first = False
-                    block = block[block.find(b"\n") + 1 :]  # the header line
-                if block:
-                    yield block
-        if carry and not first:
-            yield carry + b"\n"
-        # a file that is one line without a newline is all header: no data
+        for chunk in columnar.whole_line_chunks(self.path, hasher):
+            if first:
+                first = False
+                # the header line; a file that is one line without a newline is all header
+                chunk = chunk[chunk.find(b"\n") + 1 :] if b"\n" in chunk else b""
+            if chunk:
+                yield chunk if chunk.endswith(b"\n") else chunk + b"\n"
 
     def screen(self, block: bytes) -> Screened:
         if b'"' in block:

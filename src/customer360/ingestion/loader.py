@@ -279,6 +279,21 @@ def _copy_out(cur: psycopg.Cursor, statement: sql.Composed, rows: list) -> None:
             copy.write_row(row)
 
 
+def _flush_held(
+    cur: psycopg.Cursor, statements: tuple[sql.Composed, sql.Composed], accepted: list, held: list, outcome: FileOutcome
+) -> None:
+    """Write the rows a checked path kept back (accepted on second look, quarantined) and count them."""
+    copy_raw, copy_quarantine = statements
+    if accepted:
+        _copy_out(cur, copy_raw, accepted)
+        outcome.rows_loaded += len(accepted)
+        accepted.clear()
+    if held:
+        _copy_out(cur, copy_quarantine, held)
+        outcome.rows_quarantined += len(held)
+        held.clear()
+
+
 class _FileLoader:
     def __init__(
         self, conn: psycopg.Connection, batch_id: str, suppressions: suppression.Suppressions = suppression.EMPTY
@@ -556,14 +571,7 @@ class _FileLoader:
                         if len(held) + len(accepted) >= QUARANTINE_FLUSH_ROWS:
                             finished = False
                             break
-                if accepted:
-                    _copy_out(cur, copy_raw, accepted)
-                    outcome.rows_loaded += len(accepted)
-                    accepted.clear()
-                if held:
-                    _copy_out(cur, copy_quarantine, held)
-                    outcome.rows_quarantined += len(held)
-                    held.clear()
+                _flush_held(cur, (copy_raw, copy_quarantine), accepted, held, outcome)
         return outcome
 
     def _copy_columnar(self, contract: SourceContract, path: Path, day: date, hasher) -> FileOutcome:
@@ -602,14 +610,7 @@ class _FileLoader:
                         if len(held) + len(accepted) >= QUARANTINE_FLUSH_ROWS:
                             finished = False
                             break
-                if accepted:
-                    _copy_out(cur, copy_raw, accepted)
-                    outcome.rows_loaded += len(accepted)
-                    accepted.clear()
-                if held:
-                    _copy_out(cur, copy_quarantine, held)
-                    outcome.rows_quarantined += len(held)
-                    held.clear()
+                _flush_held(cur, (copy_raw, copy_quarantine), accepted, held, outcome)
         outcome.extra_columns = frozenset(extra_columns)
         outcome.missing_columns = missing
         outcome.rows_suppressed = self._suppressed
