@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -34,8 +35,7 @@ SOURCE_KEY_COLUMNS: tuple[str, ...] = ("account_id", "loyalty_id", "web_account_
 STEWARD_MUST_LINK = "steward_must_link"
 
 
-@dataclass(frozen=True)
-class Edge:
+class Edge(NamedTuple):  # a tuple: a million rule edges are built each run; half the cost of a dataclass
     left: int
     right: int
     rule: str

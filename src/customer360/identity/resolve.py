@@ -408,13 +408,20 @@ def _write(
     full_run: bool,
 ) -> None:
     keys = records[["source", "source_record_key"]].to_numpy()
-    hashes = match_key_hash(records).to_numpy()
     conn.execute("delete from identity.customer_source_xref")
-    store.copy_rows(
+    store.copy_frame(
         conn,
         "identity.customer_source_xref",
-        ("source", "source_record_key", "customer_id", "matched_by", "resolved_run_id", "match_key_hash"),
-        ((s, k, c, m, run_id, h) for (s, k), c, m, h in zip(keys, customer_ids.to_numpy(), matched_by, hashes)),
+        pd.DataFrame(
+            {
+                "source": records["source"].to_numpy(),
+                "source_record_key": records["source_record_key"].to_numpy(),
+                "customer_id": customer_ids.to_numpy(),
+                "matched_by": matched_by.to_numpy(),
+                "resolved_run_id": run_id,
+                "match_key_hash": match_key_hash(records).to_numpy(),
+            }
+        ),
     )
     # The id history is a log of changes that happened: a rerun that changes nothing adds nothing
     # and never removes what the interval's first run recorded.
@@ -432,30 +439,22 @@ def _write(
     else:
         _delete_pairs_touching(conn, keys[result.free])
     scored = result.scored
-    store.copy_rows(
+    left, right = scored["left"].to_numpy(dtype=int), scored["right"].to_numpy(dtype=int)
+    store.copy_frame(
         conn,
         "identity.match_pairs",
-        (
-            "run_id",
-            "left_source",
-            "left_source_record_key",
-            "right_source",
-            "right_source_record_key",
-            "match_weight",
-            "match_probability",
-            "evidence",
-            "outcome",
-        ),
-        (
-            (run_id, *keys[a], *keys[b], w, p, e, o)
-            for a, b, w, p, e, o in zip(
-                scored["left"].astype(int),
-                scored["right"].astype(int),
-                scored["match_weight"],
-                scored["match_probability"],
-                scored["evidence"],
-                scored["outcome"],
-            )
+        pd.DataFrame(
+            {
+                "run_id": run_id,
+                "left_source": keys[left, 0],
+                "left_source_record_key": keys[left, 1],
+                "right_source": keys[right, 0],
+                "right_source_record_key": keys[right, 1],
+                "match_weight": scored["match_weight"].to_numpy(dtype=float),
+                "match_probability": scored["match_probability"].to_numpy(dtype=float),
+                "evidence": scored["evidence"].to_numpy(),
+                "outcome": scored["outcome"].to_numpy(),
+            }
         ),
     )
     # The queue holds open questions only: pairs now in one customer or decided drop out.

