@@ -172,3 +172,12 @@ def test_an_explicit_interval_of_any_date_runs_and_a_run_in_which_nothing_ran_fa
         1,
         "RUN-RESULT state=failed failed=ingest not run (upstream failed): 0",
     )
+
+
+def test_a_bad_retry_setting_is_an_import_error_that_names_it(airflow_home, monkeypatch):
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv("C360_TASK_RETRIES", "two")
+    errors = DagBag(dag_folder=str(ROOT / "dags" / "erase_person.py")).import_errors
+    assert len(errors) == 1
+    assert "C360_TASK_RETRIES must be a whole number of retries (0 or more), got 'two'" in next(iter(errors.values()))

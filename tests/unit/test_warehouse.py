@@ -77,3 +77,18 @@ def test_every_stage_command_says_what_to_do_when_the_warehouse_does_not_answer(
     assert "set WAREHOUSE_URL" in err and "Traceback" not in err
     monkeypatch.delenv("WAREHOUSE_URL")
     assert main(args) == 2 and "WAREHOUSE_URL is not set" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("raw", "retries"), [(None, 2), ("0", 0), (" 3 ", 3)])
+def test_the_retry_setting_reads_whole_numbers(raw, retries):
+    from customer360.config import task_retries
+
+    assert task_retries({} if raw is None else {"C360_TASK_RETRIES": raw}) == retries
+
+
+@pytest.mark.parametrize("raw", ["-1", "1.5", "", "two"])
+def test_the_retry_setting_rejects_anything_else(raw):
+    from customer360.config import SettingsError, task_retries
+
+    with pytest.raises(SettingsError, match="C360_TASK_RETRIES"):
+        task_retries({"C360_TASK_RETRIES": raw})
