@@ -279,9 +279,12 @@ def _regression(actual: pd.Series, predicted: pd.Series) -> dict[str, float | No
 
 def measure(people: int, days: int, server_url: str) -> tuple[dict[str, Any], Any, pd.DataFrame, pd.DataFrame]:
     from customer360.db.connection import connect
-    from customer360.ml.features import build_features, to_utc_timestamp
+    from customer360.ml.config import ScoringConfig
+    from customer360.ml.features import build_features
+    from customer360.ml.history import to_utc_timestamp
     from customer360.ml.purchases import btyd_predictions
-    from customer360.ml.scoring import ScoringConfig, compute_scores, load_touchpoints, load_transactions
+    from customer360.ml.scoring import compute_scores
+    from customer360.ml.store import load_touchpoints, load_transactions
 
     settings, sim = build_warehouse(people, days, server_url)
     cutoff_date = sim.start + timedelta(days=days)

@@ -30,7 +30,7 @@ from customer360.db.bootstrap import prepare_warehouse
 from customer360.devtools.server import drop_database, ensure_database
 from customer360.identity.store import ensure_identity_tables
 from customer360.ingestion.contracts import SOURCES
-from customer360.ml.scoring import ensure_ml_tables
+from customer360.ml.store import ensure_ml_tables
 from customer360.privacy.pseudonyms import refresh as refresh_pseudonyms
 
 PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"

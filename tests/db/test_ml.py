@@ -38,7 +38,8 @@ def _load_orders(settings: Settings, tx: pd.DataFrame) -> None:
 
 
 def test_score_customers_writes_idempotently(warehouse_settings: Settings) -> None:
-    from customer360.ml.scoring import MODEL_NAMES, score_customers
+    from customer360.ml.registry import MODEL_NAMES
+    from customer360.ml.scoring import score_customers
 
     tx = simulate_transactions(1500, "2023-06-01", "2026-03-01", seed=5, anonymous_share=0.02)
     tx.loc[tx.index[:3], "amount"] = [0.0, -12.5, 0.0]  # non-positive rows are ignored
@@ -100,7 +101,8 @@ def _churn_row(settings: Settings, version: str) -> tuple:
 
 
 def test_a_challenger_replaces_the_champion_only_if_it_beats_it(warehouse_settings: Settings) -> None:
-    from customer360.ml.scoring import ScoringConfig, score_customers
+    from customer360.ml.config import ScoringConfig
+    from customer360.ml.scoring import score_customers
 
     tx = simulate_transactions(2000, "2023-01-01", "2026-06-01", seed=11)
     _load_orders(warehouse_settings, tx)
@@ -131,7 +133,8 @@ def test_a_challenger_replaces_the_champion_only_if_it_beats_it(warehouse_settin
 
 
 def test_scoring_refuses_a_tampered_champion(warehouse_settings: Settings) -> None:
-    from customer360.ml.scoring import ScoringConfig, score_customers
+    from customer360.ml.config import ScoringConfig
+    from customer360.ml.scoring import score_customers
 
     tx = simulate_transactions(800, "2023-06-01", "2026-03-01", seed=12)
     _load_orders(warehouse_settings, tx)

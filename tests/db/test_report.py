@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -217,12 +217,14 @@ def test_the_report_renders_in_headless_chromium(settings, tmp_path):
 
 def test_report_shows_the_ml_evaluation_plots(settings, tmp_path):
     from customer360.ml.churn import ChurnConfig
-    from customer360.ml.scoring import ScoringConfig, compute_scores, ensure_ml_tables, write_run
+    from customer360.ml.config import ScoringConfig
+    from customer360.ml.scoring import compute_scores
+    from customer360.ml.store import ensure_ml_tables, write_run
     from customer360.ml.synthetic import simulate_transactions
     from customer360.reporting.run_report import ML_PLOTS
 
     history = simulate_transactions(1500, "2023-06-01", "2026-01-01", seed=3)
-    run = compute_scores(history, "2025-12-01", ScoringConfig(churn=ChurnConfig(max_iter=40)))
+    run = compute_scores(history, date(2025, 12, 1), ScoringConfig(churn=ChurnConfig(max_iter=40)))
     with connect(settings) as conn, conn.transaction():
         ensure_ml_tables(conn)
         write_run(conn, run, {})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +20,8 @@ from customer360.ml.churn import (
     ChurnConfig,
     train_churn,
 )
-from customer360.ml.features import FEATURE_COLUMNS, build_features, churn_labels, prepare_transactions
+from customer360.ml.features import FEATURE_COLUMNS, build_features, churn_labels
+from customer360.ml.history import prepare_transactions
 from customer360.ml.segments import SEGMENTS, assign_segments, quintile_score
 from customer360.ml.synthetic import simulate_bgnbd_rfm, simulate_transactions
 
@@ -376,12 +377,23 @@ def test_clusters_are_named_from_their_profiles_and_reproducible(synthetic_histo
 # --------------------------------------------------------------------------- scores: range and reproducibility
 
 
+@pytest.mark.parametrize("cutoff", ["2025-12-31", datetime(2025, 12, 31, 12), pd.Timestamp("2025-12-31")])
+def test_a_scoring_cutoff_is_a_date_and_nothing_else(synthetic_history, cutoff) -> None:
+    from customer360.ml.config import ScoringConfig
+    from customer360.ml.scoring import compute_scores
+
+    with pytest.raises(TypeError, match="a scoring cutoff is a datetime.date"):
+        compute_scores(synthetic_history, cutoff, ScoringConfig())
+
+
 def test_scores_are_in_range_and_reproducible(synthetic_history) -> None:
-    from customer360.ml.scoring import SCORE_COLUMNS, ScoringConfig, compute_scores
+    from customer360.ml.config import ScoringConfig
+    from customer360.ml.scoring import compute_scores
+    from customer360.ml.store import SCORE_COLUMNS
 
     config = ScoringConfig(churn=ChurnConfig(max_iter=60))
-    first = compute_scores(synthetic_history, "2025-12-31", config)
-    second = compute_scores(synthetic_history, "2025-12-31", config)
+    first = compute_scores(synthetic_history, date(2025, 12, 31), config)
+    second = compute_scores(synthetic_history, date(2025, 12, 31), config)
     pd.testing.assert_frame_equal(first.scores, second.scores)
     s = first.scores
     assert list(s.columns) == list(SCORE_COLUMNS)
@@ -427,12 +439,14 @@ def test_bgnbd_probability_of_no_purchase_matches_simulation() -> None:
 
 
 def test_purchase_champion_is_replaced_only_by_a_better_challenger(synthetic_history) -> None:
+    from customer360.ml.champion import Champion
     from customer360.ml.clv import BGNBDFit, BGNBDParams, BTYDModel
+    from customer360.ml.config import ScoringConfig
     from customer360.ml.purchases import BTYD_KIND, PurchaseModel, predict_value
-    from customer360.ml.scoring import Champion, ScoringConfig, compute_scores
+    from customer360.ml.scoring import compute_scores
 
     config = ScoringConfig(churn=ChurnConfig(max_iter=40))
-    first = compute_scores(synthetic_history, "2025-12-31", config)
+    first = compute_scores(synthetic_history, date(2025, 12, 31), config)
     m = first.metrics["purchases"]
     assert m["champion"]["promote"] and m["champion"]["reason"] == "no champion yet"
     assert m["scored_with"] == m["clv_scored_with"] == m["chosen"]
@@ -442,7 +456,7 @@ def test_purchase_champion_is_replaced_only_by_a_better_challenger(synthetic_his
     btyd = first.models.purchases.btyd
     silent = BGNBDFit(BGNBDParams(r=0.01, alpha=1000.0, a=0.9, b=4.0), 0.0, 1, True, "hand-made")
     bad = Champion("old-bad", date(2025, 6, 1), PurchaseModel(BTYD_KIND, BTYDModel(silent, btyd.gamma_gamma, 50.0)))
-    second = compute_scores(synthetic_history, "2025-12-31", config, purchase_champion=bad)
+    second = compute_scores(synthetic_history, date(2025, 12, 31), config, purchase_champion=bad)
     decision = second.metrics["purchases"]["champion"]
     assert decision["promote"] and decision["reason"].startswith("challenger better"), decision
     assert decision["champion_metric"] < decision["challenger_metric"]  # negated revenue RMSEs
@@ -450,7 +464,7 @@ def test_purchase_champion_is_replaced_only_by_a_better_challenger(synthetic_his
 
     # a challenger that must win by an impossible margin does not replace it: scores come from the champion
     strict = ScoringConfig(churn=ChurnConfig(max_iter=40), champion_min_gain=1e9)
-    third = compute_scores(synthetic_history, "2025-12-31", strict, purchase_champion=bad)
+    third = compute_scores(synthetic_history, date(2025, 12, 31), strict, purchase_champion=bad)
     decision = third.metrics["purchases"]["champion"]
     assert not decision["promote"] and decision["reason"].startswith("champion kept"), decision
     assert third.metrics["purchases"]["scored_with_version"] == "old-bad"
@@ -462,7 +476,7 @@ def test_purchase_champion_is_replaced_only_by_a_better_challenger(synthetic_his
     np.testing.assert_allclose(third.scores["clv"], expected["clv"])
     # a champion trained after T-H cannot be judged on unseen outcomes yet: the fit on more history replaces it
     recent = Champion("old-recent", date(2025, 12, 1), bad.model)
-    fourth = compute_scores(synthetic_history, "2025-12-31", config, purchase_champion=recent)
+    fourth = compute_scores(synthetic_history, date(2025, 12, 31), config, purchase_champion=recent)
     assert fourth.metrics["purchases"]["champion"]["reason"].startswith("champion too recent to judge")
     assert fourth.metrics["purchases"]["scored_with_version"] == fourth.model_version
     assert next(e for e in fourth.entries if e.model_name == "purchases").is_champion

@@ -1,5 +1,6 @@
 """What the project installs: one package, customer360, that does nothing heavy at import."""
 
+import ast
 import json
 import subprocess
 import sys
@@ -76,3 +77,55 @@ def test_project_root_is_the_repository_root():
     assert PROJECT_ROOT == ROOT
     assert (PROJECT_ROOT / "dbt_project" / "dbt_project.yml").exists()
     assert Settings(warehouse_url="postgresql://postgres@127.0.0.1/x").dbt_project_dir == ROOT / "dbt_project"
+
+
+def _imports_of(path: Path, module: str) -> set[str]:
+    """customer360 modules `path` imports anywhere (also inside functions), except under `if TYPE_CHECKING:`."""
+    tree = ast.parse(path.read_text())
+    type_only = {
+        id(node)
+        for block in ast.walk(tree)
+        if isinstance(block, ast.If) and ast.unparse(block.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING")
+        for stmt in block.body
+        for node in ast.walk(stmt)
+    }
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in type_only:
+            continue
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            assert not node.level, f"{module}: a relative import (the project imports by absolute name)"
+            base = node.module or ""
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names)
+    return {name for name in found if name.startswith("customer360")}
+
+
+def test_no_two_modules_import_each_other():
+    """An import circle is two modules that are really one; a lazy import inside a function hides it, not ends it."""
+    root = ROOT / "src"
+    modules = {
+        ".".join(path.relative_to(root).with_suffix("").parts).removesuffix(".__init__"): path
+        for path in root.joinpath("customer360").rglob("*.py")
+    }
+    graph = {name: _imports_of(path, name) & modules.keys() - {name} for name, path in modules.items()}
+
+    def reaches(start: str, goal: str) -> bool:
+        seen, todo = set(), [start]
+        while todo:
+            current = todo.pop()
+            if current == goal:
+                return True
+            if current not in seen:
+                seen.add(current)
+                todo.extend(graph[current])
+        return False
+
+    # A package's __init__ importing its own modules is not a circle through them.
+    circles = sorted(
+        {tuple(sorted((a, b))) for a, targets in graph.items() for b in targets if reaches(b, a)}
+        - {(a, b) for a in modules for b in modules if b.startswith(a + ".") or a.startswith(b + ".")}
+    )
+    assert circles == []

@@ -25,7 +25,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -37,9 +36,6 @@ import pyarrow.parquet as pq
 from customer360.ingestion.contracts import SourceContract
 from customer360.ingestion.readers import ColumnPlan, FileProblem, JsonlReader
 from customer360.ingestion.validation import BAD_FIELD_COUNT, UNDECODABLE, Problem, printable_raw
-
-if TYPE_CHECKING:
-    from customer360.ingestion.direct import FieldSpans
 
 BLOCK_BYTES = 2 << 20  # our read chunk and Arrow block: a few per file in memory whatever its size; small
 # enough that a 10 MB file is parsed while the server copies the blocks before it (4 MB overlapped too little)
@@ -567,16 +563,12 @@ class Checked:
 
 def check_columns(
     contract: SourceContract,
-    values: list[pa.Array] | FieldSpans,
+    values: list[pa.Array],
     latest_event_at: datetime | None,
     may_hold_nul: bool = False,
 ) -> Checked:
-    """Vectorised checks; `values` are the contract columns' strings (null where absent), or the field spans
-    of a plain CSV block (`customer360.ingestion.direct.FieldSpans`, whose checks read the bytes)."""
-    from customer360.ingestion.direct import FieldSpans  # direct builds on this module
-
-    if isinstance(values, FieldSpans):
-        return values.check(contract, latest_event_at)
+    """Vectorised checks; `values` are the contract columns' strings (null where absent). The direct path
+    checks the bytes of its blocks the same way (`customer360.ingestion.direct.FieldSpans.check`)."""
     n = len(values[0]) if values else 0
     suspect = np.zeros(n, dtype=bool)
     out: list[pa.Array] = []

@@ -82,7 +82,7 @@ class Screened:
 @dataclass
 class FieldSpans:
     """Where each field of a block's well-formed lines starts and ends in its bytes: the direct path's batch,
-    checked by `columnar.check_columns` like an Arrow batch."""
+    checked as `columnar.check_columns` checks an Arrow batch."""
 
     data: np.ndarray  # the block's bytes
     starts: np.ndarray  # (lines, fields in the file)
@@ -240,7 +240,7 @@ class PlainCsv:
                 ends=np.hstack([inner, ends[rows][:, None]]),
                 index=self.plan.index,
             )
-            suspect = columnar.check_columns(self.contract, spans, self.latest_event_at).suspect
+            suspect = spans.check(self.contract, self.latest_event_at).suspect
         for r in rows[suspect].tolist():
             out.suspects.append((int(lines[r]), block[starts[r] : ends[r]].decode("utf-8")))
         good = rows[~suspect]

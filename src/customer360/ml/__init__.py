@@ -1,11 +1,14 @@
 """Customer churn, CLV and segments computed from the warehouse's order and touch-point history.
 
-Modules: features (per-customer features as of a cutoff, horizon outcomes,
-training snapshots), churn (calibrated gradient boosting + recency baseline),
-clv (BG/NBD + Gamma-Gamma), purchases (BG/NBD vs a learned model for the next
-H days, chosen by backtest), segments (RFM rule table), clusters (k-means with
-named profiles), champion (the champion/challenger rule), evaluation
-(calibration, gains and decile tables), artifacts (checksummed model files),
-scoring (fit, score_frame, and the I/O layer: marts in, ml.* tables out).
+Modules, from the data up: history (the transaction and touch-point frames and
+the time conventions), features (per-customer features as of a cutoff, horizon
+outcomes, training snapshots), clv (BG/NBD + Gamma-Gamma), churn (calibrated
+gradient boosting + recency baseline), purchases (BG/NBD vs a learned model
+for the next H days, chosen by backtest), segments (RFM rule table), clusters
+(k-means with named profiles), evaluation (calibration, gains and decile
+tables), config (the scoring settings and model version), champion (the
+champion/challenger rule and the two decisions), registry (registry rows,
+checksummed model files, champions read back), store (the ml tables, reading
+the facts, writing a run) and scoring (the pure core and ``score_customers``).
 Entry point: ``python -m customer360.ml --cutoff YYYY-MM-DD``.
 """

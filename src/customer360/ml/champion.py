@@ -20,7 +20,15 @@ Rules (``decide``):
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from datetime import date
 from typing import Any
+
+import pandas as pd
+
+from customer360.ml import clv
+from customer360.ml.churn import classification_metrics
+from customer360.ml.config import ScoringConfig
+from customer360.ml.purchases import PurchaseSelection, predict_value, regression_metrics
 
 
 @dataclass(frozen=True)
@@ -63,3 +71,86 @@ def decide(
     if challenger_metric > champion_metric + min_gain:
         return decision(True, f"challenger better: {challenger_metric:.4f} > {champion_metric:.4f} + {min_gain}")
     return decision(False, f"champion kept: {challenger_metric:.4f} <= {champion_metric:.4f} + {min_gain}")
+
+
+@dataclass(frozen=True)
+class Champion:
+    """A model currently in production, as registered (a ChurnModel or a PurchaseModel)."""
+
+    model_version: str
+    trained_at_cutoff: date
+    model: Any
+
+
+def decide_churn(
+    churn_result, version: str, cut: pd.Timestamp, horizon_days: int, champion: Champion | None, min_gain: float
+) -> Decision:
+    """Compare the challenger's backtest twin with the champion on the window [T-H, T)."""
+    test = churn_result.backtest_features
+    challenger_auc = (churn_result.metrics["backtest"].get("model") or {}).get("roc_auc")
+    if champion is None:
+        return decide(version, challenger_auc, None, None)
+    test_cut = (cut - pd.Timedelta(days=horizon_days)).date()
+    judgeable = champion.trained_at_cutoff <= test_cut and not test.empty
+    champion_auc = None
+    if judgeable and champion.model_version != version:
+        labels = test["churned"].to_numpy()
+        champion_auc = classification_metrics(labels, champion.model.predict_proba(test.drop(columns="churned")))[
+            "roc_auc"
+        ]
+    return decide(
+        version, challenger_auc, champion.model_version, champion_auc, champion_judgeable=judgeable, min_gain=min_gain
+    )
+
+
+def decide_purchases(
+    selection: PurchaseSelection,
+    transactions: pd.DataFrame,
+    version: str,
+    cut: pd.Timestamp,
+    horizon_days: int,
+    champion: Champion | None,
+    config: ScoringConfig,
+    min_gain: float,
+) -> Decision:
+    """Compare the backtest's chosen candidate with the purchase champion on revenue RMSE over [T-H, T).
+
+    ``decide`` wants higher-is-better, so both metrics are negated RMSEs.
+    """
+    chosen = selection.metrics.get(selection.chosen) or {}
+    rmse = (chosen.get("revenue") or {}).get("rmse")
+    challenger = -rmse if rmse is not None else None
+    if champion is None:
+        return decide(version, challenger, None, None)
+    test_cut = cut - pd.Timedelta(days=horizon_days)
+    rows, test = selection.backtest, selection.test_features
+    judgeable = champion.trained_at_cutoff <= test_cut.date() and not test.empty
+    if not judgeable and champion.model_version != version:
+        # Unlike churn, a purchase model fitted on days of history can be far off (BG/NBD on a
+        # day's orders), and keeping it until it can be judged would keep it for H days; a fit
+        # on more history replaces it. This also keeps a backfill's scores independent of the
+        # order its days ran in.
+        return Decision(
+            True,
+            "champion too recent to judge: replaced by the fit on more history",
+            champion.model_version,
+            version,
+            None,
+            challenger,
+        )
+    champion_metric = None
+    if judgeable and champion.model_version != version:
+        rfm = clv.rfm_summary(transactions, test_cut).reindex(test.index)
+        predicted = predict_value(
+            champion.model,
+            test,
+            rfm,
+            horizon_days,
+            clv_months=config.clv_horizon_months,
+            annual_discount_rate=config.annual_discount_rate,
+        )
+        champion_rmse = regression_metrics(rows["actual_revenue"], predicted["expected_revenue"])["rmse"]
+        champion_metric = -champion_rmse if champion_rmse is not None else None
+    return decide(
+        version, challenger, champion.model_version, champion_metric, champion_judgeable=judgeable, min_gain=min_gain
+    )

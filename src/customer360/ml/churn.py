@@ -44,10 +44,8 @@ from customer360.ml.features import (
     FEATURE_COLUMNS,
     informative_columns,
     labelled_snapshots,
-    prepare_touchpoints,
-    prepare_transactions,
-    to_utc_timestamp,
 )
+from customer360.ml.history import prepare_touchpoints, prepare_transactions, to_utc_timestamp
 
 HGB_KIND = "hgb_calibrated"
 RECENCY_KIND = "recency_logistic"

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special
 
-from customer360.ml.features import history_before, to_utc_timestamp
+from customer360.ml.history import history_before, to_utc_timestamp
 
 DAYS_PER_MONTH = 365.25 / 12
 

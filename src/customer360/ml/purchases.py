@@ -31,7 +31,8 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from threadpoolctl import threadpool_limits
 
 from customer360.ml import clv
-from customer360.ml.features import informative_columns, labelled_snapshots, to_utc_timestamp
+from customer360.ml.features import informative_columns, labelled_snapshots
+from customer360.ml.history import to_utc_timestamp
 
 BTYD_KIND = "btyd"
 ML_KIND = "hgb_poisson"
