@@ -335,15 +335,13 @@ def resolve_identities(settings: Settings, run_id: str, as_of: datetime, *, full
                 matched_by[carry] = before[carry]
             _write(conn, run_id, as_of, records, customer_ids, matched_by, history, result, full_run=not incremental)
             timings["write"] = round(time.monotonic() - started, 2)
-            new_count = int(
-                pd.Series(customer_ids).loc[~pd.Series(customer_ids).isin(previous["customer_id"])].nunique()
-            )
+            new_count = len(set(customer_ids) - set(previous["customer_id"]))
             summary = ResolutionSummary(
                 run_id=run_id,
                 mode="incremental" if incremental else "full",
                 records=len(records),
                 records_matched=int(result.free.sum()),
-                customers=int(pd.Series(customer_ids).nunique()),
+                customers=int(customer_ids.nunique()),
                 new_customers=new_count,
                 merged_ids=sum(1 for h in history if h[2] == "merge"),
                 split_ids=sum(1 for h in history if h[2] == "split"),
@@ -409,19 +407,18 @@ def _write(
 ) -> None:
     keys = records[["source", "source_record_key"]].to_numpy()
     conn.execute("delete from identity.customer_source_xref")
-    store.copy_frame(
+    n = len(records)
+    store.copy_columns(
         conn,
         "identity.customer_source_xref",
-        pd.DataFrame(
-            {
-                "source": records["source"].to_numpy(),
-                "source_record_key": records["source_record_key"].to_numpy(),
-                "customer_id": customer_ids.to_numpy(),
-                "matched_by": matched_by.to_numpy(),
-                "resolved_run_id": run_id,
-                "match_key_hash": match_key_hash(records).to_numpy(),
-            }
-        ),
+        {
+            "source": keys[:, 0],
+            "source_record_key": keys[:, 1],
+            "customer_id": customer_ids.to_numpy(dtype=object),
+            "matched_by": matched_by.to_numpy(dtype=object),
+            "resolved_run_id": np.full(n, run_id, dtype=object),
+            "match_key_hash": match_key_hash(records).to_numpy(dtype=object),
+        },
     )
     # The id history is a log of changes that happened: a rerun that changes nothing adds nothing
     # and never removes what the interval's first run recorded.
@@ -440,22 +437,20 @@ def _write(
         _delete_pairs_touching(conn, keys[result.free])
     scored = result.scored
     left, right = scored["left"].to_numpy(dtype=int), scored["right"].to_numpy(dtype=int)
-    store.copy_frame(
+    store.copy_columns(
         conn,
         "identity.match_pairs",
-        pd.DataFrame(
-            {
-                "run_id": run_id,
-                "left_source": keys[left, 0],
-                "left_source_record_key": keys[left, 1],
-                "right_source": keys[right, 0],
-                "right_source_record_key": keys[right, 1],
-                "match_weight": scored["match_weight"].to_numpy(dtype=float),
-                "match_probability": scored["match_probability"].to_numpy(dtype=float),
-                "evidence": scored["evidence"].to_numpy(),
-                "outcome": scored["outcome"].to_numpy(),
-            }
-        ),
+        {
+            "run_id": np.full(len(scored), run_id, dtype=object),
+            "left_source": keys[left, 0],
+            "left_source_record_key": keys[left, 1],
+            "right_source": keys[right, 0],
+            "right_source_record_key": keys[right, 1],
+            "match_weight": scored["match_weight"].to_numpy(dtype=float),
+            "match_probability": scored["match_probability"].to_numpy(dtype=float),
+            "evidence": scored["evidence"].to_numpy(dtype=object),
+            "outcome": scored["outcome"].to_numpy(dtype=object),
+        },
     )
     # The queue holds open questions only: pairs now in one customer or decided drop out.
     conn.execute(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 INPUT_TABLE = "intermediate.int_source_records"
@@ -179,19 +180,19 @@ def copy_rows(conn, table: str, columns: Sequence[str], rows: Iterable[Sequence]
             copy.write_row(row)
 
 
-def copy_frame(conn, table: str, frame: pd.DataFrame, *, batch_rows: int = 200_000) -> None:
-    """COPY `frame` into `table` (columns by name) as CSV written by Arrow, in batches.
+def copy_columns(conn, table: str, columns: Mapping[str, np.ndarray], *, batch_rows: int = 200_000) -> None:
+    """COPY equal-length columns (name -> values) into `table` as CSV written by Arrow, in batches.
 
-    A million xref rows took 9 s through write_row and take about 1 s this way. Arrow quotes every string,
-    so an empty string stays one and a missing value (unquoted, empty) arrives as null.
+    Arrow quotes every string, so an empty string stays one and a missing value (unquoted, empty)
+    arrives as null. Far faster than a write_row per row for the million rows of a full run.
     """
     import pyarrow as pa
     import pyarrow.csv as pa_csv
 
     options = pa_csv.WriteOptions(include_header=False, quoting_style="needed")
-    columns = ", ".join(frame.columns)
-    with conn.cursor().copy(f"copy {table} ({columns}) from stdin (format csv)") as copy:
-        for batch in pa.Table.from_pandas(frame, preserve_index=False).to_batches(max_chunksize=batch_rows):
+    data = pa.table({name: pa.array(values, from_pandas=True) for name, values in columns.items()})
+    with conn.cursor().copy(f"copy {table} ({', '.join(columns)}) from stdin (format csv)") as copy:
+        for batch in data.to_batches(max_chunksize=batch_rows):
             buffer = io.BytesIO()
             pa_csv.write_csv(batch, buffer, options)
             copy.write(buffer.getbuffer())
