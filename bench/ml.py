@@ -283,7 +283,8 @@ def measure(people: int, days: int, server_url: str) -> tuple[dict[str, Any], An
     from customer360.ml.features import build_features
     from customer360.ml.history import to_utc_timestamp
     from customer360.ml.purchases import btyd_predictions
-    from customer360.ml.scoring import compute_scores
+    from customer360.ml.registry import RegisteredRun
+    from customer360.ml.scoring import compute_scores, score_with_registered
     from customer360.ml.store import load_touchpoints, load_transactions
 
     settings, sim = build_warehouse(people, days, server_url)
@@ -298,6 +299,20 @@ def measure(people: int, days: int, server_url: str) -> tuple[dict[str, Any], An
     started = time.perf_counter()
     run = compute_scores(tx, cutoff_date, config, tp)
     fit_seconds = time.perf_counter() - started
+    # A run between refits (C360_MODEL_REFIT_DAYS): the same cut-off scored with the fitted models, no training.
+    models = run.models
+    assert models is not None
+    registered = RegisteredRun(
+        run.model_version,
+        models.churn_version,
+        models.churn,
+        models.purchases_version,
+        models.purchases,
+        models.clusters,
+    )
+    started = time.perf_counter()
+    score_with_registered(registered, tx, cutoff_date, config, tp, trained_at=cutoff_date)
+    score_only_seconds = time.perf_counter() - started
 
     truth = truth_outcomes(settings, cut, h, tx.groupby("customer_id")["ordered_at"].max())
     scores = run.scores.join(truth, how="inner")
@@ -381,7 +396,7 @@ def measure(people: int, days: int, server_url: str) -> tuple[dict[str, Any], An
         "touchpoints_used": 0 if tp is None else int(len(tp)),
         "customers_scored": int(len(run.scores)),
         "customers_without_a_true_person": unmapped,
-        "seconds": {"fit_and_score": round(fit_seconds, 2)},
+        "seconds": {"fit_and_score": round(fit_seconds, 2), "score_only": round(score_only_seconds, 2)},
         "churn": churn,
         "purchases": purchases,
         "clusters": run.metrics["clusters"],
@@ -474,6 +489,7 @@ def markdown(result: dict[str, Any]) -> str:
         lambda r: f"{100 * r['purchases']['model_vs_all_purchases']['revenue']['total_error']:+.1f}%",
     )
     row("fit and score (s)", lambda r: f"{r['seconds']['fit_and_score']:.1f}")
+    row("score only, a run between refits (s)", lambda r: f"{r['seconds'].get('score_only', float('nan')):.1f}")
     s = result["scoring"]
     lines.append("")
     lines.append(f"Scoring {s['customers']:,} customers ({s['features']}): {s['seconds']:.1f} s.")

@@ -82,6 +82,8 @@ class Settings:
     churn_horizon_days: int = 90
     clv_horizon_months: int = 12
     annual_discount_rate: float = 0.10
+    # Days between model refits (customer360.ml.scoring.refit_cutoff); the runs between score with the last fit.
+    model_refit_days: int = 1
     max_quarantine_share: float = 0.05  # a batch quarantining more of a source's rows fails the raw gate
     # Identity resolution (customer360.identity): largest cluster merged without a steward, and the
     # match-probability band: >= link links, [review, link) goes to the steward review queue.
@@ -135,6 +137,7 @@ class Settings:
             churn_horizon_days=int(env.get("C360_CHURN_HORIZON_DAYS", "90")),
             clv_horizon_months=int(env.get("C360_CLV_HORIZON_MONTHS", "12")),
             annual_discount_rate=float(env.get("C360_ANNUAL_DISCOUNT_RATE", "0.10")),
+            model_refit_days=int(env.get("C360_MODEL_REFIT_DAYS", "1")),
             max_quarantine_share=float(env.get("C360_MAX_QUARANTINE_SHARE", "0.05")),
             max_cluster_size=int(env.get("C360_MAX_CLUSTER_SIZE", "50")),
             match_link_probability=float(env.get("C360_MATCH_LINK_PROBABILITY", "0.99")),
@@ -145,6 +148,8 @@ class Settings:
         )
 
     def __post_init__(self) -> None:
+        if self.model_refit_days < 1:
+            raise ValueError(f"C360_MODEL_REFIT_DAYS must be at least 1, got {self.model_refit_days}")
         if self.max_cluster_size < 2:
             raise ValueError(f"C360_MAX_CLUSTER_SIZE must be at least 2, got {self.max_cluster_size}")
         if not 0.0 < self.match_review_probability <= self.match_link_probability <= 1.0:

@@ -145,3 +145,55 @@ def test_scoring_refuses_a_tampered_champion(warehouse_settings: Settings) -> No
     Path(path).write_bytes(Path(path).read_bytes()[:-1] + b"\x00")
     with pytest.raises(ArtifactChecksumError, match="refusing to load churn.joblib"):
         score_customers(warehouse_settings, date(2025, 12, 1), model_dir, config=config)
+
+
+def test_a_weekly_refit_trains_as_of_monday_and_the_days_between_only_score(warehouse_settings: Settings) -> None:
+    from dataclasses import replace
+
+    from customer360.ml.config import ScoringConfig
+    from customer360.ml.scoring import score_customers
+
+    tx = simulate_transactions(800, "2023-06-01", "2026-03-01", seed=13)
+    _load_orders(warehouse_settings, tx)
+    weekly = replace(warehouse_settings, model_refit_days=7)
+    config = ScoringConfig(churn=ChurnConfig(max_iter=30))
+    monday = date(2025, 12, 29)
+
+    def registry() -> list[tuple]:
+        with psycopg.connect(warehouse_settings.warehouse_url) as conn:
+            return conn.execute(
+                "select model_version, model_name, trained_at_cutoff from ml.model_registry order by 1, 2"
+            ).fetchall()
+
+    def scores(cutoff: date) -> list[tuple]:
+        with psycopg.connect(warehouse_settings.warehouse_url) as conn:
+            return conn.execute(
+                "select customer_id, model_version, churn_model_version, churn_probability, p_alive, clv, segment, "
+                "cluster_name from ml.customer_scores where cutoff_date = %s order by customer_id",
+                (cutoff,),
+            ).fetchall()
+
+    # Wednesday, nothing registered yet: Monday's models are trained first, then Wednesday is scored with them.
+    wednesday = score_customers(weekly, date(2025, 12, 31), warehouse_settings.data_dir / "models", config=config)
+    assert wednesday.model_version == config.model_version(monday)
+    assert wednesday.metrics["refit"]["trained_at_cutoff"] == monday.isoformat()
+    assert {row[2] for row in registry()} == {monday}
+    assert scores(monday) and len(scores(date(2025, 12, 31))) == wednesday.customers_scored
+
+    # Friday trains nothing.
+    before = registry()
+    friday = score_customers(weekly, date(2026, 1, 2), warehouse_settings.data_dir / "models", config=config)
+    assert registry() == before and friday.model_version == wednesday.model_version
+    friday_scores = scores(date(2026, 1, 2))
+    assert {row[2] for row in friday_scores} == {wednesday.metrics["churn"]["scored_with"]}
+
+    # The same Friday on a warehouse that never ran Wednesday gives the same scores (a backfill in any order).
+    with psycopg.connect(warehouse_settings.warehouse_url) as conn:
+        conn.execute("delete from ml.customer_scores; delete from ml.model_registry")
+    score_customers(weekly, date(2026, 1, 2), warehouse_settings.data_dir / "models-again", config=config)
+    assert scores(date(2026, 1, 2)) == friday_scores
+
+    # The next Monday refits.
+    next_monday = score_customers(weekly, date(2026, 1, 5), warehouse_settings.data_dir / "models", config=config)
+    assert next_monday.model_version == config.model_version(date(2026, 1, 5))
+    assert date(2026, 1, 5) in {row[2] for row in registry()}

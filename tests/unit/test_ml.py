@@ -514,3 +514,28 @@ def test_clv_follows_the_chosen_purchase_model(synthetic_history) -> None:
     )
     np.testing.assert_allclose(value[BLEND_KIND]["clv"], (value[BTYD_KIND]["clv"] + value[ML_KIND]["clv"]) / 2)
     assert (value[ML_KIND]["clv"] >= value[ML_KIND]["expected_revenue"]).all()  # 12 months hold more than 90 days
+
+
+@pytest.mark.parametrize(
+    ("cutoff", "days", "trained_at"),
+    [
+        (date(2025, 12, 31), 1, date(2025, 12, 31)),
+        (date(2025, 12, 31), 7, date(2025, 12, 29)),  # a Wednesday: that week's Monday
+        (date(2025, 12, 29), 7, date(2025, 12, 29)),
+        (date(2026, 1, 4), 7, date(2025, 12, 29)),  # Sunday
+        (date(1970, 1, 5), 30, date(1970, 1, 5)),
+        (date(1970, 2, 3), 30, date(1970, 1, 5)),
+        (date(1970, 2, 4), 30, date(1970, 2, 4)),
+    ],
+)
+def test_models_refit_on_a_fixed_calendar(cutoff, days, trained_at) -> None:
+    from customer360.ml.scoring import refit_cutoff
+
+    assert refit_cutoff(cutoff, days) == trained_at
+
+
+def test_a_refit_cadence_below_one_day_is_refused() -> None:
+    from customer360.config import Settings
+
+    with pytest.raises(ValueError, match="C360_MODEL_REFIT_DAYS must be at least 1"):
+        Settings.from_env({"WAREHOUSE_URL": "postgresql://u@h/d", "C360_MODEL_REFIT_DAYS": "0"})

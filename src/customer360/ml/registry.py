@@ -159,3 +159,47 @@ def save_models(entries: Sequence[RegistryEntry], model_version: str, model_dir:
         path = Path(model_dir) / model_version / f"{entry.model_name}.joblib"
         saved[entry.model_name] = (str(path), save_artifact(entry.model, path))
     return saved
+
+
+@dataclass(frozen=True)
+class RegisteredRun:
+    """The models a registered run scored with, read back to score later cutoffs (a run between refits)."""
+
+    model_version: str
+    churn_version: str
+    churn: Any
+    purchases_version: str
+    purchases: Any
+    clusters: Any | None
+
+
+def registered_run(conn: psycopg.Connection, model_version: str) -> RegisteredRun | None:
+    """The scoring models of the run registered as ``model_version``, or None when it is not (completely) there.
+
+    Each file must match its registered checksum (ArtifactChecksumError otherwise).
+    """
+    if not table_exists(conn, "ml", "model_registry"):
+        return None
+    rows = conn.execute(
+        "select model_name, metrics from ml.model_registry where model_version = %s", (model_version,)
+    ).fetchall()
+    metrics: dict[str, Any] = {name: values for name, values in rows}
+    if "churn" not in metrics or "purchases" not in metrics:
+        return None
+    churn_version = metrics["churn"]["scored_with"]
+    purchases_version = metrics["purchases"]["scored_with_version"]
+    churn = _registered_model(conn, churn_version, "churn")
+    purchases = _registered_model(conn, purchases_version, "purchases")
+    if churn is None or purchases is None:
+        return None
+    clusters = _registered_model(conn, model_version, "clusters") if "clusters" in metrics else None
+    return RegisteredRun(model_version, churn_version, churn, purchases_version, purchases, clusters)
+
+
+def _registered_model(conn: psycopg.Connection, model_version: str, model_name: str) -> Any | None:
+    row = conn.execute(
+        "select artifact_path, artifact_sha256 from ml.model_registry "
+        "where model_version = %s and model_name = %s and artifact_path is not null",
+        (model_version, model_name),
+    ).fetchone()
+    return None if row is None else load_artifact(Path(row[0]), row[1])

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -43,11 +43,21 @@ from customer360.ml.purchases import (
     predict_value,
     select_purchase_model,
 )
-from customer360.ml.registry import RegistryEntry, json_safe, load_champion, registry_entries, save_models
+from customer360.ml.registry import (
+    RegisteredRun,
+    RegistryEntry,
+    json_safe,
+    load_champion,
+    registered_run,
+    registry_entries,
+    save_models,
+)
 from customer360.ml.segments import assign_segments
 from customer360.ml.store import SCORE_COLUMNS, ensure_ml_tables, load_touchpoints, load_transactions, write_run
 
 log = logging.getLogger(__name__)
+
+REFIT_CALENDAR_START = date(1970, 1, 5)  # a Monday: with a 7-day cadence, models are trained as of Mondays
 
 
 @dataclass(frozen=True)
@@ -262,6 +272,62 @@ def _evaluation_tables(
     return tables
 
 
+def refit_cutoff(cutoff: date, refit_days: int) -> date:
+    """The cutoff the models scoring ``cutoff`` are trained at: the latest day on or before it of a fixed
+    calendar, one day in every ``refit_days`` counted from Monday 1970-01-05 (with 7: each Monday).
+
+    A calendar, not "the last fit": the days of a backfill score with the same models whatever order
+    (or parallelism) they run in, and a rerun of a day gives the same scores.
+    """
+    if refit_days < 1:
+        raise ValueError(f"refit_days must be at least 1, got {refit_days}")
+    return cutoff - timedelta(days=(cutoff - REFIT_CALENDAR_START).days % refit_days)
+
+
+def score_with_registered(
+    registered: RegisteredRun,
+    transactions: pd.DataFrame,
+    cutoff: date,
+    config: ScoringConfig,
+    touchpoints: pd.DataFrame | None = None,
+    *,
+    trained_at: date,
+) -> ModelRun:
+    """Score each customer seen before ``cutoff`` with the models of a registered run (no training)."""
+    cut = to_utc_timestamp(_checked_cutoff(cutoff))
+    tx = prepare_transactions(transactions)
+    tx = tx.loc[tx["ordered_at"] < cut]
+    tp = prepare_touchpoints(touchpoints)
+    tp = tp.loc[tp["occurred_at"] < cut]
+    models = FittedModels(
+        churn=registered.churn,
+        churn_version=registered.churn_version,
+        purchases=registered.purchases,
+        purchases_version=registered.purchases_version,
+        clusters=registered.clusters,
+        horizon_days=config.horizon_days,
+        clv_horizon_months=config.clv_horizon_months,
+        annual_discount_rate=config.annual_discount_rate,
+    )
+    features = build_features(tx, cut, tp)
+    scores = score_frame(models, features, clv.rfm_summary(tx, cut).reindex(features.index))
+    reason = f"scored with the models trained as of {trained_at} ({registered.model_version}); no refit due"
+    metrics = {
+        "customers": int(len(scores)),
+        "orders_used": int(len(tx)),
+        "touchpoints_used": int(len(tp)),
+        "horizon_days": config.horizon_days,
+        "refit": {"trained_at_cutoff": trained_at.isoformat(), "model_version": registered.model_version},
+        "churn": {"scored_with": registered.churn_version, "champion": {"reason": reason}},
+        "purchases": {"scored_with": registered.purchases.kind, "scored_with_version": registered.purchases_version},
+        "mean_churn_probability": float(scores["churn_probability"].mean()) if len(scores) else None,
+        "total_expected_revenue": float(scores["expected_revenue"].sum()),
+        "total_clv": float(scores["clv"].sum()),
+        "segments": {k: int(v) for k, v in scores["segment"].value_counts().sort_index().items()},
+    }
+    return ModelRun(cutoff, registered.model_version, scores, (), json_safe(metrics), {}, models)
+
+
 def score_customers(
     settings: Settings,
     cutoff: date,
@@ -270,36 +336,37 @@ def score_customers(
     config: ScoringConfig | None = None,
     marts: str = MARTS_SCHEMA,
 ) -> ScoringSummary:
-    """Read orders and touch points, fit and score as of ``cutoff``, save models and write the ml tables.
+    """Read orders and touch points, score as of ``cutoff`` and write the ml tables.
+
+    Models are trained as of ``refit_cutoff(cutoff, settings.model_refit_days)``: on that day itself
+    (saving the models and writing their registry rows), or, between refits, read back from the
+    registry, training the refit day's models first if no run registered them (a backfill started
+    mid-week). With no orders before the refit day, the models are trained at ``cutoff``.
 
     ``marts`` is the schema the facts are read from: the pipeline scores the build
     schema before it is published.
 
-    Raises ``ArtifactChecksumError`` when the registered churn champion's file
-    does not match its checksum.
+    Raises ``ArtifactChecksumError`` when a registered model's file does not match its checksum.
     """
     started = time.perf_counter()
     config = config or ScoringConfig.from_settings(settings)
     cutoff_date = _checked_cutoff(cutoff)
     cut = to_utc_timestamp(cutoff_date)
+    refit_at = refit_cutoff(cutoff_date, settings.model_refit_days)
     with connect(settings) as conn:
         transactions = load_transactions(conn, cut, marts)
         touchpoints = load_touchpoints(conn, cut, marts)
-        champion = load_champion(conn, cutoff_date)
-        purchase_champion = load_champion(conn, cutoff_date, "purchases")
     log.info(
-        "scoring as of %s: %d orders and %d touch points read; churn champion %s",
+        "scoring as of %s: %d orders and %d touch points read; models trained as of %s",
         cutoff_date,
         len(transactions),
         0 if touchpoints is None else len(touchpoints),
-        champion.model_version if champion else "none",
+        refit_at,
     )
-    run = compute_scores(transactions, cutoff_date, config, touchpoints, champion, purchase_champion)
-    artifacts = save_models(run.entries, run.model_version, model_dir)
-    with connect(settings) as conn:
-        with conn.transaction():
-            ensure_ml_tables(conn)
-            write_run(conn, run, artifacts)
+    if refit_at == cutoff_date or not (transactions["ordered_at"] < to_utc_timestamp(refit_at)).any():
+        run = _train_and_write(settings, transactions, touchpoints, cutoff_date, config, model_dir)
+    else:
+        run = _score_between_refits(settings, transactions, touchpoints, cutoff_date, refit_at, config, model_dir)
     summary = ScoringSummary(
         cutoff=cutoff_date,
         model_version=run.model_version,
@@ -307,17 +374,74 @@ def score_customers(
         metrics=run.metrics,
         seconds=time.perf_counter() - started,
     )
-    churn_bt = run.metrics["churn"]["backtest"]
     log.info(
-        "scored %d customers, model_version %s, churn model %s (%s), backtest AUC %s (recency baseline %s), "
-        "purchases from %s, %.1fs",
+        "scored %d customers, model_version %s, churn model %s (%s), purchases from %s, %.1fs",
         summary.customers_scored,
         summary.model_version,
-        run.metrics["churn"]["final"]["model_kind"],
+        run.metrics["churn"]["scored_with"],
         run.metrics["churn"]["champion"]["reason"],
-        (churn_bt.get("model") or {}).get("roc_auc"),
-        (churn_bt.get("recency_baseline") or {}).get("roc_auc"),
         run.metrics["purchases"]["scored_with"],
         summary.seconds,
     )
     return summary
+
+
+def _train_and_write(
+    settings: Settings,
+    transactions: pd.DataFrame,
+    touchpoints: pd.DataFrame | None,
+    cutoff: date,
+    config: ScoringConfig,
+    model_dir: Path,
+) -> ModelRun:
+    """Train every model as of ``cutoff`` against the champions registered by then, score, save and write."""
+    with connect(settings) as conn:
+        champion = load_champion(conn, cutoff)
+        purchase_champion = load_champion(conn, cutoff, "purchases")
+    run = compute_scores(transactions, cutoff, config, touchpoints, champion, purchase_champion)
+    artifacts = save_models(run.entries, run.model_version, model_dir)
+    with connect(settings) as conn:
+        with conn.transaction():
+            ensure_ml_tables(conn)
+            write_run(conn, run, artifacts)
+    churn_bt = run.metrics["churn"]["backtest"]
+    log.info(
+        "trained as of %s: churn model %s, backtest AUC %s (recency baseline %s)",
+        cutoff,
+        run.metrics["churn"]["final"]["model_kind"],
+        (churn_bt.get("model") or {}).get("roc_auc"),
+        (churn_bt.get("recency_baseline") or {}).get("roc_auc"),
+    )
+    return run
+
+
+def _score_between_refits(
+    settings: Settings,
+    transactions: pd.DataFrame,
+    touchpoints: pd.DataFrame | None,
+    cutoff: date,
+    refit_at: date,
+    config: ScoringConfig,
+    model_dir: Path,
+) -> ModelRun:
+    version = config.model_version(refit_at)
+    with connect(settings) as conn:
+        conn.autocommit = True  # no transaction held open while the lock waits or the models train
+        # Days of one refit period run in parallel (a backfill) train the refit day's models once.
+        conn.execute("select pg_advisory_lock(hashtext(%s))", (f"ml.refit {version}",))
+        try:
+            registered = registered_run(conn, version)
+            if registered is None:
+                log.info("no run registered the models of %s: training them first", refit_at)
+                _train_and_write(settings, transactions, touchpoints, refit_at, config, model_dir)
+                registered = registered_run(conn, version)
+        finally:
+            conn.execute("select pg_advisory_unlock(hashtext(%s))", (f"ml.refit {version}",))
+    if registered is None:
+        raise RuntimeError(f"the models of {version} were trained but are not in ml.model_registry")
+    run = score_with_registered(registered, transactions, cutoff, config, touchpoints, trained_at=refit_at)
+    with connect(settings) as conn:
+        with conn.transaction():
+            ensure_ml_tables(conn)
+            write_run(conn, run, {})
+    return run

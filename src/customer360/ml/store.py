@@ -201,7 +201,8 @@ def load_touchpoints(conn: psycopg.Connection, cutoff: pd.Timestamp, marts: str 
 
 
 def write_run(conn: psycopg.Connection, run: ModelRun, artifacts: dict[str, tuple[str, str]]) -> None:
-    """Replace this (cutoff, model version)'s scores, registry rows and evaluation tables."""
+    """Replace this (cutoff, model version)'s scores and, for a run that trained models, their registry rows
+    and evaluation tables."""
     cutoff_ts = to_utc_timestamp(run.cutoff)
     conn.execute(
         "delete from ml.customer_scores where cutoff_date = %s and model_version = %s",
@@ -218,6 +219,8 @@ def write_run(conn: psycopg.Connection, run: ModelRun, artifacts: dict[str, tupl
     copy_sql = f"copy ml.customer_scores ({', '.join(columns)}) from stdin with (format csv)"
     with conn.cursor() as cur, cur.copy(copy_sql) as copy:
         copy.write(payload.encode())
+    if not run.entries:
+        return  # a run between refits trained nothing: the registry and evaluation rows of its models' run stay
 
     for entry in run.entries:
         path, sha = artifacts.get(entry.model_name, (None, None))
