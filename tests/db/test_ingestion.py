@@ -369,19 +369,20 @@ def test_failure_mid_file_leaves_no_rows(settings, monkeypatch, read_path):
         lines(POS_HEADER, *[pos_row(f"T{i}") for i in range(10)], pos_row("Tx", "bad")),
     )
     land(settings, "crm_accounts", DAY, lines(CRM_HEADER, crm_row("A1")))
-    from customer360.ingestion import columnar
+    from customer360.ingestion import columnar, direct
     from customer360.ingestion.validation import RowValidator
 
     calls = {"n": 0}
-    if read_path == "columnar":  # small blocks: several batches, the third one fails
+    if read_path == "columnar":  # small blocks: several blocks of the direct path, the third one fails
         monkeypatch.setattr(columnar, "BLOCK_BYTES", 200)
-        target, method, fail_at = columnar, "check_columns", 3
+        target, method, fail_at = direct.FieldSpans, "check", 3
     else:
         target, method, fail_at = RowValidator, "convert", 8
     real = getattr(target, method)
 
     def failing(*args):
-        if "pos_transactions" in repr(args[0] if read_path == "columnar" else args[0].contract.name):
+        contract = args[1] if read_path == "columnar" else args[0].contract
+        if contract.name == "pos_transactions":
             calls["n"] += 1
             if calls["n"] == fail_at:
                 raise RuntimeError("disk on fire")

@@ -32,7 +32,8 @@ def _rows(settings: Settings, source: str) -> tuple[list[tuple], list[tuple], li
     cols = ", ".join(f'"{c}"::text' for c in contract.column_names)
     with connect(settings) as conn:
         raw = conn.execute(
-            f"select {cols}, _file_name, _line_number, _extra::text from raw.{source} order by _file_name, _line_number"
+            f"select {cols}, _batch_id, _file_name, _line_number, _extra::text from raw.{source} "
+            "order by _file_name, _line_number"
         ).fetchall()
         quarantined = conn.execute(
             f"select _file_name, _line_number, reason_code, reason, raw_record "
@@ -201,4 +202,36 @@ def test_a_file_of_many_blocks_numbers_its_lines_across_them(server_url, tmp_pat
     assert seen["columnar"] == []
     raw, quarantined, _ = results["direct"]["pos_transactions"]
     assert len(raw) == 599 and [(q[1], q[2]) for q in quarantined] == [(452, "missing_required")]
-    assert [r[8] for r in raw[:3]] == [2, 3, 4]
+    assert [r[9] for r in raw[:3]] == [2, 3, 4]  # _line_number
+
+
+def test_raw_tables_from_before_the_batch_defaults_get_them_and_rows_keep_their_batch_and_file(
+    server_url, tmp_path, monkeypatch
+):
+    url = make_test_database(server_url, "directold")
+    try:
+        s = Settings(warehouse_url=url, data_dir=tmp_path / "data")
+        prepare_warehouse(s)
+        day = date(2024, 3, 1)
+        row = "T1;L-1;S01;2024-03-01T10:15:00Z;5.00;GBP;SKU1*1"
+        _land(tmp_path / "data", "2024-03-01", "pos_transactions_2024-03-01_001.csv", f"{POS_HEADER}\n{row}\n".encode())
+        load_interval(s, day, date(2024, 3, 2), ["pos_transactions"], batch_id="first")  # creates the tables
+        with connect(s) as conn:
+            conn.execute("truncate raw.pos_transactions, ops.file_manifest")
+            conn.execute(
+                "alter table raw.pos_transactions alter column _batch_id drop default, "
+                "alter column _file_name drop default"
+            )
+            conn.commit()
+        seen: list[str] = []
+        monkeypatch.setattr(loader_module._FileLoader, "_copy_direct", _spy("_copy_direct", seen))
+        load_interval(s, day, date(2024, 3, 2), ["pos_transactions"], batch_id="second").raise_if_rejected()
+        with connect(s) as conn:
+            rows = conn.execute("select transaction_id, _batch_id, _file_name from raw.pos_transactions").fetchall()
+            # Without the file's settings, the defaults are null and a row is refused rather than stored unlabelled.
+            with pytest.raises(Exception, match="_batch_id"):
+                conn.execute("insert into raw.pos_transactions (_line_number, transaction_id) values (2, 'T9')")
+        assert seen == ["pos_transactions_2024-03-01_001.csv"]
+        assert rows == [("T1", "second", "pos_transactions_2024-03-01_001.csv")]
+    finally:
+        drop_database(url)

@@ -44,10 +44,9 @@ from customer360.config import Settings
 from customer360.db.connection import connect, qualified
 from customer360.ingestion import columnar, direct
 from customer360.ingestion.contracts import LANDING_DAY_FORMAT, SOURCES, SourceContract, get_source
-from customer360.ingestion.direct import csv_quoted
 from customer360.ingestion.readers import FileProblem, check_text_encoding, open_reader
 from customer360.ingestion.report import IngestReport, RejectedFile, SourceReport, name_list
-from customer360.ingestion.tables import QUARANTINE_COPY_COLUMNS, RAW_COPY_METADATA, ensure_tables
+from customer360.ingestion.tables import BATCH_SETTINGS, QUARANTINE_COPY_COLUMNS, RAW_COPY_METADATA, ensure_tables
 from customer360.ingestion.validation import RowValidator, printable_raw, summarize
 from customer360.privacy import suppression
 
@@ -530,11 +529,16 @@ class _FileLoader:
         copy_raw, copy_quarantine = self._statements(contract)
         latest = latest_event_time(day)
         d = contract.delimiter
-        suffix = d.encode() + csv_quoted(self.batch_id) + d.encode() + csv_quoted(path.name)
-        plain = direct.PlainCsv(contract, path, latest, suffix)
+        plain = direct.PlainCsv(contract, path, latest)
+        # The batch and the file name come from the raw table's defaults (tables.BATCH_SETTINGS), set for
+        # this file's transaction: the lines go to COPY with nothing but their number added.
+        self.conn.execute(
+            "select set_config(%s, %s, true), set_config(%s, %s, true)",
+            (BATCH_SETTINGS["_batch_id"], self.batch_id, BATCH_SETTINGS["_file_name"], path.name),
+        )
         copy_lines = sql.SQL("copy {} ({}) from stdin (format csv, delimiter {})").format(
             qualified("raw", contract.name),
-            sql.SQL(", ").join(map(sql.Identifier, ["_line_number", *plain.file_columns, "_batch_id", "_file_name"])),
+            sql.SQL(", ").join(map(sql.Identifier, ["_line_number", *plain.file_columns])),
             sql.Literal(d),
         )
         validator = RowValidator(contract, latest_event_at=latest)
