@@ -36,7 +36,6 @@ import pandas as pd
 
 from customer360.config import PROJECT_ROOT, Settings, with_database
 
-RESULTS_DIR = PROJECT_ROOT / "bench" / "results"
 WORK_DIR = PROJECT_ROOT / ".local" / "bench-identity"
 
 
@@ -477,28 +476,16 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("splink").setLevel(logging.WARNING)
     server_url = resolve_warehouse_url()
+    from bench.run import write_results
+
     if args.dataset:
         quality = [measure_dataset(args.dataset, server_url)]
-        out = RESULTS_DIR / f"identity-{args.dataset}.json"
+        stem = f"identity-{args.dataset}"
     else:
         rates = [float(r) for r in args.defect_rates.split(",")]
         quality = [measure_quality(args.people, rate, args.days, server_url, args.rebuild_models) for rate in rates]
-        out = RESULTS_DIR / f"identity-{args.people}.json"
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    out.write_text(
-        json.dumps(
-            {
-                "measured_at": datetime.now().isoformat(timespec="seconds"),
-                "cores": os.cpu_count(),
-                "quality": [asdict(q) for q in quality],
-            },
-            indent=2,
-        )
-    )
-    table = markdown(quality)
-    out.with_suffix(".md").write_text(table)
-    print("\n" + table)
-    print(f"figures written to {out}")
+        stem = f"identity-{args.people}"
+    write_results(stem, {"quality": [asdict(q) for q in quality]}, markdown(quality))
     return 0
 
 
