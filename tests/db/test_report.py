@@ -221,7 +221,7 @@ def test_report_shows_the_ml_evaluation_plots(settings, tmp_path):
     from customer360.ml.scoring import compute_scores
     from customer360.ml.store import ensure_ml_tables, write_run
     from customer360.ml.synthetic import simulate_transactions
-    from customer360.reporting.run_report import ML_PLOTS
+    from customer360.reporting.charts import ML_PLOTS
 
     history = simulate_transactions(1500, "2023-06-01", "2026-01-01", seed=3)
     run = compute_scores(history, date(2025, 12, 1), ScoringConfig(churn=ChurnConfig(max_iter=40)))

@@ -61,7 +61,7 @@ def simulate_if_needed(people: int, seed: int, days: int, defect_rate: float, da
 def layer_counts(settings: Settings) -> dict[str, dict[str, int | None]]:
     """Rows per table in every warehouse schema (the report's counts, plus ops)."""
     from customer360.db.connection import SCHEMAS, connect
-    from customer360.reporting.run_report import row_counts
+    from customer360.reporting.queries import row_counts
 
     with connect(settings) as conn:
         return row_counts(conn, SCHEMAS)
