@@ -129,3 +129,24 @@ def test_no_two_modules_import_each_other():
         - {(a, b) for a in modules for b in modules if b.startswith(a + ".") or a.startswith(b + ".")}
     )
     assert circles == []
+
+
+def test_every_table_the_code_creates_has_an_owner():
+    """A table created in src/ is owned by its schema's role (in ops: per table, or kept by the administrator)."""
+    import re
+
+    from customer360.db.bootstrap import ADMIN_OPS_TABLES, OPS_TABLE_OWNERS, TABLE_OWNERS
+
+    created = {
+        match.groups()
+        for path in (ROOT / "src").rglob("*.py")
+        for match in re.finditer(r"create table if not exists (\w+)\.(\w+)", path.read_text())
+    }
+    assert len(created) >= 19
+    unowned = sorted(
+        f"{schema}.{table}"
+        for schema, table in created
+        if (schema != "ops" and schema not in TABLE_OWNERS)
+        or (schema == "ops" and table not in OPS_TABLE_OWNERS and table not in ADMIN_OPS_TABLES)
+    )
+    assert unowned == []

@@ -44,6 +44,9 @@ OPS_TABLE_OWNERS: dict[str, str] = {
     "run_intervals": TRANSFORMER,
     "build_lease": TRANSFORMER,
 }
+# ops tables an erasure (run by an administrator, customer360.privacy.erase) creates and keeps: no pipeline
+# role may alter or empty the suppression list or the record of requests; the loader only reads them.
+ADMIN_OPS_TABLES = ("erasure_requests", "erasure_suppressions")
 MARTS_READERS = tuple(role for role, access in ROLE_SCHEMAS.items() if MARTS_SCHEMA in access["read"])
 
 
