@@ -456,12 +456,11 @@ def built(settings, parsed):
             ensure_identity_tables(conn)  # the other identity tables the steward mart reads
             ensure_ml_tables(conn)  # the table exactly as the ML step creates it
 
-        from customer360.ingestion.tables import OPS_DDL
+        from customer360.db import tables
         from customer360.quality.gate import CheckResult, store_results
 
         with psycopg.connect(settings.warehouse_url, autocommit=True) as conn:
-            for statement in OPS_DDL:
-                conn.execute(statement)
+            tables.create(conn, tables.INGEST_OPS)
         for run_id, day, passed in DQ_RUNS:
             store_results(
                 settings,

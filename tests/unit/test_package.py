@@ -131,22 +131,22 @@ def test_no_two_modules_import_each_other():
     assert circles == []
 
 
-def test_every_table_the_code_creates_has_an_owner():
-    """A table created in src/ is owned by its schema's role (in ops: per table, or kept by the administrator)."""
+def test_one_module_creates_the_python_owned_tables_and_declares_their_owners():
+    """Every `create table` in src/ is in customer360.db.tables, which names each table and its owner."""
     import re
 
-    from customer360.db.bootstrap import ADMIN_OPS_TABLES, OPS_TABLE_OWNERS, TABLE_OWNERS
+    from customer360.db import tables
+    from customer360.db.bootstrap import TABLE_OWNERS
 
-    created = {
-        match.groups()
-        for path in (ROOT / "src").rglob("*.py")
-        for match in re.finditer(r"create table if not exists (\w+)\.(\w+)", path.read_text())
+    pattern = re.compile(r"create table if not exists (\w+\.\w+)")
+    creating = {
+        str(path.relative_to(ROOT)): set(pattern.findall(path.read_text())) for path in (ROOT / "src").rglob("*.py")
     }
-    assert len(created) >= 19
-    unowned = sorted(
-        f"{schema}.{table}"
-        for schema, table in created
-        if (schema != "ops" and schema not in TABLE_OWNERS)
-        or (schema == "ops" and table not in OPS_TABLE_OWNERS and table not in ADMIN_OPS_TABLES)
-    )
-    assert unowned == []
+    assert {path for path, found in creating.items() if found} == {"src/customer360/db/tables.py"}
+    declared = {name for group in tables.REGISTRY for name in group.names}
+    assert declared == creating["src/customer360/db/tables.py"]
+    for group in tables.REGISTRY:
+        for name in group.names:
+            schema = name.split(".")[0]
+            # outside ops a table belongs to its schema's owner; the declaration must say the same
+            assert schema == "ops" or group.owner == TABLE_OWNERS[schema], name

@@ -7,13 +7,13 @@ import logging
 from psycopg import sql
 
 from customer360.config import Settings
+from customer360.db import tables
 from customer360.db.connection import MARTS_BUILD_SCHEMA, MARTS_SCHEMA, SCHEMAS, connect
+from customer360.db.roles import LOADER, TRANSFORMER
 
 log = logging.getLogger(__name__)
 
-LOADER = "c360_loader"
 PUBLISH_LOCK = 360361
-TRANSFORMER = "c360_transformer"
 
 # NOLOGIN group roles; people and services log in as members of them. The pipeline's
 # own sessions act as LOADER (ingestion) or TRANSFORMER (everything after it), never
@@ -37,16 +37,13 @@ TABLE_OWNERS: dict[str, str] = {
         for schema in ("staging", "intermediate", "identity", "steward", "marts", "marts_build", "history", "ml")
     },
 }
+# In ops, per table, as customer360.db.tables declares (the erasure's tables stay the administrator's).
 OPS_TABLE_OWNERS: dict[str, str] = {
-    "file_manifest": LOADER,
-    "ingest_log": LOADER,
-    "dq_results": TRANSFORMER,
-    "run_intervals": TRANSFORMER,
-    "build_lease": TRANSFORMER,
+    name.removeprefix("ops."): group.owner
+    for group in tables.REGISTRY
+    for name in group.names
+    if name.startswith("ops.") and group.owner is not None
 }
-# ops tables an erasure (run by an administrator, customer360.privacy.erase) creates and keeps: no pipeline
-# role may alter or empty the suppression list or the record of requests; the loader only reads them.
-ADMIN_OPS_TABLES = ("erasure_requests", "erasure_suppressions")
 MARTS_READERS = tuple(role for role, access in ROLE_SCHEMAS.items() if MARTS_SCHEMA in access["read"])
 
 

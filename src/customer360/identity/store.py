@@ -8,99 +8,10 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from customer360.db import tables
+
 INPUT_TABLE = "intermediate.int_source_records"
 
-DDL = """
-create table if not exists identity.customer_source_xref (
-    source text not null,
-    source_record_key text not null,
-    customer_id text not null,
-    matched_by text not null,
-    resolved_run_id text not null,
-    primary key (source, source_record_key)
-);
-alter table identity.customer_source_xref add column if not exists match_key_hash text;
-create index if not exists customer_source_xref_customer on identity.customer_source_xref (customer_id);
-create sequence if not exists identity.customer_id_seq;
-create table if not exists identity.customer_id_history (
-    old_customer_id text not null,
-    new_customer_id text not null,
-    reason text not null,
-    run_id text not null,
-    changed_at timestamptz not null,
-    primary key (old_customer_id, new_customer_id, run_id)
-);
-create table if not exists identity.resolution_runs (
-    run_id text primary key,
-    resolved_at timestamptz not null,
-    records integer not null,
-    customers integer not null,
-    new_customers integer not null,
-    merged_ids integer not null,
-    split_ids integer not null,
-    links_by_rule jsonb not null
-);
-alter table identity.resolution_runs add column if not exists mode text;
-alter table identity.resolution_runs add column if not exists records_matched integer;
-alter table identity.resolution_runs add column if not exists scored_pairs integer;
-alter table identity.resolution_runs add column if not exists review_pairs integer;
-alter table identity.resolution_runs add column if not exists seconds jsonb;
--- How the match model's parameters were obtained (customer360.identity.probabilistic.Training); null: rules only.
-alter table identity.resolution_runs add column if not exists training jsonb;
--- When the execution was logged (resolved_at is its interval's as-of): the report shows the latest.
-alter table identity.resolution_runs add column if not exists logged_at timestamptz not null default now();
--- One row per execution: a rerun of an interval (same run_id) is logged as its next attempt.
-alter table identity.resolution_runs add column if not exists attempt integer not null default 1;
-do $$
-begin
-    if (select array_length(conkey, 1) from pg_constraint
-        where conrelid = 'identity.resolution_runs'::regclass and contype = 'p') = 1 then
-        alter table identity.resolution_runs drop constraint resolution_runs_pkey;
-        alter table identity.resolution_runs add primary key (run_id, attempt);
-    end if;
-end $$;
-create table if not exists identity.match_pairs (
-    run_id text not null,
-    left_source text not null,
-    left_source_record_key text not null,
-    right_source text not null,
-    right_source_record_key text not null,
-    match_weight double precision not null,
-    match_probability double precision not null,
-    evidence jsonb not null,
-    outcome text not null check (outcome in ('link', 'review', 'household_guard', 'below_review')),
-    -- The latest score of each pair; run_id is the run that scored it.
-    primary key (left_source, left_source_record_key, right_source, right_source_record_key)
-);
-create table if not exists identity.review_queue (
-    run_id text not null,
-    left_source text not null,
-    left_source_record_key text not null,
-    right_source text not null,
-    right_source_record_key text not null,
-    reason text not null,
-    rule text not null,
-    match_probability double precision,
-    primary key (left_source, left_source_record_key, right_source, right_source_record_key)
-);
-create table if not exists identity.steward_decisions (
-    decision_id bigint generated always as identity primary key,
-    left_source text not null,
-    left_source_record_key text not null,
-    right_source text not null,
-    right_source_record_key text not null,
-    decision text not null check (decision in ('must_link', 'cannot_link')),
-    decided_by text not null default current_user,
-    decided_at timestamptz not null default now(),
-    note text
-);
-create table if not exists identity.match_models (
-    run_id text primary key,
-    trained_at timestamptz not null,
-    model jsonb not null
-);
-grant select, insert, update, delete on identity.steward_decisions to c360_steward;
-"""
 
 INPUT_COLUMNS: tuple[str, ...] = (
     "source",
@@ -122,13 +33,9 @@ OPTIONAL_COLUMNS = ("first_name_canonical", "previous_email_normalised", "postco
 
 
 def ensure_identity_tables(conn) -> None:
-    exists = conn.execute("select 1 from pg_roles where rolname = 'c360_steward'").fetchone()
-    statements = (
-        DDL
-        if exists
-        else DDL.replace("grant select, insert, update, delete on identity.steward_decisions to c360_steward;", "")
-    )
-    conn.execute(statements)
+    tables.create(conn, tables.IDENTITY)
+    if conn.execute("select 1 from pg_roles where rolname = 'c360_steward'").fetchone():
+        conn.execute("grant select, insert, update, delete on identity.steward_decisions to c360_steward")
 
 
 def read_frame(conn, query: str, params: Sequence | None = None) -> pd.DataFrame:

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 import psycopg
 from psycopg import sql
 
+from customer360.db import tables as owned
 from customer360.db.connection import qualified
 from customer360.ingestion.contracts import SOURCES, SourceContract
 
@@ -54,64 +55,6 @@ QUARANTINE_COLUMNS = (
 )
 QUARANTINE_COPY_COLUMNS = ("_batch_id", "_file_name", "_line_number", "reason_code", "reason", "raw_record")
 
-OPS_DDL = (
-    """
-    create table if not exists ops.file_manifest (
-        checksum text primary key,            -- sha256 of the file's bytes, hex
-        source text not null,
-        file_name text not null,
-        file_day date not null,
-        batch_id text not null,
-        rows_in_file integer not null default 0,
-        rows_loaded integer not null default 0,
-        rows_quarantined integer not null default 0,
-        rows_suppressed integer not null default 0, -- rows of erased people, dropped (privacy.suppression)
-        status text not null,                 -- 'loaded'; 'superseded' once a changed re-delivery replaced it;
-                                              -- 'erasure_rewrite' for a file an erasure rewrote
-        loaded_at timestamptz not null default now(),
-        constraint file_manifest_rows_add_up check (rows_loaded + rows_quarantined + rows_suppressed = rows_in_file)
-    )
-    """,
-    "create index if not exists file_manifest_source_file_idx on ops.file_manifest (source, file_name)",
-    "create index if not exists file_manifest_source_day_idx on ops.file_manifest (source, file_day)",
-    """
-    create table if not exists ops.ingest_log (
-        id bigint generated always as identity primary key,
-        batch_id text not null,
-        source text not null,
-        file_name text not null,
-        file_day date,
-        checksum text,
-        status text not null constraint ingest_log_status_check
-            check (status in ('loaded', 'replaced', 'duplicate', 'rejected')),
-        message text,
-        rows_in_file integer,
-        rows_loaded integer,
-        rows_quarantined integer,
-        logged_at timestamptz not null default now()
-    )
-    """,
-    "create index if not exists ingest_log_batch_idx on ops.ingest_log (batch_id)",
-)
-
-INGEST_LOG_STATUS_MIGRATION = """
-do $$
-begin
-    if not exists (select 1 from pg_constraint where conrelid = 'ops.ingest_log'::regclass
-                   and conname = 'ingest_log_status_check' and pg_get_constraintdef(oid) like '%replaced%') then
-        alter table ops.ingest_log drop constraint if exists ingest_log_status_check;
-        alter table ops.ingest_log add constraint ingest_log_status_check
-            check (status in ('loaded', 'replaced', 'duplicate', 'rejected'));
-    end if;
-end $$
-"""
-
-MANIFEST_SUPPRESSED_MIGRATION = """
-alter table ops.file_manifest add column rows_suppressed integer not null default 0;
-alter table ops.file_manifest drop constraint file_manifest_rows_add_up;
-alter table ops.file_manifest add constraint file_manifest_rows_add_up
-    check (rows_loaded + rows_quarantined + rows_suppressed = rows_in_file)
-"""
 
 _LOCK_KEY = 360361  # serialises concurrent ensure_tables calls (CREATE ... IF NOT EXISTS can race)
 
@@ -131,7 +74,7 @@ def ddl_statements(contracts: Iterable[SourceContract] | None = None) -> list[st
     for c in contracts or SOURCES.values():
         out.append(_create_table("raw", c.name, raw_column_defs(c)).as_string(None))
         out.append(_create_table("quarantine", c.name, QUARANTINE_COLUMNS).as_string(None))
-    out.extend(textwrap.dedent(s).strip() for s in OPS_DDL)
+    out.extend(textwrap.dedent(s).strip() for s in owned.INGEST_OPS_DDL)
     return out
 
 
@@ -194,13 +137,10 @@ def ensure_tables(conn: psycopg.Connection, contracts: Iterable[SourceContract] 
                         )
             if ("quarantine", c.name) not in existing:
                 conn.execute(_create_table("quarantine", c.name, QUARANTINE_COLUMNS))
-        for stmt in OPS_DDL:
-            conn.execute(stmt)
-        # A log from before changed re-deliveries had their own status ('replaced').
-        conn.execute(INGEST_LOG_STATUS_MIGRATION)
+        owned.create(conn, owned.INGEST_OPS)  # with the log's status migration
         manifest = existing.get(("ops", "file_manifest"))
         if manifest is not None and "rows_suppressed" not in manifest:  # a manifest from before erasure existed
-            conn.execute(MANIFEST_SUPPRESSED_MIGRATION)
+            conn.execute(owned.MANIFEST_SUPPRESSED_MIGRATION)
 
 
 def canonical_type(pg_type: str) -> str:

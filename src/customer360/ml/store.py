@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import psycopg
 
+from customer360.db import tables
 from customer360.db.connection import MARTS_SCHEMA, scalar, table_exists
 from customer360.ml.history import to_utc_timestamp
 from customer360.ml.registry import json_safe
@@ -49,67 +50,6 @@ SCORE_COLUMNS = (
     "churn_model_version",
 )
 
-DDL = (
-    """
-    create table if not exists ml.customer_scores (
-        customer_id text not null,
-        cutoff_date date not null,
-        model_version text not null,
-        churn_probability double precision,
-        expected_purchases double precision,
-        expected_revenue numeric(14, 2),
-        p_alive double precision,
-        clv numeric(14, 2),
-        segment text,
-        scored_at timestamptz not null,
-        primary key (customer_id, cutoff_date, model_version)
-    )
-    """,
-    "alter table ml.customer_scores add column if not exists cluster_id integer",
-    "alter table ml.customer_scores add column if not exists cluster_name text",
-    "alter table ml.customer_scores add column if not exists horizon_days integer",
-    "alter table ml.customer_scores add column if not exists churn_model_version text",
-    """
-    create table if not exists ml.model_registry (
-        model_version text not null,
-        model_name text not null,
-        trained_at_cutoff date not null,
-        training_window text,
-        features jsonb,
-        parameters jsonb,
-        metrics jsonb,
-        artifact_path text,
-        artifact_sha256 text,
-        primary key (model_version, model_name)
-    )
-    """,
-    "alter table ml.model_registry add column if not exists is_champion boolean not null default false",
-    """
-    create table if not exists ml.churn_evaluation (
-        model_version text not null,
-        evaluated_model text not null,
-        cutoff_date date not null,
-        test_cutoff date not null,
-        n_train integer,
-        n_test integer,
-        churn_rate double precision,
-        roc_auc double precision,
-        pr_auc double precision,
-        brier double precision,
-        primary key (model_version, evaluated_model)
-    )
-    """,
-    """
-    create table if not exists ml.evaluation_tables (
-        model_version text not null,
-        cutoff_date date not null,
-        table_name text not null,
-        rows jsonb not null,
-        primary key (model_version, table_name)
-    )
-    """,
-)
-
 
 def ensure_ml_tables(conn: psycopg.Connection) -> None:
     """Create the ml tables if missing, and add columns newer code writes."""
@@ -117,8 +57,7 @@ def ensure_ml_tables(conn: psycopg.Connection) -> None:
     # and creating one needs a right the pipeline's transformer role does not have.
     if scalar(conn, "select to_regnamespace('ml') is null"):
         conn.execute("create schema ml")
-    for statement in DDL:
-        conn.execute(statement)
+    tables.create(conn, tables.ML)
 
 
 def _copy_frame(conn: psycopg.Connection, query: str, params: tuple, names: list[str], dtypes: dict) -> pd.DataFrame:

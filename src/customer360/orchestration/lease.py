@@ -35,34 +35,13 @@ from datetime import datetime
 import psycopg
 
 from customer360.config import Settings
+from customer360.db import tables
 from customer360.db.connection import connect
 
 log = logging.getLogger(__name__)
 
 LEASE = "warehouse_build"
 POLL_SECONDS = 2.0
-
-RUNS_DDL = """
-create table if not exists ops.run_intervals (
-    run_key        text        primary key,
-    interval_start timestamptz not null,
-    interval_end   timestamptz not null,
-    first_run_at   timestamptz not null default now(),
-    last_run_at    timestamptz not null default now(),
-    runs           integer     not null default 1
-)
-"""
-
-LEASE_DDL = """
-create table if not exists ops.build_lease (
-    lease      text        primary key,
-    holder     text        not null,
-    run_key    text        not null,
-    claimed_at timestamptz not null,
-    renewed_at timestamptz not null,
-    expires_at timestamptz not null
-)
-"""
 
 
 class BuildLeaseTimeout(RuntimeError):
@@ -74,8 +53,7 @@ class BuildLeaseLost(RuntimeError):
 
 
 def ensure_run_tables(conn: psycopg.Connection) -> None:
-    conn.execute(RUNS_DDL)
-    conn.execute(LEASE_DDL)
+    tables.create(conn, tables.RUNS)
 
 
 def register_interval(settings: Settings, run_key: str, start: datetime, end: datetime) -> None:

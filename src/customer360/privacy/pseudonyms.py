@@ -16,20 +16,11 @@ from __future__ import annotations
 
 import logging
 
+from customer360.db import tables
 from customer360.privacy.keys import PseudonymKey, load_key
 
 log = logging.getLogger(__name__)
 
-DDL = """
-create table if not exists identity.record_pseudonyms (
-    source text not null,
-    source_record_key text not null,
-    key_id text not null,
-    email_key text,
-    phone_key text,
-    primary key (source, source_record_key)
-)
-"""
 KEY_LENGTH = 32  # hex characters kept for BI keys (128 bits)
 
 
@@ -40,7 +31,7 @@ def email_key(key: PseudonymKey, normalised_email: str) -> str:
 def refresh(conn, key: PseudonymKey | None = None) -> int:
     """Recompute identity.record_pseudonyms from int_source_records (in the caller's transaction)."""
     key = key or load_key()
-    conn.execute(DDL)
+    tables.create(conn, tables.PSEUDONYMS)
     if conn.execute("select to_regclass('intermediate.int_source_records') is null").fetchone()[0]:
         return 0
     h = key.hasher()

@@ -33,6 +33,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from customer360.db import tables
 from customer360.ingestion.contracts import SourceContract
 from customer360.privacy.keys import (
     KeyedHasher,
@@ -45,26 +46,6 @@ from customer360.privacy.keys import (
 
 TABLE = "ops.erasure_suppressions"
 
-DDL = """
-create table if not exists ops.erasure_suppressions (
-    request_id text not null,
-    kind text not null,            -- email, phone, account_id, loyalty_id, web_account_id, record:<source>
-    key_id text not null,          -- which secret made the hash (privacy.keys.PseudonymKey.key_id)
-    value_hash text not null,      -- HMAC-SHA256(secret, kind || 0x1f || normalised value), hex
-    suppressed_at timestamptz not null default now(),
-    primary key (value_hash, kind, request_id)
-);
-create table if not exists ops.erasure_requests (
-    request_id text primary key,
-    requested_at timestamptz not null,
-    found_by text not null,        -- 'email', 'email_key' or 'customer_id': never the value
-    customers integer not null,
-    rows_deleted jsonb not null,   -- per schema.table
-    files_rewritten integer not null,
-    suppressions integer not null,
-    dry_run boolean not null default false
-);
-"""
 
 IDENTIFIER_COLUMNS = ("account_id", "loyalty_id", "web_account_id")
 _NORMALISERS: dict[str, Callable[[str | None], str | None]] = {"email": normalise_email, "phone": normalise_phone}
@@ -95,7 +76,7 @@ def checked_columns(contract: SourceContract) -> list[tuple[int, str, Callable[[
 
 
 def ensure_table(conn) -> None:
-    conn.execute(DDL)
+    tables.create(conn, tables.ERASURE)
 
 
 @dataclass

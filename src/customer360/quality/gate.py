@@ -19,6 +19,7 @@ import psycopg
 from psycopg import sql
 
 from customer360.config import Settings
+from customer360.db import tables
 from customer360.db.connection import MARTS_SCHEMA, connect, qualified, table_exists, transaction
 from customer360.ingestion.contracts import get_source
 from customer360.quality.suites import MARTS_SUITES, SuiteSpec, quiet_gx, raw_suite, resolve_suite_names
@@ -26,24 +27,6 @@ from customer360.quality.suites import MARTS_SUITES, SuiteSpec, quiet_gx, raw_su
 log = logging.getLogger(__name__)
 
 MAX_EXAMPLES = 10
-
-DQ_RESULTS_DDL = """
-create table if not exists ops.dq_results (
-    run_id           text        not null,
-    checked_at       timestamptz not null,
-    suite            text        not null,
-    check_name       text        not null,
-    table_name       text        not null,
-    column_name      text,
-    severity         text        not null check (severity in ('error', 'warn')),
-    owner            text        not null check (owner in ('source', 'identity', 'marts', 'ml')),
-    passed           boolean     not null,
-    failing_count    bigint,
-    failing_examples text[]      not null default '{}',
-    details          text,
-    primary key (run_id, suite, check_name)
-)
-"""
 
 
 class QualityGateFailed(RuntimeError):
@@ -153,7 +136,7 @@ def enforce(results: list[CheckResult]) -> None:
 
 def ensure_results_table(settings: Settings) -> None:
     with connect(settings, autocommit=True) as conn:
-        conn.execute(DQ_RESULTS_DDL)
+        tables.create(conn, tables.DQ_RESULTS)
 
 
 def store_results(settings: Settings, run_id: str, suite_names: list[str], results: list[CheckResult]) -> None:
