@@ -232,3 +232,22 @@ def test_report_shows_the_ml_evaluation_plots(settings, tmp_path):
     for title in ML_PLOTS:
         assert f'<img alt="{title}" src="data:image/png;base64,' in text
     assert json.loads((tmp_path / "run_summary.json").read_text())["plots"][ML_PLOTS[0]] is True
+
+
+def test_partner_text_is_escaped_everywhere_it_shows(settings, tmp_path):
+    """File names, messages and example keys come from partners: markup in them shows as text, in cells and
+    in the tooltip attribute alike."""
+    hostile = '"><img src=x onerror=alert(1)><script>alert(2)</script>'
+    with connect(settings, autocommit=True) as conn:
+        ensure_tables(conn)
+        conn.execute(
+            "insert into ops.ingest_log (batch_id, source, file_name, status, message) "
+            "values ('r1', 'web_orders', %s, 'rejected', %s)",
+            (f"web_orders_2025-06-02_{hostile}.jsonl", f"rejected: {hostile}"),
+        )
+    store_results(
+        settings, "r1", ["raw.web_orders"], [_result("not_null:email", False, count=4, examples=[hostile] * 4)]
+    )
+    text = write_run_report(settings, "r1", tmp_path).read_text(encoding="utf-8")
+    assert "<img src=x" not in text and "<script" not in text and 'title=""><' not in text
+    assert text.count("&lt;script&gt;alert(2)&lt;/script&gt;") >= 4  # file name, message, example, tooltip
