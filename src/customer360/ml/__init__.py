@@ -5,7 +5,8 @@ the time conventions), features (per-customer features as of a cutoff, horizon
 outcomes, training snapshots), clv (BG/NBD + Gamma-Gamma), churn (calibrated
 gradient boosting + recency baseline), purchases (BG/NBD vs a learned model
 for the next H days, chosen by backtest), segments (RFM rule table), clusters
-(k-means with named profiles), evaluation (calibration, gains and decile
+(k-means with named profiles), boosting (the settings every booster shares),
+evaluation (calibration, gains and decile
 tables), config (the scoring settings and model version), champion (the
 champion/challenger rule and the two decisions), registry (registry rows,
 checksummed model files, champions read back), store (the ml tables, reading

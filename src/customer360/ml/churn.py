@@ -40,6 +40,7 @@ from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_s
 from threadpoolctl import threadpool_limits
 
 from customer360.ml import clv
+from customer360.ml.boosting import BoostingParams
 from customer360.ml.features import (
     FEATURE_COLUMNS,
     informative_columns,
@@ -55,24 +56,14 @@ BLEND_KIND = "blend_hgb_bgnbd"
 
 
 @dataclass(frozen=True)
-class ChurnConfig:
+class ChurnConfig(BoostingParams):
     horizon_days: int = 90
     n_train_windows: int = 2
     min_class_count: int = 30
-    random_state: int = 0
-    max_iter: int = 200
-    learning_rate: float = 0.05
-    max_leaf_nodes: int = 31
-    min_samples_leaf: int = 40
-    l2_regularization: float = 1.0
     calibration_folds: int = 3
     isotonic_min_rows: int = 5000
     # let BG/NBD and the blend compete with the learned model in the backtest
     bgnbd_candidates: bool = True
-    # OpenMP threads for the booster. 1 by default: on a shared machine
-    # (Airflow worker, CI) multi-threaded HGB slows down by 5-10x under CPU
-    # contention, while one thread is already fast enough here.
-    n_threads: int = 1
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -185,15 +176,7 @@ def fit_churn_model(features: pd.DataFrame, labels: pd.Series, config: ChurnConf
             f"(< {config.min_class_count} of a class) - recency rule used"
         )
         return baseline
-    hgb = HistGradientBoostingClassifier(
-        learning_rate=config.learning_rate,
-        max_iter=config.max_iter,
-        max_leaf_nodes=config.max_leaf_nodes,
-        min_samples_leaf=config.min_samples_leaf,
-        l2_regularization=config.l2_regularization,
-        early_stopping=False,
-        random_state=config.random_state,
-    )
+    hgb = HistGradientBoostingClassifier(**config.booster_args())
     method = "isotonic" if len(labels) >= config.isotonic_min_rows else "sigmoid"
     calibrated = CalibratedClassifierCV(hgb, method=method, cv=config.calibration_folds)
     columns = informative_columns(features)

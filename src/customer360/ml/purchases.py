@@ -31,6 +31,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from threadpoolctl import threadpool_limits
 
 from customer360.ml import clv
+from customer360.ml.boosting import BoostingParams
 from customer360.ml.features import informative_columns, labelled_snapshots
 from customer360.ml.history import to_utc_timestamp
 
@@ -46,17 +47,10 @@ def blend(btyd: np.ndarray, learned: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class PurchaseConfig:
+class PurchaseConfig(BoostingParams):
     horizon_days: int = 90
     n_train_windows: int = 2
     min_train_rows: int = 500
-    max_iter: int = 200
-    learning_rate: float = 0.05
-    max_leaf_nodes: int = 31
-    min_samples_leaf: int = 40
-    l2_regularization: float = 1.0
-    random_state: int = 0
-    n_threads: int = 1
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -95,16 +89,7 @@ class PurchaseSelection:
 
 
 def _regressor(config: PurchaseConfig) -> HistGradientBoostingRegressor:
-    return HistGradientBoostingRegressor(
-        loss="poisson",
-        learning_rate=config.learning_rate,
-        max_iter=config.max_iter,
-        max_leaf_nodes=config.max_leaf_nodes,
-        min_samples_leaf=config.min_samples_leaf,
-        l2_regularization=config.l2_regularization,
-        early_stopping=False,
-        random_state=config.random_state,
-    )
+    return HistGradientBoostingRegressor(loss="poisson", **config.booster_args())
 
 
 def fit_learned_model(
