@@ -42,8 +42,9 @@ def run_stage(stage, interval: dict, *args) -> dict:
 
     settings = Settings.from_env()
     with lock_wait_explained(settings, stage.__name__):
-        stages.renew_build(settings, interval)
-        return stage(settings, DataInterval.from_dict(interval), *args)
+        build = DataInterval.from_dict(interval)
+        stages.renew_build(settings, build)
+        return stage(settings, build, *args)
 
 
 @dag(
@@ -97,7 +98,8 @@ def customer360():
     # all_done: the lease goes back whatever happened; no-op when it was never taken
     @task(trigger_rule="all_done")
     def release_warehouse(**context) -> dict:
-        return stages.release_build(Settings.from_env(), context["ti"].xcom_pull(task_ids="claim_warehouse"))
+        claimed = context["ti"].xcom_pull(task_ids="claim_warehouse")
+        return stages.release_build(Settings.from_env(), DataInterval.from_dict(claimed) if claimed else None)
 
     @task
     def ingest(source: str, interval: dict) -> dict:

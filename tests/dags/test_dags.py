@@ -181,3 +181,14 @@ def test_a_bad_retry_setting_is_an_import_error_that_names_it(airflow_home, monk
     errors = DagBag(dag_folder=str(ROOT / "dags" / "erase_person.py")).import_errors
     assert len(errors) == 1
     assert "C360_TASK_RETRIES must be a whole number of retries (0 or more), got 'two'" in next(iter(errors.values()))
+
+
+def test_the_build_travels_between_tasks_as_plain_strings_and_comes_back_whole():
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    plain = DataInterval(start, start + timedelta(days=1))
+    build = plain.with_as_of(start + timedelta(days=3)).with_lease("token-1")
+    carried = build.as_dict()
+    assert all(isinstance(v, str) for v in carried.values())  # what XCom stores: no objects, no personal data
+    assert DataInterval.from_dict(carried) == build
+    assert DataInterval.from_dict(plain.as_dict()) == plain and plain.lease is None
+    assert build.cutoff_date.isoformat() == "2024-01-04" and build.run_key == plain.run_key

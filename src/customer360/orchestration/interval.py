@@ -8,7 +8,7 @@ backfill of any past period is asked for.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time
 
 
@@ -23,6 +23,8 @@ class DataInterval:
     # What the run's build describes: the warehouse's as-of when it took the build lease
     # (customer360.orchestration.lease), at least `end`. None before then: the interval's end.
     build_as_of: datetime | None = None
+    # The build lease token the run holds (customer360.orchestration.lease.claim); None: no lease taken.
+    lease: str | None = None
 
     def __post_init__(self) -> None:
         if self.start.tzinfo is None or self.end.tzinfo is None:
@@ -44,7 +46,10 @@ class DataInterval:
         return self.build_as_of or self.end
 
     def with_as_of(self, as_of: datetime) -> DataInterval:
-        return DataInterval(self.start, self.end, max(as_of, self.end))
+        return replace(self, build_as_of=max(as_of, self.end))
+
+    def with_lease(self, token: str) -> DataInterval:
+        return replace(self, lease=token)
 
     @property
     def start_date(self) -> date:
@@ -63,12 +68,15 @@ class DataInterval:
         d = {"start": self.start.isoformat(), "end": self.end.isoformat(), "run_key": self.run_key}
         if self.build_as_of is not None:
             d["as_of"] = self.build_as_of.isoformat()
+        if self.lease is not None:
+            d["lease"] = self.lease
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, str]) -> DataInterval:
+        """The interval as XCom carries it between tasks (`as_dict`): plain strings only."""
         as_of = datetime.fromisoformat(d["as_of"]) if d.get("as_of") else None
-        return cls(datetime.fromisoformat(d["start"]), datetime.fromisoformat(d["end"]), as_of)
+        return cls(datetime.fromisoformat(d["start"]), datetime.fromisoformat(d["end"]), as_of, d.get("lease"))
 
 
 def _midnight_utc(value: str, name: str) -> datetime:

@@ -44,32 +44,33 @@ def prepare(settings: Settings, interval: DataInterval | None = None) -> dict[st
     return {"warehouse": "ready"}
 
 
-def claim_build(settings: Settings, interval: DataInterval) -> dict[str, Any]:
+def claim_build(settings: Settings, interval: DataInterval) -> dict[str, str]:
     """Take the warehouse build lease (waiting for a run that holds it) and fix the build's as-of.
 
-    Returns the interval for the build tasks: with the lease token and the as-of.
+    Returns the interval for the build tasks (as XCom carries it): with the lease token and the as-of.
     """
     from customer360.orchestration.lease import claim, warehouse_as_of
 
     settings = settings.as_role(TRANSFORMER)
     token = claim(settings, interval.run_key)
-    build = interval.with_as_of(warehouse_as_of(settings, interval.end))
+    build = interval.with_as_of(warehouse_as_of(settings, interval.end)).with_lease(token)
     log.info("run %s builds the warehouse as of %s", interval.run_key, build.as_of.isoformat())
-    return {**build.as_dict(), "lease": token}
+    return build.as_dict()
 
 
-def renew_build(settings: Settings, build: dict[str, Any]) -> None:
-    """Every build stage first checks that its run still holds the lease."""
+def renew_build(settings: Settings, build: DataInterval) -> None:
+    """Every build stage first checks that its run still holds the lease (a loading stage holds none)."""
     from customer360.orchestration.lease import renew
 
-    if build.get("lease"):
-        renew(settings.as_role(TRANSFORMER), build["lease"])
+    if build.lease:
+        renew(settings.as_role(TRANSFORMER), build.lease)
 
 
-def release_build(settings: Settings, build: dict[str, Any] | None) -> dict[str, Any]:
+def release_build(settings: Settings, build: DataInterval | None) -> dict[str, Any]:
+    """Give the lease back; a no-op when the run never took it."""
     from customer360.orchestration.lease import release
 
-    released = release(settings.as_role(TRANSFORMER), (build or {}).get("lease"))
+    released = release(settings.as_role(TRANSFORMER), build.lease if build else None)
     return {"released": released}
 
 
