@@ -26,6 +26,7 @@ from dbt.cli.main import dbtRunner, dbtRunnerResult
 from psycopg import sql
 
 from customer360.config import Settings, with_database
+from customer360.db import tables
 from customer360.db.bootstrap import prepare_warehouse
 from customer360.devtools.server import drop_database, ensure_database
 from customer360.identity.store import ensure_identity_tables
@@ -456,7 +457,6 @@ def built(settings, parsed):
             ensure_identity_tables(conn)  # the other identity tables the steward mart reads
             ensure_ml_tables(conn)  # the table exactly as the ML step creates it
 
-        from customer360.db import tables
         from customer360.quality.gate import CheckResult, store_results
 
         with psycopg.connect(settings.warehouse_url, autocommit=True) as conn:

@@ -39,3 +39,15 @@ def test_every_staging_source_has_a_staging_model():
         assert len(models) == 1, f"expected one staging model in {folder}"
         assert f"source('raw', '{name}')" in models[0].read_text()
         assert models[0].with_suffix(".yml").exists(), f"{models[0].name} has no YAML beside it"
+
+
+def test_only_staging_calls_source():
+    """Marts and steward models read the Python stages' outputs through staging views, as they read raw data."""
+    import re
+
+    outside = sorted(
+        str(path.relative_to(PROJECT_DIR))
+        for path in (PROJECT_DIR / "models").rglob("*.sql")
+        if re.search(r"\bsource\(", path.read_text()) and path.relative_to(PROJECT_DIR / "models").parts[0] != "staging"
+    )
+    assert outside == []

@@ -24,7 +24,7 @@ with
 
 customer_source_xref as (
 
-    select * from {{ source('identity', 'customer_source_xref') }}
+    select * from {{ ref('stg_identity__customer_source_xref') }}
 
 ),
 

@@ -4,19 +4,19 @@ with
 
 review_queue as (
 
-    select * from {{ source('identity', 'review_queue') }}
+    select * from {{ ref('stg_identity__review_queue') }}
 
 ),
 
 match_pairs as (
 
-    select * from {{ source('identity', 'match_pairs') }}
+    select * from {{ ref('stg_identity__match_pairs') }}
 
 ),
 
 customer_source_xref as (
 
-    select * from {{ source('identity', 'customer_source_xref') }}
+    select * from {{ ref('stg_identity__customer_source_xref') }}
 
 ),
 

@@ -297,6 +297,18 @@ create table if not exists ops.erasure_requests (
 """
 
 
+# Stewards record their decisions themselves (customer360.db.logins makes their logins); a bare database
+# (a benchmark) may have no such role.
+STEWARD_DECISIONS_GRANT = """
+do $$
+begin
+    if exists (select 1 from pg_roles where rolname = 'c360_steward') then
+        grant select, insert, update, delete on identity.steward_decisions to c360_steward;
+    end if;
+end $$
+"""
+
+
 @dataclass(frozen=True)
 class Tables:
     """Tables created together, by the stage that writes them."""
@@ -319,7 +331,7 @@ IDENTITY = Tables(
         "identity.steward_decisions",
         "identity.match_models",
     ),
-    (IDENTITY_DDL,),
+    (IDENTITY_DDL, STEWARD_DECISIONS_GRANT),
     TRANSFORMER,
 )
 PSEUDONYMS = Tables(("identity.record_pseudonyms",), (PSEUDONYMS_DDL,), TRANSFORMER)

@@ -34,8 +34,6 @@ OPTIONAL_COLUMNS = ("first_name_canonical", "previous_email_normalised", "postco
 
 def ensure_identity_tables(conn) -> None:
     tables.create(conn, tables.IDENTITY)
-    if conn.execute("select 1 from pg_roles where rolname = 'c360_steward'").fetchone():
-        conn.execute("grant select, insert, update, delete on identity.steward_decisions to c360_steward")
 
 
 def read_frame(conn, query: str, params: Sequence | None = None) -> pd.DataFrame:

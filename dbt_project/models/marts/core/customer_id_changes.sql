@@ -4,7 +4,7 @@ with
 
 id_history as (
 
-    select * from {{ source('identity', 'customer_id_history') }}
+    select * from {{ ref('stg_identity__customer_id_history') }}
 
 ),
 

@@ -14,7 +14,7 @@ golden_records as (
 
 record_pseudonyms as (
 
-    select * from {{ source('identity', 'record_pseudonyms') }}
+    select * from {{ ref('stg_identity__record_pseudonyms') }}
 
 ),
 

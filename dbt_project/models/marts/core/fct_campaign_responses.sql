@@ -20,13 +20,13 @@ campaign_events as (
 
 customer_source_xref as (
 
-    select * from {{ source('identity', 'customer_source_xref') }}
+    select * from {{ ref('stg_identity__customer_source_xref') }}
 
 ),
 
 record_pseudonyms as (
 
-    select * from {{ source('identity', 'record_pseudonyms') }}
+    select * from {{ ref('stg_identity__record_pseudonyms') }}
 
 ),
 

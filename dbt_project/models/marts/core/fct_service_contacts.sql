@@ -11,7 +11,7 @@ call_center_contacts as (
 
 customer_source_xref as (
 
-    select * from {{ source('identity', 'customer_source_xref') }}
+    select * from {{ ref('stg_identity__customer_source_xref') }}
 
 ),
 

@@ -12,7 +12,7 @@ survey_responses as (
 
 customer_source_xref as (
 
-    select * from {{ source('identity', 'customer_source_xref') }}
+    select * from {{ ref('stg_identity__customer_source_xref') }}
 
 ),
 

@@ -44,7 +44,7 @@ product_registrations as (
 
 customer_source_xref as (
 
-    select * from {{ source('identity', 'customer_source_xref') }}
+    select * from {{ ref('stg_identity__customer_source_xref') }}
 
 ),
 

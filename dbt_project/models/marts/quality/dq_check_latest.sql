@@ -3,7 +3,7 @@ with
 
 results as (
 
-    select * from {{ source('ops', 'dq_results') }}
+    select * from {{ ref('stg_ops__dq_results') }}
 
 ),
 

@@ -3,13 +3,13 @@ with
 
 results as (
 
-    select * from {{ source('ops', 'dq_results') }}
+    select * from {{ ref('stg_ops__dq_results') }}
 
 ),
 
 manifest as (
 
-    select * from {{ source('ops', 'file_manifest') }}
+    select * from {{ ref('stg_ops__file_manifest') }}
 
 ),
 

@@ -38,7 +38,7 @@ email_campaign_events as (
 
 customer_source_xref as (
 
-    select * from {{ source('identity', 'customer_source_xref') }}
+    select * from {{ ref('stg_identity__customer_source_xref') }}
 
 ),
 

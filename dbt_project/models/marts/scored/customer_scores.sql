@@ -4,7 +4,7 @@ with
 
 scores as (
 
-    select * from {{ source('ml', 'customer_scores') }}
+    select * from {{ ref('stg_ml__customer_scores') }}
 
 ),
 
