@@ -36,6 +36,7 @@ from customer360.simulator import simulate
 from customer360.simulator.config import SimulationConfig
 from tests.support.databases import make_test_database
 from tests.support.marts import RUN_RECORD_RELATIONS, diff_examples, diff_rows, marts_rows
+from tests.support.warehouses import copy_airflow_home
 
 PEOPLE = 80
 # The issue asks for a 7-day backfill: C360_TEST_BACKFILL_DAYS=7. The default of 5 keeps
@@ -183,6 +184,8 @@ def warehouses(server_url, tmp_path_factory, airflow_home):
         name = "a" if env is env_a else "b"
         # runs one after another share an Airflow home; parallel ones each have their own (SQLite)
         home = work / name / ("airflow" if name == "a" else f"airflow-{label}")
+        if not home.exists():
+            copy_airflow_home(airflow_home, home)  # already migrated
         return run_dag_subprocess(
             _day(offset),
             _day(offset + days),
