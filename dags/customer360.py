@@ -25,7 +25,7 @@ from airflow.sdk import Param, dag, task
 from airflow.sdk.exceptions import AirflowFailException
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from customer360.config import Settings, task_retries
+from customer360.config import Settings, task_retries, task_retry_delay
 from customer360.ingestion.contracts import SOURCES
 from customer360.orchestration import stages
 from customer360.orchestration.dbt import CORE_MARTS_SELECTOR, SCORED_MARTS_SELECTOR, STAGING_SELECTOR
@@ -59,7 +59,7 @@ def run_stage(stage, interval: dict, *args) -> dict:
     # Retries ride out a restarted warehouse or a killed connection; tests set C360_TASK_RETRIES=0.
     default_args={
         "retries": task_retries(),
-        "retry_delay": timedelta(seconds=30),
+        "retry_delay": timedelta(seconds=task_retry_delay(30)),
         "owner": "data-engineering",
     },
     tags=["customer360", "warehouse"],

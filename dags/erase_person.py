@@ -18,7 +18,7 @@ import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
 
-from customer360.config import task_retries
+from customer360.config import task_retries, task_retry_delay
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
     max_active_runs=1,
     default_args={
         "retries": task_retries(),
-        "retry_delay": timedelta(seconds=60),
+        "retry_delay": timedelta(seconds=task_retry_delay(60)),
         "owner": "data-engineering",
     },
     tags=["customer360", "privacy", "manual"],

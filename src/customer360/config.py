@@ -73,6 +73,17 @@ def task_retries(env: dict[str, str] | None = None) -> int:
     return int(raw)
 
 
+def task_retry_delay(default_seconds: int, env: dict[str, str] | None = None) -> int:
+    """Seconds between a task's retries (C360_TASK_RETRY_DELAY; without it, the DAG's own default):
+    time for a restarted warehouse to come back. The fault test sets 1: it has nothing to wait for."""
+    raw = (os.environ if env is None else env).get("C360_TASK_RETRY_DELAY", "").strip()
+    if not raw:
+        return default_seconds
+    if not raw.isdigit():
+        raise SettingsError(f"C360_TASK_RETRY_DELAY must be a whole number of seconds (0 or more), got {raw!r}")
+    return int(raw)
+
+
 @dataclass(frozen=True)
 class Settings:
     warehouse_url: str

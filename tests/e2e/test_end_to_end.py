@@ -1,105 +1,35 @@
-"""The real DAG, run by Airflow's dag.test(), on a small simulated company and the real Postgres."""
+"""The real DAG, run by Airflow's dag.test(), on a small simulated company and the real Postgres.
+
+Most tests read the session's shared company (tests/e2e/conftest.py: two runs over the same
+interval); the two that change a warehouse work on a copy of it.
+"""
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from customer360.config import Settings
 from customer360.db.connection import connect
-from customer360.devtools.run_dag import run_dag_subprocess
 from customer360.devtools.server import drop_database
 from customer360.orchestration import stages
 from customer360.orchestration.interval import DataInterval
 from customer360.quality.gate import QualityGateFailed
 from customer360.simulator import simulate
 from customer360.simulator.config import SimulationConfig
-from tests.support.databases import make_test_database
-
-PEOPLE, DAYS = 400, 240
-
-
-@pytest.fixture(scope="module")
-def pipeline_run(server_url, tmp_path_factory, airflow_home):
-    work = tmp_path_factory.mktemp("e2e")
-    url = make_test_database(server_url, "e2e")
-    env = {
-        "WAREHOUSE_URL": url,
-        "C360_DATA_DIR": str(work / "data"),
-        "C360_REPORTS_DIR": str(work / "reports"),
-        "C360_TASK_RETRIES": "0",
-    }
-    settings = Settings.from_env({**os.environ, **env})
-    config = SimulationConfig(people=PEOPLE, days=DAYS, defect_rate=0.02)
-    simulate(config, settings.data_dir)
-    end = config.start + timedelta(days=DAYS)
-
-    def run(label: str) -> bool:
-        return run_dag_subprocess(
-            config.start, end, work / f"{label}.log", env=env, airflow_home=work / "airflow", on_progress=lambda _: None
-        )
-
-    first_ok = run("first")
-    first = snapshot(settings)
-    second_ok = run("second")
-    yield {
-        "settings": settings,
-        "ok": (first_ok, second_ok),
-        "first": first,
-        "second": snapshot(settings),
-        "truth": settings.truth_dir,
-        "work": work,
-        "run": run,
-        "start": config.start,
-        "end": end,
-    }
-    drop_database(url)
+from tests.support.company import PEOPLE
+from tests.support.snapshots import query, run_snapshot
+from tests.support.warehouses import copy_warehouse, new_warehouse
 
 
-def query(settings: Settings, sql: str) -> pd.DataFrame:
-    with connect(settings) as conn:
-        cur = conn.execute(sql)
-        return pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
+def test_the_dag_run_succeeds_twice(company):
+    assert company.ok == (True, True), f"see the logs in {company.warehouse.work}"
 
 
-def snapshot(settings: Settings) -> dict[str, pd.DataFrame]:
-    return {
-        "xref": query(
-            settings, "select source, source_record_key, customer_id from identity.customer_source_xref order by 1, 2"
-        ),
-        "customer_360": query(
-            settings, "select customer_id, order_count, total_revenue from marts.customer_360 order by 1"
-        ),
-        "raw_rows": query(
-            settings,
-            "select (select count(*) from raw.pos_transactions) as pos, (select count(*) from raw.crm_accounts) as crm",
-        ),
-        "match_pairs": query(
-            settings,
-            "select left_source, left_source_record_key, right_source, "
-            "right_source_record_key, run_id, match_probability, outcome "
-            "from identity.match_pairs order by 1, 2, 3, 4",
-        ),
-        "review_queue": query(
-            settings,
-            "select left_source, left_source_record_key, right_source, "
-            "right_source_record_key, reason from identity.review_queue "
-            "order by 1, 2, 3, 4",
-        ),
-        "id_history": query(settings, "select * from identity.customer_id_history order by 1, 2, 3"),
-    }
-
-
-def test_the_dag_run_succeeds_twice(pipeline_run):
-    assert pipeline_run["ok"] == (True, True), f"see the logs in {pipeline_run['work']}"
-
-
-def test_customer_360_has_one_row_per_resolved_customer(pipeline_run):
-    s = pipeline_run["settings"]
+def test_customer_360_has_one_row_per_resolved_customer(company):
+    s = company.warehouse.settings
     counts = query(
         s,
         """select (select count(*) from marts.customer_360) as c360,
@@ -111,13 +41,13 @@ def test_customer_360_has_one_row_per_resolved_customer(pipeline_run):
     assert 0.5 * PEOPLE < counts.c360 < 2 * PEOPLE
 
 
-def test_the_same_person_across_sources_becomes_one_customer(pipeline_run):
-    truth = pd.read_csv(pipeline_run["truth"] / "source_records.csv", dtype=str)
+def test_the_same_person_across_sources_becomes_one_customer(company):
+    truth = pd.read_csv(company.warehouse.settings.truth_dir / "source_records.csv", dtype=str)
     truth["source_record_key"] = truth.apply(
         lambda r: r.source_record_key.strip().lower() if r.source == "email_campaign_events" else r.source_record_key,
         axis=1,
     )
-    xref = pipeline_run["first"]["xref"]
+    xref = company.first["xref"]
     joined = xref.merge(truth, on=["source", "source_record_key"], how="inner")
     assert len(joined) > 0.9 * len(xref)
     # Precision: a resolved customer is one person.
@@ -132,8 +62,8 @@ def test_the_same_person_across_sources_becomes_one_customer(pipeline_run):
     assert (sources_per_customer >= 3).sum() > 0.2 * len(sources_per_customer)
 
 
-def test_scores_are_in_range_for_every_buying_customer(pipeline_run):
-    s = pipeline_run["settings"]
+def test_scores_are_in_range_for_every_buying_customer(company):
+    s = company.warehouse.settings
     scores = query(
         s,
         "select order_count, churn_probability, clv, p_alive, expected_purchases, unscored_reason "
@@ -150,8 +80,8 @@ def test_scores_are_in_range_for_every_buying_customer(pipeline_run):
     assert buyers.churn_probability.std() > 0.01, "churn scores do not vary"
 
 
-def test_bad_rows_are_quarantined_not_lost(pipeline_run):
-    s = pipeline_run["settings"]
+def test_bad_rows_are_quarantined_not_lost(company):
+    s = company.warehouse.settings
     manifest = query(
         s,
         "select sum(rows_in_file) as total, sum(rows_loaded) as loaded, "
@@ -161,21 +91,21 @@ def test_bad_rows_are_quarantined_not_lost(pipeline_run):
     assert manifest.loaded + manifest.quarantined == manifest.total
 
 
-def test_rerunning_the_interval_changes_nothing(pipeline_run):
-    first, second = pipeline_run["first"], pipeline_run["second"]
+def test_rerunning_the_interval_changes_nothing(company):
+    first, second = company.first, company.second
     for name in first:
         pd.testing.assert_frame_equal(first[name], second[name], obj=name)
 
 
-def test_the_run_report_is_written_with_a_plot(pipeline_run):
-    reports = Path(pipeline_run["settings"].reports_dir)
+def test_the_run_report_is_written_with_a_plot(company):
+    reports = Path(company.warehouse.settings.reports_dir)
     html = (reports / "run_report.html").read_text()
     assert "data:image/png;base64," in html
     assert '<img alt="Failed checks over the last 20 runs"' in html  # two runs so far: a trend
 
 
-def test_the_dq_marts_show_the_latest_checks(pipeline_run):
-    with connect(pipeline_run["settings"]) as conn:
+def test_the_dq_marts_show_the_latest_checks(company):
+    with connect(company.warehouse.settings) as conn:
         tables = dict(conn.execute("select table_name, status from marts.dq_table_status").fetchall())
     assert "raw.pos_transactions" in tables and "marts.customer_360" in tables
     assert set(tables.values()) <= {"passed", "warnings"}
@@ -183,14 +113,8 @@ def test_the_dq_marts_show_the_latest_checks(pipeline_run):
 
 def test_an_error_level_check_on_raw_data_stops_the_run_before_the_marts(server_url, tmp_path, airflow_home):
     """Rows the loader accepts but a raw expectation rejects (an unknown e-mail event type)."""
-    url = make_test_database(server_url, "gate")
-    env = {
-        "WAREHOUSE_URL": url,
-        "C360_DATA_DIR": str(tmp_path / "data"),
-        "C360_REPORTS_DIR": str(tmp_path / "reports"),
-        "C360_TASK_RETRIES": "0",
-    }
-    settings = Settings.from_env({**os.environ, **env})
+    warehouse = new_warehouse(server_url, tmp_path, "gate", airflow_home)
+    settings = warehouse.settings
     config = SimulationConfig(people=100, days=40, defect_rate=0.0)
     simulate(config, settings.data_dir)
     day = config.start + timedelta(days=20)
@@ -202,18 +126,11 @@ def test_an_error_level_check_on_raw_data_stops_the_run_before_the_marts(server_
     )
     progress: list[str] = []
     try:
-        ok = run_dag_subprocess(
-            config.start,
-            config.start + timedelta(days=config.days),
-            tmp_path / "gate.log",
-            env=env,
-            airflow_home=tmp_path / "airflow",
-            on_progress=progress.append,
-        )
+        ok = warehouse.run(config.start, config.start + timedelta(days=config.days), "gate", progress.append)
         assert not ok
         shown = "\n".join(progress)
         assert "failed        check_raw" in shown
-        assert "accepted_values:event_type" in (tmp_path / "gate.log").read_text()
+        assert "accepted_values:event_type" in warehouse.log("gate").read_text()
         with connect(settings) as conn:
             assert conn.execute("select to_regclass('marts.customer_360')").fetchone()[0] is None
             failed = conn.execute(
@@ -221,15 +138,15 @@ def test_an_error_level_check_on_raw_data_stops_the_run_before_the_marts(server_
             ).fetchall()
         assert failed == [("accepted_values:event_type", 1)]
         # the steward still gets the report, which says what stopped the run
-        report = (tmp_path / "reports" / "run_report.html").read_text()
+        report = (settings.reports_dir / "run_report.html").read_text()
         assert '<span class="status failed">failed</span>' in report and "accepted_values:event_type" in report
         assert "success       write_report" in shown and "failed        run_outcome" in shown
     finally:
-        drop_database(url)
+        drop_database(warehouse.url)
 
 
-def test_identity_scores_pairs_and_a_rerun_of_the_interval_keeps_them(pipeline_run):
-    s = pipeline_run["settings"]
+def test_identity_scores_pairs_and_a_rerun_of_the_interval_keeps_them(company):
+    s = company.warehouse.settings
     # One row per execution: the interval's first run (full) and its rerun (incremental, nothing new to match).
     runs = query(
         s, "select attempt, mode, records_matched, scored_pairs from identity.resolution_runs order by attempt"
@@ -250,8 +167,8 @@ def test_identity_scores_pairs_and_a_rerun_of_the_interval_keeps_them(pipeline_r
     assert review.same == 0
 
 
-def test_rfm_has_one_row_per_buying_customer_with_named_segments(pipeline_run):
-    s = pipeline_run["settings"]
+def test_rfm_has_one_row_per_buying_customer_with_named_segments(company):
+    s = company.warehouse.settings
     rfm = query(
         s, "select customer_id, rfm_segment, recency_score, frequency_score, monetary_score from marts.customer_rfm"
     )
@@ -269,8 +186,8 @@ def test_rfm_has_one_row_per_buying_customer_with_named_segments(pipeline_run):
     assert joined.differ[0] == 0 and joined.buyers[0] == len(rfm)
 
 
-def test_the_pareto_curve_rises_to_one_and_agrees_with_value_deciles(pipeline_run):
-    s = pipeline_run["settings"]
+def test_the_pareto_curve_rises_to_one_and_agrees_with_value_deciles(company):
+    s = company.warehouse.settings
     pareto = query(
         s,
         "select customer_percentile, customer_count, cumulative_revenue_share "
@@ -295,8 +212,8 @@ def test_the_pareto_curve_rises_to_one_and_agrees_with_value_deciles(pipeline_ru
     assert deciles.buyers == pareto.customer_count.iloc[-1]
 
 
-def test_the_scorecard_has_every_month_and_consistent_measures(pipeline_run):
-    s = pipeline_run["settings"]
+def test_the_scorecard_has_every_month_and_consistent_measures(company):
+    s = company.warehouse.settings
     card = query(s, "select * from marts.crm_scorecard_monthly order by month")
     months = pd.to_datetime(card.month)
     assert (months.dt.day == 1).all()
@@ -335,8 +252,8 @@ def test_the_scorecard_has_every_month_and_consistent_measures(pipeline_run):
     assert card.total_clv.nunique() == 1 and float(card.total_clv.iloc[0]) == pytest.approx(float(clv))
 
 
-def test_order_lines_dimensions_and_facts_are_built_by_the_dag(pipeline_run):
-    s = pipeline_run["settings"]
+def test_order_lines_dimensions_and_facts_are_built_by_the_dag(company):
+    s = company.warehouse.settings
     checks = query(
         s,
         """select
@@ -363,8 +280,8 @@ def test_order_lines_dimensions_and_facts_are_built_by_the_dag(pipeline_run):
     assert checks.surveys > 0 and checks.campaign_recipients > 0
 
 
-def test_the_marts_are_published_by_a_swap_and_bi_users_never_see_the_build(pipeline_run):
-    with connect(pipeline_run["settings"]) as conn:
+def test_the_marts_are_published_by_a_swap_and_bi_users_never_see_the_build(company):
+    with connect(company.warehouse.settings) as conn:
         access = dict(
             conn.execute(
                 "select nspname, has_schema_privilege('c360_bi_reader', nspname, 'usage') from pg_namespace "
@@ -374,11 +291,11 @@ def test_the_marts_are_published_by_a_swap_and_bi_users_never_see_the_build(pipe
         # after the second run the build schema holds the first run's marts, kept for the next incremental build
         previous = conn.execute("select count(*) from marts_build.customer_360").fetchone()[0]
     assert access == {"marts": True, "marts_build": False}
-    assert previous == len(pipeline_run["second"]["customer_360"])
+    assert previous == len(company.second["customer_360"])
 
 
-def test_the_run_acts_as_its_roles_and_publishes_history_and_docs(pipeline_run):
-    settings = pipeline_run["settings"]
+def test_the_run_acts_as_its_roles_and_publishes_history_and_docs(company):
+    settings = company.warehouse.settings
     owners = query(
         settings,
         "select distinct n.nspname as schema, pg_get_userbyid(c.relowner) as owner "
@@ -399,38 +316,47 @@ def test_the_run_acts_as_its_roles_and_publishes_history_and_docs(pipeline_run):
     assert "customer_360" in docs and "crm_scorecard_monthly" in docs
 
 
-def test_a_failed_marts_gate_names_the_check_and_leaves_the_published_marts_as_they_were(pipeline_run):
+def test_a_failed_marts_gate_names_the_check_and_leaves_the_published_marts_as_they_were(company, server_url, tmp_path):
     """A build with one customer twice (what an identity bug would give) fails the marts gate."""
-    settings = pipeline_run["settings"]
-    before = snapshot(settings)
-    with connect(settings) as conn:
-        conn.execute("insert into marts_build.customer_360 select * from marts_build.customer_360 limit 1")
-        conn.commit()
-    interval = DataInterval(_utc(pipeline_run["start"]), _utc(pipeline_run["end"]))
-    with pytest.raises(QualityGateFailed, match=r"unique:customer_id.*customer_360|customer_360.*unique:customer_id"):
-        stages.check_marts(settings, interval)
-    # publish_marts runs only when check_marts succeeded (tests/dags/test_dags.py): BI keeps the published marts
-    pd.testing.assert_frame_equal(snapshot(settings)["customer_360"], before["customer_360"])
+    copy = copy_warehouse(company.warehouse, server_url, tmp_path, "marts_gate")
+    try:
+        settings = copy.settings
+        before = run_snapshot(settings)
+        with connect(settings) as conn:
+            conn.execute("insert into marts_build.customer_360 select * from marts_build.customer_360 limit 1")
+            conn.commit()
+        interval = DataInterval(_utc(company.start), _utc(company.end))
+        with pytest.raises(
+            QualityGateFailed, match=r"unique:customer_id.*customer_360|customer_360.*unique:customer_id"
+        ):
+            stages.check_marts(settings, interval)
+        # publish_marts runs only when check_marts succeeded (tests/dags/test_dags.py): BI keeps the published marts
+        pd.testing.assert_frame_equal(run_snapshot(settings)["customer_360"], before["customer_360"])
+    finally:
+        drop_database(copy.url)
 
 
 def _utc(day) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
-def test_a_broken_delivery_fails_the_raw_gate_and_leaves_the_marts_as_they_were(pipeline_run):
-    """Last in this module (it adds a run): a till export where every amount is broken lands late."""
-    settings, day = pipeline_run["settings"], pipeline_run["end"] - timedelta(days=1)
-    header = "transaction_id;loyalty_id;store_id;transaction_at;amount;currency;items"
-    rows = [f"TBROKEN{i};;S001;{day}T12:00:00Z;12,50 GBP;GBP;" for i in range(3000)]
-    late = settings.landing_dir / "pos_transactions" / f"{day}" / f"pos_transactions_{day}_007.csv"
-    late.write_text("\n".join([header, *rows]) + "\n")
-    before = snapshot(settings)
+def test_a_broken_delivery_fails_the_raw_gate_and_leaves_the_marts_as_they_were(company, server_url, tmp_path):
+    """A till export where every amount is broken lands late, and the interval runs again."""
+    copy = copy_warehouse(company.warehouse, server_url, tmp_path, "broken")
+    try:
+        settings, day = copy.settings, company.end - timedelta(days=1)
+        header = "transaction_id;loyalty_id;store_id;transaction_at;amount;currency;items"
+        rows = [f"TBROKEN{i};;S001;{day}T12:00:00Z;12,50 GBP;GBP;" for i in range(3000)]
+        late = settings.landing_dir / "pos_transactions" / f"{day}" / f"pos_transactions_{day}_007.csv"
+        late.write_text("\n".join([header, *rows]) + "\n")
+        before = run_snapshot(settings)
 
-    assert not pipeline_run["run"]("broken")
-    log = (pipeline_run["work"] / "broken.log").read_text()
-    assert "quarantine_share on raw.pos_transactions failed" in log
-    after = snapshot(settings)
-    pd.testing.assert_frame_equal(after["customer_360"], before["customer_360"])  # BI keeps yesterday's marts
-    pd.testing.assert_frame_equal(after["xref"], before["xref"])
-    report = (Path(settings.reports_dir) / "run_report.html").read_text()
-    assert '<span class="status failed">failed</span>' in report and "quarantine_share" in report
+        assert not copy.run(company.start, company.end, "broken")
+        assert "quarantine_share on raw.pos_transactions failed" in copy.log("broken").read_text()
+        after = run_snapshot(settings)
+        pd.testing.assert_frame_equal(after["customer_360"], before["customer_360"])  # BI keeps yesterday's marts
+        pd.testing.assert_frame_equal(after["xref"], before["xref"])
+        report = (Path(settings.reports_dir) / "run_report.html").read_text()
+        assert '<span class="status failed">failed</span>' in report and "quarantine_share" in report
+    finally:
+        drop_database(copy.url)

@@ -1,281 +1,50 @@
 """Right to erasure, end to end: a canary person in every source, the real DAGs, erase, scan everything.
 
 The canary has a unique e-mail, phone and name and is planted in one landing file of
-every source (one row of it quarantined on purpose). After a customer360 run the scan
-finds them (which proves the scan works); after a run of the `erase_person` DAG, given
-only the e-mail's pseudonymised key, it finds them nowhere: no text or json column of
-any table or view in any schema of the warehouse, no file under the data and reports
-directories, no log of the runs, not Airflow's metadata database (run conf and XCom).
-Then their rows are delivered again in new files and the DAG reruns: still nowhere,
-and the loader counted the rows it dropped.
+every source (one row of it quarantined on purpose) of the company tests/e2e share, before
+its first run (tests/support/canary.py). On a copy of the built warehouse the scan finds
+them (which proves the scan works); after a run of the `erase_person` DAG, given only the
+e-mail's pseudonymised key, it finds them nowhere: no text or json column of any table or
+view in any schema of the warehouse, no file under the data and reports directories, no log
+of the runs, not Airflow's metadata database (run conf and XCom). Then their rows are
+delivered again in new files and the DAG reruns: still nowhere, and the loader counted the
+rows it dropped.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-import os
 import re
-import shutil
-from datetime import timedelta
-from pathlib import Path
 
-import psycopg
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
-from customer360.config import Settings
 from customer360.db.connection import connect
-from customer360.devtools.run_dag import run_dag_subprocess, trigger_dag_subprocess
 from customer360.devtools.server import drop_database
 from customer360.ingestion.contracts import SOURCES
 from customer360.privacy.erase import erase
 from customer360.privacy.keys import load_key, normalise_email
 from customer360.privacy.pseudonyms import email_key
-from customer360.simulator import simulate
-from customer360.simulator.config import SimulationConfig
-from tests.support.databases import make_test_database
+from tests.support.canary import EMAIL, LAST, first_file, redeliver, scan_database, scan_files
+from tests.support.warehouses import copy_warehouse
 
-PEOPLE, DAYS = 150, 60
-EMAIL = "Zebedee.Canarywhistle.7Q@Canary-Erasure.test"
-PHONE = "07999 314159"
-FIRST, LAST = "Zebedee", "Canarywhistle"
-IDS = {"account_id": "ACANARY7Q", "loyalty_id": "LCANARY7Q", "web_account_id": "WCANARY7Q"}
-# What the scan looks for, case-insensitively: every form the values take on the way.
-NEEDLES = [EMAIL.lower(), "+447999314159", "7999314159", "07999 314159", LAST.lower(), FIRST.lower()]
-PATTERN = "(" + "|".join(re.escape(n) for n in NEEDLES) + ")"
 REQUEST_ID = "TICKET-7Q"
 
 
-def canary_values(source: str, column: str, i: int) -> str | None:
-    contract = SOURCES[source]
-    if column == contract.key and column not in IDS:  # the CRM account is the one the other sources name
-        return f"CANARY7Q-{source}-{i}"
-    return {
-        "email": EMAIL,
-        "phone": PHONE,
-        "first_name": FIRST,
-        "last_name": LAST,
-        "title": "Mr",
-        "caller_name": f"Mr {FIRST} {LAST}",
-        "respondent_name": f"{FIRST} {LAST}",
-        "comment": "lovely shop",
-        "street_address": "1 Lark Lane",
-        "shipping_street": "1 Lark Lane",
-        **IDS,
-    }.get(column)
-
-
-def first_file(landing: Path, source: str, min_index: int = 10) -> Path:
-    """A landing file with rows to copy (daily sources also send header-only files on quiet days)."""
-    days = sorted(p for p in (landing / source).iterdir() if p.is_dir())
-    for day in days[min(min_index, len(days) - 1) :] + days:
-        files = sorted(f for f in day.iterdir() if f.is_file() and _has_rows(f))
-        if files:
-            return files[0]
-    raise AssertionError(f"no landing file with rows for {source}")
-
-
-def _has_rows(path: Path) -> bool:
-    if path.suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        return pq.ParquetFile(path).metadata.num_rows > 0
-    with path.open("rb") as f:
-        return sum(1 for line in f if line.strip()) > (1 if path.suffix == ".csv" else 0)
-
-
-def plant(landing: Path) -> dict[str, list[str]]:
-    """Append canary rows (built on a real row of the file) to one file per source; return the rows' text."""
-    planted: dict[str, list[str]] = {}
-    for source, contract in SOURCES.items():
-        path = first_file(landing, source)
-        rows = 1 if source == "crm_accounts" else 2  # one CRM account (its key is the account id)
-        if contract.format == "csv":
-            text = path.read_text(encoding=contract.encoding)
-            newline = "\r\n" if "\r\n" in text.split("\n", 1)[0] + "\n" else "\n"
-            reader = csv.DictReader(io.StringIO(text), delimiter=contract.delimiter)
-            template = next(reader)
-            out = io.StringIO()
-            writer = csv.DictWriter(
-                out, fieldnames=reader.fieldnames, delimiter=contract.delimiter, lineterminator=newline
-            )
-            for i in range(rows):
-                row = dict(template)
-                for col in row:
-                    if (v := canary_values(source, col, i)) is not None:
-                        row[col] = v
-                if source == "surveys" and i == 1:
-                    row["satisfaction_score"] = "very"  # bad_type: this one goes to quarantine
-                writer.writerow(row)
-            extra = out.getvalue()
-            with open(path, "a", encoding=contract.encoding, newline="") as f:
-                if not text.endswith("\n"):
-                    f.write(newline)
-                f.write(extra)
-            planted[source] = extra.splitlines()
-        elif contract.format == "jsonl":
-            template = json.loads(path.read_text(encoding="utf-8").splitlines()[0])
-            lines = []
-            for i in range(rows):
-                row = dict(template)
-                for col in row:
-                    if (v := canary_values(source, col, i)) is not None:
-                        row[col] = v
-                lines.append(json.dumps(row))
-            with open(path, "a", encoding="utf-8") as f:
-                f.write("\n".join(lines) + "\n")
-            planted[source] = lines
-        else:
-            table = pq.read_table(path)
-            template = table.slice(0, 1).to_pylist()[0]
-            new = []
-            for i in range(rows):
-                row = dict(template)
-                for col in row:
-                    if (v := canary_values(source, col, i)) is not None:
-                        row[col] = v
-                new.append(row)
-            pq.write_table(pa.concat_tables([table, pa.Table.from_pylist(new, schema=table.schema)]), path)
-            planted[source] = [json.dumps(r, default=str) for r in new]
-    return planted
-
-
-def redeliver(landing: Path) -> int:
-    """The canary's rows again, in a new file next to each planted one (a re-sent delivery)."""
-    rows = 0
-    for source, contract in SOURCES.items():
-        path = first_file(landing, source)
-        again = path.with_name(path.name.replace("_001.", "_900."))
-        shutil.copyfile(path, again)  # (the file is already without them after the erasure)
-        if contract.format == "csv":
-            text = again.read_text(encoding=contract.encoding)
-            reader = csv.DictReader(io.StringIO(text), delimiter=contract.delimiter)
-            template = next(reader)
-            out = io.StringIO()
-            writer = csv.DictWriter(
-                out, fieldnames=reader.fieldnames, delimiter=contract.delimiter, lineterminator="\n"
-            )
-            writer.writeheader()
-            for i in range(2):
-                row = dict(template)
-                for col in row:
-                    if (v := canary_values(source, col, i)) is not None:
-                        row[col] = v
-                writer.writerow(row)
-            # a new call from the same phone and a new survey by the same e-mail, with new keys
-            row = dict(template)
-            for col in row:
-                if (v := canary_values(source, col, 9)) is not None:
-                    row[col] = v
-            writer.writerow(row)
-            again.write_text(out.getvalue(), encoding=contract.encoding)
-            rows += 3
-        elif contract.format == "jsonl":
-            template = json.loads(again.read_text(encoding="utf-8").splitlines()[0])
-            lines = []
-            for i in (0, 1, 9):
-                row = dict(template)
-                for col in row:
-                    if (v := canary_values(source, col, i)) is not None:
-                        row[col] = v
-                lines.append(json.dumps(row))
-            again.write_text("\n".join(lines) + "\n", encoding="utf-8")
-            rows += 3
-        else:
-            table = pq.read_table(again)
-            template = table.slice(0, 1).to_pylist()[0]
-            new = []
-            for i in (0, 1, 9):
-                row = dict(template)
-                for col in row:
-                    if (v := canary_values(source, col, i)) is not None:
-                        row[col] = v
-                new.append(row)
-            pq.write_table(pa.Table.from_pylist(new, schema=table.schema), again)
-            rows += 3
-    return rows
-
-
-def scan_database(settings: Settings) -> dict[str, int]:
-    """Rows holding a needle, per schema.table.column: every text/json column of every table and view."""
-    hits: dict[str, int] = {}
-    with connect(settings, autocommit=True) as conn:
-        columns = conn.execute(
-            """select table_schema, table_name, column_name from information_schema.columns
-               where table_schema not in ('pg_catalog', 'information_schema') and table_schema not like 'pg\\_%%'
-                 and data_type in ('text', 'character varying', 'character', 'json', 'jsonb', 'ARRAY')"""
-        ).fetchall()
-        for schema, table, column in columns:
-            try:
-                n = conn.execute(
-                    f'select count(*) from "{schema}"."{table}" where "{column}"::text ~* %s', (PATTERN,)
-                ).fetchone()[0]
-            except psycopg.errors.ArraySubscriptError:
-                # marts.dq_check_latest.failing_examples: array_agg over empty arrays fails in the view
-                # itself (a known bug of that view); its table, ops.dq_results, is scanned.
-                continue
-            if n:
-                hits[f"{schema}.{table}.{column}"] = n
-    return hits
-
-
-def scan_files(*roots: Path) -> dict[str, int]:
-    """Needle hits per file under the roots (Parquet read as text, everything else as bytes)."""
-    needles = [n.encode() for n in NEEDLES]
-    hits: dict[str, int] = {}
-    for root in roots:
-        for dirpath, _, names in os.walk(root):
-            for name in names:
-                path = Path(dirpath) / name
-                try:
-                    if name.endswith(".parquet"):
-                        data = json.dumps(pq.read_table(path).to_pylist(), default=str).encode()
-                    else:
-                        data = path.read_bytes()
-                except Exception:  # noqa: BLE001 - an unreadable file is scanned as bytes
-                    data = path.read_bytes()
-                low = data.lower()
-                n = sum(low.count(x) for x in needles)
-                if n:
-                    hits[str(path.relative_to(root.parent))] = n
-    return hits
-
-
 @pytest.fixture(scope="module")
-def canary_run(server_url, tmp_path_factory, airflow_home):
+def canary_run(company, server_url, tmp_path_factory):
     work = tmp_path_factory.mktemp("erasure")
-    url = make_test_database(server_url, "erasure")
-    env = {
-        "WAREHOUSE_URL": url,
-        "C360_DATA_DIR": str(work / "data"),
-        "C360_REPORTS_DIR": str(work / "reports"),
-        "C360_TASK_RETRIES": "0",
-    }
+    copy = copy_warehouse(company.warehouse, server_url, work, "erasure")
     try:
-        settings = Settings.from_env({**os.environ, **env})
-        config = SimulationConfig(people=PEOPLE, days=DAYS, defect_rate=0.0)  # clean templates; one bad row planted
-        simulate(config, settings.data_dir)
-        planted = plant(settings.landing_dir)
-        end = config.start + timedelta(days=DAYS)
-        logs = work / "logs"
+        settings = copy.settings
+        logs = work / "logs"  # the company's two runs, and this test's
 
-        def run(label: str) -> bool:
-            return run_dag_subprocess(
-                config.start,
-                end,
-                logs / f"{label}.log",
-                env=env,
-                airflow_home=work / "airflow",
-                on_progress=lambda _: None,
-            )
+        def scanned_files() -> dict[str, int]:
+            return scan_files(work / "data", work / "reports", logs, copy.airflow_home)
 
-        state: dict = {"settings": settings, "work": work, "planted": planted}
-        state["first_ok"] = run("first")
+        state: dict = {"settings": settings, "work": work, "planted": company.planted}
+        state["first_ok"] = all(company.ok)
         state["db_before"] = scan_database(settings)
-        state["files_before"] = scan_files(work / "data", work / "reports", logs, work / "airflow")
+        state["files_before"] = scanned_files()
         with connect(settings) as conn:
             state["customer_id"] = conn.execute(
                 "select customer_id from marts.dim_customer d "
@@ -285,13 +54,10 @@ def canary_run(server_url, tmp_path_factory, airflow_home):
         state["dry_run"] = erase(settings, email=EMAIL, dry_run=True)
         state["db_after_dry_run"] = scan_database(settings)
         # the operator's way: the erase_person DAG, given the e-mail's key so the address never enters Airflow
-        state["erase_ok"] = trigger_dag_subprocess(
+        state["erase_ok"] = copy.trigger(
             "erase_person",
             {"email_key": email_key(load_key(), normalise_email(EMAIL)), "request_id": REQUEST_ID},
-            logs / "erase_person.log",
-            env=env,
-            airflow_home=work / "airflow",
-            on_progress=lambda _: None,
+            "erase_person",
         )
         with connect(settings) as conn:
             state["request"] = conn.execute(
@@ -300,11 +66,11 @@ def canary_run(server_url, tmp_path_factory, airflow_home):
                 (REQUEST_ID,),
             ).fetchone()
         state["db_after"] = scan_database(settings)
-        state["files_after"] = scan_files(work / "data", work / "reports", logs, work / "airflow")
+        state["files_after"] = scanned_files()
         state["redelivered"] = redeliver(settings.landing_dir)
-        state["second_ok"] = run("second")
+        state["second_ok"] = copy.run(company.start, company.end, "after_redelivery")
         state["db_after_rerun"] = scan_database(settings)
-        state["files_after_rerun"] = scan_files(work / "data", work / "reports", logs, work / "airflow")
+        state["files_after_rerun"] = scanned_files()
         with connect(settings) as conn:
             state["suppressed"] = conn.execute("select sum(rows_suppressed) from ops.file_manifest").fetchone()[0]
             state["manifest"] = conn.execute(
@@ -316,7 +82,7 @@ def canary_run(server_url, tmp_path_factory, airflow_home):
             state["raw_after_rerun"] = conn.execute("select count(*) from raw.crm_accounts").fetchone()[0]
         # the re-sent files are the sender's input and hold them; erasing again cleans those too
         state["second_erase"] = erase(settings, email=EMAIL)
-        state["files_after_second_erase"] = scan_files(work / "data", work / "reports", logs, work / "airflow")
+        state["files_after_second_erase"] = scanned_files()
         figures = {
             "canary_hits_before": {
                 "db_columns": len(state["db_before"]),
@@ -344,7 +110,7 @@ def canary_run(server_url, tmp_path_factory, airflow_home):
         print("\nerasure figures:", json.dumps(figures, indent=2, default=str))
         yield state
     finally:
-        drop_database(url)
+        drop_database(copy.url)
 
 
 def test_the_scan_finds_the_canary_before_the_erasure(canary_run):

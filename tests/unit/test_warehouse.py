@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from customer360.config import Settings, parse_url, redact, with_database
+from customer360.config import Settings, SettingsError, parse_url, redact, task_retries, task_retry_delay, with_database
 from customer360.devtools import server
 
 
@@ -32,6 +32,13 @@ def test_the_url_is_the_one_setting_and_is_checked():
         Settings.from_env({})
     with pytest.raises(ValueError, match="PostgreSQL URL"):
         parse_url("mysql://root@localhost/x")
+
+
+def test_task_retries_and_their_delay_come_from_the_environment_or_the_dag():
+    assert task_retries({}) == 2 and task_retries({"C360_TASK_RETRIES": "0"}) == 0
+    assert task_retry_delay(30, {}) == 30 and task_retry_delay(60, {"C360_TASK_RETRY_DELAY": "1"}) == 1
+    with pytest.raises(SettingsError, match="C360_TASK_RETRY_DELAY must be a whole number of seconds"):
+        task_retry_delay(30, {"C360_TASK_RETRY_DELAY": "30s"})
 
 
 def test_a_url_that_does_not_answer_is_named_in_the_error():
