@@ -19,12 +19,17 @@ $(STAMP): requirements.lock pyproject.toml
 demo: $(STAMP)
 	$(PY) -m customer360.devtools.demo
 
+# Two pytest workers (pytest-xdist): the whole-DAG test groups run side by side, each group
+# on one worker (tests/conftest.py); TEST_WORKERS=0 runs everything in this process.
+TEST_WORKERS ?= 2
+PYTEST := $(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup
+
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PYTEST)
 
 # unit + db + dags: everything but the real DAG runs (tests/e2e)
 test-fast: $(STAMP)
-	$(PY) -m pytest -m "not e2e"
+	$(PYTEST) -m "not e2e"
 
 # ruff (lint and format) and mypy, as tests/unit/test_lint.py runs them in `make test`.
 lint: $(STAMP)

@@ -23,8 +23,9 @@ from customer360.devtools.airflow_env import airflow_env
 from customer360.devtools.server import resolve_warehouse_url
 from customer360.privacy.keys import ensure_local_key
 
-# Airflow reads its configuration once, at first import: point it at a test home first.
-TEST_AIRFLOW_HOME = PROJECT_ROOT / ".local" / "test-airflow"
+# Airflow reads its configuration once, at first import: point it at a test home first,
+# one per pytest-xdist worker (each migrates its own SQLite metadata database).
+TEST_AIRFLOW_HOME = PROJECT_ROOT / ".local" / "test-airflow" / os.environ.get("PYTEST_XDIST_WORKER", "main")
 os.environ.update(airflow_env(TEST_AIRFLOW_HOME))
 
 TESTS_DIR = Path(__file__).resolve().parent
@@ -40,10 +41,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         tier = path.relative_to(TESTS_DIR).parts[0] if path.is_relative_to(TESTS_DIR) else None
         if tier in TIERS:
             item.add_marker(getattr(pytest.mark, tier))
+            item.add_marker(pytest.mark.xdist_group(_worker_group(item)))
         else:
             outside.append(item.nodeid)
     if outside:
         raise pytest.UsageError(f"tests outside the tier folders tests/{{{','.join(TIERS)}}}/: {sorted(set(outside))}")
+
+
+def _worker_group(item: pytest.Item) -> str:
+    """The unit pytest-xdist hands to one worker (`--dist loadgroup`): a test module, so its module
+    fixtures (a built warehouse, a DAG run) are made once; and every test of the shared simulated
+    company (tests/e2e/conftest.py) in one group, so the company is built once per session."""
+    if "company" in getattr(item, "fixturenames", ()):
+        return "company"
+    return Path(item.path).resolve().relative_to(TESTS_DIR).as_posix()
 
 
 @pytest.fixture(scope="session", autouse=True)

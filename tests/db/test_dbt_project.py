@@ -9,6 +9,7 @@ staging+intermediate, core marts, scored marts (dbt_project/selectors.yml).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -32,6 +33,8 @@ from customer360.devtools.server import drop_database, ensure_database
 from customer360.identity.store import ensure_identity_tables
 from customer360.ingestion.contracts import SOURCES
 from customer360.ml.store import ensure_ml_tables
+from customer360.orchestration.dbt import CORE_MARTS_SELECTOR, LAYERS, SCORED_MARTS_SELECTOR, STAGING_SELECTOR
+from customer360.orchestration.lease import ensure_run_tables
 from customer360.privacy.pseudonyms import refresh as refresh_pseudonyms
 
 PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
@@ -456,6 +459,7 @@ def built(settings, parsed):
             )
             ensure_identity_tables(conn)  # the other identity tables the steward mart reads
             ensure_ml_tables(conn)  # the table exactly as the ML step creates it
+            ensure_run_tables(conn)  # registered intervals: customer_rfm's as-of
 
         from customer360.quality.gate import CheckResult, store_results
 
@@ -521,7 +525,6 @@ def built(settings, parsed):
                         expected_revenue=100,
                         p_alive=0.8,
                         clv=90,
-                        segment="loyal",
                         scored_at=t,
                     )
                     for c, d, v, p, t in SCORES
@@ -557,8 +560,6 @@ def test_dbt_parse_writes_a_manifest_with_the_models_and_selectors(parsed):
     assert models["int_source_records"]["schema"] == "intermediate"
     assert models["dim_customer"]["schema"] == "marts"
     assert {models[m]["schema"] for m in ("customer_golden_record", "steward_review_pairs")} == {"steward"}
-    assert "core" in models["fct_orders"]["tags"] and "scored" not in models["fct_orders"]["tags"]
-    assert "scored" in models["customer_360"]["tags"] and "core" not in models["customer_360"]["tags"]
     assert set(manifest["selectors"]) >= {"staging_intermediate", "core_marts", "scored_marts"}
 
 
@@ -607,13 +608,15 @@ def test_the_dbt_docs_are_generated_again_only_when_the_project_or_a_table_chang
             conn.execute("drop table public.docs_probe")
 
 
-# The marts of issue 5: built with the core marts, except what reads the ML scores.
+# Marts of every business area built with the core marts, and those that read the ML scores.
 CORE_MARTS = {
     "dim_date",
+    "dim_customer",
     "dim_channel",
     "dim_store",
     "dim_campaign",
     "dim_product",
+    "fct_orders",
     "fct_order_lines",
     "fct_service_contacts",
     "fct_campaign_responses",
@@ -621,18 +624,32 @@ CORE_MARTS = {
     "customer_rfm",
     "customer_value_pareto",
 }
-SCORED_MARTS = {"crm_scorecard_monthly", "customer_360"}
+SCORED_MARTS = {"customer_scores", "crm_scorecard_monthly", "customer_360"}
+STEWARD_MODELS = {"customer_golden_record", "steward_review_pairs"}
+HISTORY = {"customer_history_snapshot", "dim_customer_history"}
 
 
-def test_new_marts_run_in_the_right_pipeline_step(parsed):
-    target_path, _ = parsed
-    manifest = json.loads((target_path / "manifest.json").read_text())
-    models = {n["name"]: n for n in manifest["nodes"].values() if n["resource_type"] == "model"}
-    for name in CORE_MARTS:
-        assert models[name]["schema"] == "marts", name
-        assert "core" in models[name]["tags"] and "scored" not in models[name]["tags"], name
-    for name in SCORED_MARTS:
-        assert "scored" in models[name]["tags"] and "core" not in models[name]["tags"], name
+def test_every_node_is_built_by_exactly_one_pipeline_step(settings, parsed):
+    """The steps follow lineage (selectors.yml): each model, seed and test is in exactly one of the
+    three builds, or is the history the publish step builds; the Python outputs' own tests run too."""
+    target_path, manifest = parsed
+
+    def listed(*selection: str) -> set[str]:
+        args = ("ls", "--resource-types", "model", "seed", "test", "snapshot", "--output", "name", *selection)
+        return set(run_dbt(settings, target_path, *args, manifest=manifest).result)
+
+    steps = {layer: listed("--selector", layer) for layer in LAYERS}
+    history = listed("--select", "tag:history")
+    everything = listed()
+    for a, b in itertools.combinations([*steps.values(), history], 2):
+        assert not a & b, sorted(a & b)
+    assert set().union(*steps.values(), history) == everything, sorted(everything - set().union(*steps.values()))
+    assert CORE_MARTS | STEWARD_MODELS <= steps[CORE_MARTS_SELECTOR]
+    assert SCORED_MARTS <= steps[SCORED_MARTS_SELECTOR]
+    assert HISTORY <= history
+    assert "int_source_records" in steps[STAGING_SELECTOR]
+    assert "source_not_null_identity_customer_source_xref_customer_id" in steps[CORE_MARTS_SELECTOR]
+    assert "source_not_null_ml_customer_scores_customer_id" in steps[SCORED_MARTS_SELECTOR]
 
 
 def test_every_mart_and_column_is_documented(parsed):

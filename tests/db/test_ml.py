@@ -59,7 +59,7 @@ def test_score_customers_writes_idempotently(warehouse_settings: Settings) -> No
             """
             select count(*), count(distinct customer_id), min(churn_probability), max(churn_probability),
                    min(p_alive), max(p_alive), min(clv), min(expected_revenue), count(*) filter (where clv is null),
-                   min(scored_at), max(scored_at), count(distinct segment)
+                   min(scored_at), max(scored_at), count(distinct cluster_name)
             from ml.customer_scores
             """
         ).fetchone()
@@ -67,12 +67,12 @@ def test_score_customers_writes_idempotently(warehouse_settings: Settings) -> No
             "select model_name, artifact_path, artifact_sha256, metrics from ml.model_registry order by model_name"
         ).fetchall()
         evaluation = conn.execute("select evaluated_model, roc_auc from ml.churn_evaluation").fetchall()
-    n, distinct, pmin, pmax, amin, amax, clv_min, rev_min, clv_nulls, s_min, s_max, n_segments = stats
+    n, distinct, pmin, pmax, amin, amax, clv_min, rev_min, clv_nulls, s_min, s_max, n_clusters = stats
     assert n == distinct == expected_customers
     assert 0 <= pmin <= pmax <= 1 and 0 <= amin <= amax <= 1
     assert clv_min >= 0 and rev_min >= 0 and clv_nulls == 0
     assert s_min == s_max == pd.Timestamp(cutoff, tz="UTC")
-    assert n_segments >= 3
+    assert n_clusters >= 2
     assert sorted(r[0] for r in registry) == sorted(MODEL_NAMES)
     for _, path, sha, _ in registry:
         assert load_artifact(Path(path), sha) is not None
@@ -168,7 +168,7 @@ def test_a_weekly_refit_trains_as_of_monday_and_the_days_between_only_score(ware
     def scores(cutoff: date) -> list[tuple]:
         with psycopg.connect(warehouse_settings.warehouse_url) as conn:
             return conn.execute(
-                "select customer_id, model_version, churn_model_version, churn_probability, p_alive, clv, segment, "
+                "select customer_id, model_version, churn_model_version, churn_probability, p_alive, clv, "
                 "cluster_name from ml.customer_scores where cutoff_date = %s order by customer_id",
                 (cutoff,),
             ).fetchall()

@@ -184,6 +184,11 @@ def test_rfm_has_one_row_per_buying_customer_with_named_segments(company):
         "count(*) as buyers from marts.customer_360 c join marts.customer_rfm r using (customer_id)",
     )
     assert joined.differ[0] == 0 and joined.buyers[0] == len(rfm)
+    # the one RFM definition describes the same day as the scores next to it
+    as_of = query(
+        s, "select distinct rfm_as_of_date, scores_cutoff_date from marts.customer_360 where rfm_as_of_date is not null"
+    )
+    assert len(as_of) == 1 and as_of.rfm_as_of_date[0] == as_of.scores_cutoff_date[0]
 
 
 def test_the_pareto_curve_rises_to_one_and_agrees_with_value_deciles(company):

@@ -1,4 +1,4 @@
-"""Tests for the ml package: features, churn, BG/NBD + Gamma-Gamma, segments, scoring."""
+"""Tests for the ml package: features, churn, BG/NBD + Gamma-Gamma, scoring."""
 
 from __future__ import annotations
 
@@ -22,7 +22,6 @@ from customer360.ml.churn import (
 )
 from customer360.ml.features import FEATURE_COLUMNS, build_features, churn_labels
 from customer360.ml.history import prepare_transactions
-from customer360.ml.segments import SEGMENTS, assign_segments, quintile_score
 from customer360.ml.synthetic import simulate_bgnbd_rfm, simulate_transactions
 
 CUTOFF = pd.Timestamp("2025-06-01", tz="UTC")
@@ -171,26 +170,6 @@ def test_discounted_clv_behaves() -> None:
     np.testing.assert_allclose(v0, undiscounted, rtol=1e-9)
     assert v10[1] > v10[2]  # recently active repeat buyer is worth more than a lapsed one
     assert clv.monthly_discount_rate(0.10) == pytest.approx(1.1 ** (1 / 12) - 1)
-
-
-# --------------------------------------------------------------------------- segments
-
-
-def test_segments_rule_table() -> None:
-    assert list(quintile_score(pd.Series([1, 1, 1, 2, 9]))) == [1, 1, 1, 4, 5]
-    features = pd.DataFrame(
-        {
-            "recency_days": [1, 2, 3, 400, 500, 600, 5, 300, 10, 20],
-            "frequency": [20, 15, 1, 18, 1, 1, 1, 2, 9, 1],
-            "monetary_total": [900, 800, 20, 700, 10, 15, 30, 40, 300, 25],
-            "tenure_days": [700, 600, 10, 800, 900, 950, 500, 600, 400, 300],
-        },
-        index=[f"c{i}" for i in range(10)],
-    )
-    seg = assign_segments(features)
-    assert set(seg) <= set(SEGMENTS)
-    assert seg["c0"] == "champions" and seg["c2"] == "new"
-    assert seg["c3"] == "at risk" and seg["c5"] == "lost"
 
 
 # --------------------------------------------------------------------------- churn
@@ -404,7 +383,6 @@ def test_scores_are_in_range_and_reproducible(synthetic_history) -> None:
         "churn_calibration",
         "churn_gains",
         "revenue_deciles",
-        "segment_profiles",
         "cluster_profiles",
     }
     gains = first.tables["churn_gains"]

@@ -14,6 +14,6 @@ select
     value_decile,
     clv,
     churn_probability,
-    segment
+    cluster_name
 from marts.customer_360
 where customer_id = {{customer_id}}

@@ -225,7 +225,6 @@ ML_DDL = (
         expected_revenue numeric(14, 2),
         p_alive double precision,
         clv numeric(14, 2),
-        segment text,
         scored_at timestamptz not null,
         primary key (customer_id, cutoff_date, model_version)
     )
@@ -234,6 +233,9 @@ ML_DDL = (
     "alter table ml.customer_scores add column if not exists cluster_name text",
     "alter table ml.customer_scores add column if not exists horizon_days integer",
     "alter table ml.customer_scores add column if not exists churn_model_version text",
+    # RFM segments are dbt's (marts.customer_rfm), the one definition; cascade: the staging view over
+    # this table, rebuilt by the next scored_marts build
+    "alter table ml.customer_scores drop column if exists segment cascade",
     """
     create table if not exists ml.model_registry (
         model_version text not null,

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 QUERIES_TO_TRY = """\
   -- the best customers, with their scores
-  select customer_id, order_count, total_revenue, churn_probability, clv, segment
+  select customer_id, order_count, total_revenue, churn_probability, clv, rfm_segment
   from marts.customer_360 order by clv desc limit 10;
 
   -- how many source records each resolved customer has, by number of systems

@@ -52,7 +52,6 @@ from customer360.ml.registry import (
     registry_entries,
     save_models,
 )
-from customer360.ml.segments import assign_segments
 from customer360.ml.store import SCORE_COLUMNS, ensure_ml_tables, load_touchpoints, load_transactions, write_run
 
 log = logging.getLogger(__name__)
@@ -120,7 +119,6 @@ def score_frame(models: FittedModels, features: pd.DataFrame, rfm: pd.DataFrame)
         p_alive_fallback=1.0 - churn_probability,
     )
     scores = value.assign(churn_probability=churn_probability)
-    scores["segment"] = assign_segments(features)
     if models.clusters is not None:
         labels = models.clusters.predict(features)
         scores["cluster_id"] = labels
@@ -204,7 +202,7 @@ def compute_scores(
             cluster_model.names,
         )
 
-    tables = _evaluation_tables(churn.backtest_predictions, selection, profiles, scores)
+    tables = _evaluation_tables(churn.backtest_predictions, selection, profiles)
     purchase_metrics = selection.metrics | {
         "challenger_kind": purchase_source,
         "champion": purchase_decision.as_dict(),
@@ -237,14 +235,11 @@ def compute_scores(
         "mean_churn_probability": float(scores["churn_probability"].mean()) if len(scores) else None,
         "total_expected_revenue": float(scores["expected_revenue"].sum()),
         "total_clv": float(scores["clv"].sum()),
-        "segments": {k: int(v) for k, v in scores["segment"].value_counts().sort_index().items()},
     }
     return ModelRun(cutoff_date, version, scores, entries, json_safe(metrics), tables, models)
 
 
-def _evaluation_tables(
-    churn_predictions: pd.DataFrame, selection, profiles: pd.DataFrame, scores: pd.DataFrame
-) -> dict[str, pd.DataFrame]:
+def _evaluation_tables(churn_predictions: pd.DataFrame, selection, profiles: pd.DataFrame) -> dict[str, pd.DataFrame]:
     tables: dict[str, pd.DataFrame] = {}
     if not churn_predictions.empty:
         y = churn_predictions["churned"].to_numpy()
@@ -262,13 +257,6 @@ def _evaluation_tables(
         )
     if not profiles.empty:
         tables["cluster_profiles"] = profiles
-    segment = scores.groupby("segment").agg(
-        customers=("clv", "size"),
-        mean_churn_probability=("churn_probability", "mean"),
-        mean_expected_revenue=("expected_revenue", "mean"),
-        mean_clv=("clv", "mean"),
-    )
-    tables["segment_profiles"] = segment.reset_index()
     return tables
 
 
@@ -323,7 +311,6 @@ def score_with_registered(
         "mean_churn_probability": float(scores["churn_probability"].mean()) if len(scores) else None,
         "total_expected_revenue": float(scores["expected_revenue"].sum()),
         "total_clv": float(scores["clv"].sum()),
-        "segments": {k: int(v) for k, v in scores["segment"].value_counts().sort_index().items()},
     }
     return ModelRun(cutoff, registered.model_version, scores, (), json_safe(metrics), {}, models)
 

@@ -14,7 +14,7 @@ Column meanings in ml.customer_scores (H = churn horizon, 90 days by default):
   days), discounted monthly at the monthly equivalent of
   ``annual_discount_rate`` (no margin applied), from the same purchase model
   (``customer360.ml.purchases.predict_value``);
-* segment: RFM segment (``customer360.ml.segments``); cluster_id / cluster_name: k-means
+* cluster_id / cluster_name: k-means
   behaviour cluster and its readable name (``customer360.ml.clusters``);
 * horizon_days: H; churn_model_version: the model version of the churn
   champion that produced churn_probability; scored_at: the cutoff instant.
@@ -43,7 +43,6 @@ SCORE_COLUMNS = (
     "expected_revenue",
     "p_alive",
     "clv",
-    "segment",
     "cluster_id",
     "cluster_name",
     "horizon_days",

@@ -25,6 +25,7 @@ import hmac
 import os
 import re
 import secrets
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,6 +113,21 @@ def new_secret() -> str:
     return secrets.token_urlsafe(48)
 
 
+def _publish_new_key(path: Path) -> bool:
+    """Write a new key beside ``path`` and link it into place: a reader never sees a half-written
+    file, and when another process (a second test worker) got there first, its key stays. True if ours won."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".key-")  # mode 0600
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(new_secret())
+        os.link(tmp, path)
+        return True
+    except FileExistsError:
+        return False
+    finally:
+        os.unlink(tmp)
+
+
 def ensure_local_key(path: Path = LOCAL_KEY_FILE, say=print) -> Path | None:
     """For the demo and tests: without a key in the environment, use (or generate) a local key file.
 
@@ -121,10 +137,7 @@ def ensure_local_key(path: Path = LOCAL_KEY_FILE, say=print) -> Path | None:
     if os.environ.get(KEY_ENV) or os.environ.get(KEY_FILE_ENV):
         return None
     path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(new_secret())
+    if not path.exists() and _publish_new_key(path):
         say(
             f"{KEY_ENV} is not set: generated a demo pseudonymisation key in {path} (mode 0600). "
             f"Set {KEY_ENV} from a secret store in production."

@@ -1,6 +1,11 @@
 -- Recency, frequency and monetary value of every customer with an order before the
--- as-of date (var rfm_as_of_date; default: the day after the latest order date),
--- scored in quintiles and named with the segment map in seed rfm_segments.
+-- as-of date, scored in quintiles and named with the segment map in seed rfm_segments.
+-- This is the project's one RFM definition: customer_360 carries it next to the scores.
+--
+-- The as-of date: var rfm_as_of_date if set; else the warehouse's as-of (the latest end of
+-- any interval a run registered, the cut-off the ML step scores at), so a run's RFM and its
+-- scores describe the same day; else (dbt run outside the pipeline) the day after the
+-- latest order date.
 --
 -- Scores: ntile(5) over the buying customers ordered from worst to best, so 5 is the
 -- best fifth (most recent, most orders, most revenue). Customers with the same value
@@ -16,6 +21,12 @@ orders as (
 
 ),
 
+run_intervals as (
+
+    select * from {{ ref('stg_ops__run_intervals') }}
+
+),
+
 rfm_segments as (
 
     select * from {{ ref('rfm_segments') }}
@@ -27,7 +38,10 @@ as_of as (
     {%- if as_of %}
     select cast('{{ as_of }}' as date) as as_of_date
     {%- else %}
-    select max(order_date) + 1 as as_of_date from orders
+    select coalesce(
+        (select cast(max(interval_end) at time zone 'UTC' as date) from run_intervals),
+        (select max(order_date) + 1 from orders)
+    ) as as_of_date
     {%- endif %}
 
 ),
@@ -35,16 +49,13 @@ as_of as (
 customer_orders as (
 
     select
-        orders.customer_id,
+        order_summary.customer_id,
         as_of.as_of_date,
-        as_of.as_of_date - max(orders.order_date) as recency_days,
-        count(*) as frequency,
-        cast(sum(orders.amount) as numeric(18, 2)) as monetary
-    from orders
+        as_of.as_of_date - order_summary.last_order_date as recency_days,
+        order_summary.order_count as frequency,
+        cast(order_summary.total_revenue as numeric(18, 2)) as monetary
+    from ({{ customer_order_summary('orders', before_date='(select as_of_date from as_of)') }}) as order_summary
     cross join as_of
-    where orders.customer_id is not null
-        and orders.order_date < as_of.as_of_date
-    group by orders.customer_id, as_of.as_of_date
 
 ),
 

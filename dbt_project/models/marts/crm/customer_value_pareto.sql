@@ -18,10 +18,8 @@ customer_revenue as (
 
     select
         customer_id,
-        sum(amount) as revenue
-    from orders
-    where customer_id is not null
-    group by customer_id
+        total_revenue as revenue
+    from ({{ customer_order_summary('orders') }}) as order_summary
 
 ),
 

@@ -62,19 +62,7 @@ customer_rfm as (
 
 order_summary as (
 
-    select
-        customer_id,
-        min(ordered_at) as first_order_at,
-        max(ordered_at) as last_order_at,
-        count(*) as order_count,
-        sum(amount) as total_revenue,
-        round(avg(amount), 2) as average_order_value,
-        string_agg(distinct channel, ',' order by channel) as channels_used,
-        -- the scores read paid orders only (amount > 0): zero-amount and refund orders are not purchases
-        min(ordered_at) filter (where amount > 0) as first_paid_order_at
-    from orders
-    where customer_id is not null
-    group by customer_id
+    {{ customer_order_summary('orders') }}
 
 ),
 
@@ -219,7 +207,6 @@ final as (
         latest_scores.expected_revenue,
         latest_scores.p_alive,
         latest_scores.clv,
-        latest_scores.segment,
         latest_scores.cluster_name,
         latest_scores.model_version as scores_model_version,
         latest_scores.cutoff_date as scores_cutoff_date,

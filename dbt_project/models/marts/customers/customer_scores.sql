@@ -33,7 +33,6 @@ final as (
         customer_id,
         model_version,
         churn_model_version,
-        segment,
         cluster_name,
         cluster_id,
         horizon_days,
