@@ -16,9 +16,7 @@
         count(*) as order_count,
         sum({{ orders }}.amount) as total_revenue,
         round(avg({{ orders }}.amount), 2) as average_order_value,
-        string_agg(distinct {{ orders }}.channel, ',' order by {{ orders }}.channel) as channels_used,
-        -- zero-amount and refund orders are orders, but not purchases
-        min({{ orders }}.ordered_at) filter (where {{ orders }}.amount > 0) as first_paid_order_at
+        string_agg(distinct {{ orders }}.channel, ',' order by {{ orders }}.channel) as channels_used
     from {{ orders }}
     where {{ orders }}.customer_id is not null
     {%- if before_date is not none %}

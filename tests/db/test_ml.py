@@ -42,12 +42,12 @@ def test_score_customers_writes_idempotently(warehouse_settings: Settings) -> No
     from customer360.ml.scoring import score_customers
 
     tx = simulate_transactions(1500, "2023-06-01", "2026-03-01", seed=5, anonymous_share=0.02)
-    tx.loc[tx.index[:3], "amount"] = [0.0, -12.5, 0.0]  # non-positive rows are ignored
+    tx.loc[tx.index[:3], "amount"] = [0.0, -12.5, 0.0]  # a free order and a refund are orders too
     _load_orders(warehouse_settings, tx)
     cutoff = date(2025, 12, 31)
     model_dir = warehouse_settings.data_dir / "models"
 
-    clean = tx[tx["customer_id"].notna() & (tx["amount"] > 0)]
+    clean = tx[tx["customer_id"].notna()]
     expected_customers = clean.loc[clean["ordered_at"] < pd.Timestamp(cutoff, tz="UTC"), "customer_id"].nunique()
 
     first = score_customers(warehouse_settings, cutoff, model_dir)
@@ -89,6 +89,46 @@ def test_score_customers_writes_idempotently(warehouse_settings: Settings) -> No
         n_registry = conn.execute("select count(*) from ml.model_registry").fetchone()[0]
     assert rows_second == rows_first
     assert n_registry == len(MODEL_NAMES)
+
+
+def test_every_customer_with_an_order_is_scored_free_orders_and_refunds_too(warehouse_settings: Settings) -> None:
+    from customer360.ml.config import ScoringConfig
+    from customer360.ml.scoring import score_customers
+
+    tx = simulate_transactions(800, "2023-06-01", "2026-03-01", seed=14)
+    t0 = pd.Timestamp("2025-02-01", tz="UTC")
+    never_paid = pd.DataFrame(
+        [
+            row
+            for i in range(5)
+            for row in (
+                (f"free-{i}", t0 + pd.Timedelta(days=30 * i), 0.0, "store"),  # a free item
+                (f"free-{i}", t0 + pd.Timedelta(days=30 * i + 40), 0.0, "web"),  # a fully discounted order
+                (f"refund-{i}", t0 + pd.Timedelta(days=25 * i), -19.99, "store"),  # refunds only
+            )
+        ],
+        columns=["customer_id", "ordered_at", "amount", "channel"],
+    )
+    _load_orders(warehouse_settings, pd.concat([tx, never_paid], ignore_index=True))
+    cutoff = date(2025, 12, 31)
+    config = ScoringConfig(churn=ChurnConfig(max_iter=30))
+    summary = score_customers(warehouse_settings, cutoff, warehouse_settings.data_dir / "models", config=config)
+    with psycopg.connect(warehouse_settings.warehouse_url) as conn:
+        customers = conn.execute(
+            "select count(distinct customer_id) from marts.fct_orders "
+            "where customer_id is not null and ordered_at < %s",
+            (cutoff,),
+        ).fetchone()[0]
+        scored = conn.execute(
+            "select count(*), count(churn_probability), count(clv) from ml.customer_scores where cutoff_date = %s",
+            (cutoff,),
+        ).fetchone()
+        never_paid_scores = conn.execute(
+            "select count(*), max(clv) from ml.customer_scores where customer_id like 'free-%%' or customer_id "
+            "like 'refund-%%'"
+        ).fetchone()
+    assert scored == (customers, customers, customers) and summary.customers_scored == customers
+    assert never_paid_scores[0] == 10 and never_paid_scores[1] >= 0
 
 
 def _churn_row(settings: Settings, version: str) -> tuple:

@@ -61,7 +61,7 @@ def test_features_on_hand_made_history() -> None:
             ("a", "2025-03-05 10:00", 30.0, "store"),  # within 90 days (window starts 03-03)
             ("a", "2025-05-01 10:00", 20.0, "web"),
             ("b", "2025-05-22 00:00", 50.0, "store"),
-            ("b", "2025-05-23 00:00", -5.0, "store"),  # refund-like row: ignored
+            ("b", "2025-05-12 00:00", -5.0, "store"),  # a refund: an order that lowers the money
             (None, "2025-05-01 00:00", 99.0, "store"),  # anonymous: ignored
             ("c", "2025-06-01 00:00", 10.0, "web"),  # at the cutoff: not history
         ]
@@ -69,6 +69,7 @@ def test_features_on_hand_made_history() -> None:
     f = build_features(tx, "2025-06-01")
     assert list(f.columns) == list(FEATURE_COLUMNS)
     assert list(f.index) == ["a", "b"]
+    assert f.loc["b", "monetary_total"] == 45 and f.loc["b", "frequency"] == 2
     a, b = f.loc["a"], f.loc["b"]
     assert a["frequency"] == 3 and a["monetary_total"] == 60 and a["monetary_mean"] == 20
     assert a["recency_days"] == pytest.approx(30 + 14 / 24)
@@ -76,7 +77,7 @@ def test_features_on_hand_made_history() -> None:
     assert a["mean_interpurchase_days"] == pytest.approx(60.0)
     assert a["web_share"] == pytest.approx(2 / 3)
     assert a["orders_last_90d"] == 2 and a["revenue_last_90d"] == 50
-    assert b["frequency"] == 1 and np.isnan(b["mean_interpurchase_days"]) and b["recency_days"] == 10
+    assert b["recency_days"] == 10 and b["mean_interpurchase_days"] == 10 and b["tenure_days"] == 20
 
 
 def test_churn_labels_on_hand_made_history() -> None:
@@ -89,18 +90,26 @@ def test_churn_labels_on_hand_made_history() -> None:
             ("edge", "2025-05-31 23:59", 10.0, "web"),
             ("edge", "2025-06-01 00:00", 10.0, "web"),  # at the cutoff: inside the window
             ("refund", "2025-03-01", 10.0, "web"),
-            ("refund", "2025-06-10", -10.0, "web"),  # non-positive: not a purchase
+            ("refund", "2025-06-10", -10.0, "web"),  # a refund is an order: the customer came back
+            ("gone", "2025-03-01", 0.0, "web"),  # a free order is an order too
             ("newcomer", "2025-06-05", 10.0, "web"),  # no history before cutoff: unlabelled
         ]
     )
     y = churn_labels(tx, "2025-06-01", 30)
-    assert y.to_dict() == {"edge": 0, "leaves": 1, "refund": 1, "stays": 0}
+    assert y.to_dict() == {"edge": 0, "gone": 1, "leaves": 1, "refund": 0, "stays": 0}
 
 
 def test_prepare_transactions_cleans_rows() -> None:
-    tx = _tx([("a", "2025-01-01", 0.0, "web"), ("a", "2025-01-02", 5.0, "web"), (None, "2025-01-02", 5.0, "web")])
+    tx = _tx(
+        [
+            ("a", "2025-01-01", 0.0, "web"),
+            ("a", "2025-01-02", 5.0, "web"),
+            ("a", "2025-01-03", None, "web"),  # no amount: unusable
+            (None, "2025-01-02", 5.0, "web"),  # anonymous
+        ]
+    )
     out = prepare_transactions(tx.drop(columns="channel"))
-    assert len(out) == 1 and str(out["ordered_at"].dt.tz) == "UTC"
+    assert out["amount"].tolist() == [0.0, 5.0] and str(out["ordered_at"].dt.tz) == "UTC"
     with pytest.raises(ValueError):
         prepare_transactions(tx.drop(columns="amount"))
 
@@ -517,3 +526,65 @@ def test_a_refit_cadence_below_one_day_is_refused() -> None:
 
     with pytest.raises(ValueError, match="C360_MODEL_REFIT_DAYS must be at least 1"):
         Settings.from_env({"WAREHOUSE_URL": "postgresql://u@h/d", "C360_MODEL_REFIT_DAYS": "0"})
+
+
+# --------------------------------------------------------------------------- free orders and refunds
+
+
+def _free_and_refund_customers(start: str, n: int = 6) -> pd.DataFrame:
+    """Customers who never paid: free orders (amount 0), refunds only, and a purchase refunded in full."""
+    t0 = pd.Timestamp(start, tz="UTC")
+    rows: list[tuple] = []
+    for i in range(n):
+        rows += [(f"free-{i}", t0 + pd.Timedelta(days=20 * i), 0.0, "store")]
+        rows += [(f"free-{i}", t0 + pd.Timedelta(days=20 * i + 45), 0.0, "web")]
+        rows += [(f"refund-{i}", t0 + pd.Timedelta(days=15 * i + 3), -12.5 - i, "store")]
+        rows += [(f"undone-{i}", t0 + pd.Timedelta(days=10 * i), 30.0, "store")]
+        rows += [(f"undone-{i}", t0 + pd.Timedelta(days=10 * i + 7), -30.0, "store")]
+    return _tx(rows)
+
+
+def test_free_orders_and_refunds_keep_the_customer_and_refunds_lower_the_money() -> None:
+    tx = _tx(
+        [
+            ("paying", "2025-01-10", 40.0, "store"),
+            ("paying", "2025-04-10", 60.0, "web"),
+            ("free", "2025-02-01", 0.0, "store"),  # a free item
+            ("free", "2025-05-01", 0.0, "store"),  # a fully discounted order
+            ("refund_only", "2025-03-15", -15.0, "store"),  # bought before the history starts
+            ("returns", "2025-02-20", 50.0, "store"),
+            ("returns", "2025-02-27", -20.0, "store"),  # part of it brought back
+        ]
+    )
+    prepared = prepare_transactions(tx)
+    assert len(prepared) == len(tx)  # no order is dropped for its amount
+    f = build_features(tx, CUTOFF)
+    assert list(f.index) == ["free", "paying", "refund_only", "returns"]
+    free, refund, returns = f.loc["free"], f.loc["refund_only"], f.loc["returns"]
+    assert free["frequency"] == 2 and free["monetary_total"] == 0 and free["recency_days"] == 31
+    assert refund["frequency"] == 1 and refund["monetary_total"] == -15 and refund["tenure_days"] == 78
+    assert returns["frequency"] == 2 and returns["monetary_total"] == 30 and returns["monetary_max"] == 50
+    rfm = clv.rfm_summary(tx, CUTOFF)
+    assert list(rfm.index) == list(f.index)
+    assert rfm.loc["free", "frequency"] == 1 and rfm.loc["free", "monetary_value"] == 0
+    assert rfm.loc["refund_only", "net_spend"] == -15 and rfm.loc["returns", "net_spend"] == 30
+
+
+def test_customers_who_never_paid_are_scored_with_no_spend_expected(synthetic_history) -> None:
+    from customer360.ml.config import ScoringConfig
+    from customer360.ml.scoring import compute_scores
+
+    cutoff = date(2025, 12, 31)
+    never_paid = _free_and_refund_customers("2025-01-05")
+    history = pd.concat([synthetic_history, never_paid], ignore_index=True)
+    run = compute_scores(history, cutoff, ScoringConfig(churn=ChurnConfig(max_iter=40)))
+    identified = history.loc[history["customer_id"].notna() & (history["ordered_at"] < pd.Timestamp(cutoff, tz="UTC"))]
+    assert set(run.scores.index) == set(identified["customer_id"])
+    s = run.scores.loc[sorted(set(never_paid["customer_id"]))]
+    assert s["churn_probability"].between(0, 1).all() and s["p_alive"].between(0, 1).all()
+    assert s["cluster_name"].notna().all()
+    # nothing paid, net of refunds: visits are expected, spending is not
+    assert (s["expected_purchases"] > 0).all()
+    assert (s["expected_revenue"] == 0).all() and (s["clv"] == 0).all()
+    paying = run.scores.drop(index=s.index)
+    assert (paying["clv"] > 0).mean() > 0.99

@@ -10,7 +10,9 @@ References (formulas re-derived and implemented here from the papers):
 
 Time unit: days. A "purchase" for these models is a purchase *day* of a
 customer (several orders on one UTC day count once, with their amounts
-summed), as in the CDNOW analyses. ``frequency`` x counts repeat purchase
+summed), as in the CDNOW analyses. Every order is a purchase here, whatever it
+cost (``customer360.ml.history``): a day of free orders or refunds is a purchase
+day whose spend is 0 or below. ``frequency`` x counts repeat purchase
 days (all but the first), ``recency`` t_x is the time from the first to the
 last purchase day, ``T`` is the time from the first purchase day to the cutoff.
 
@@ -82,12 +84,13 @@ def rfm_summary(transactions: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFram
     """BTYD summary per customer from history before ``cutoff``.
 
     Columns: frequency (x), recency (t_x, days), T (days), monetary_value
-    (mean spend of the repeat purchase days; 0 when x = 0). Indexed by
-    customer_id, sorted.
+    (mean spend of the repeat purchase days; 0 when x = 0) and net_spend (all
+    the customer's amounts summed, refunds subtracted). Indexed by customer_id,
+    sorted.
     """
     cut = to_utc_timestamp(cutoff)
     tx = history_before(transactions, cut)
-    columns = ["frequency", "recency", "T", "monetary_value"]
+    columns = ["frequency", "recency", "T", "monetary_value", "net_spend"]
     if tx.empty:
         out = pd.DataFrame(columns=columns, dtype="float64")
         out.index = pd.Index([], name="customer_id", dtype=str)
@@ -113,6 +116,7 @@ def rfm_summary(transactions: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFram
             "recency": (last_day - first_day).dt.total_seconds() / 86_400.0,
             "T": (cut - first_day).dt.total_seconds() / 86_400.0,
             "monetary_value": repeat_spend.fillna(0.0),
+            "net_spend": total,
         }
     )
     out.index.name = "customer_id"
@@ -310,8 +314,11 @@ def gamma_gamma_expected_spend(
 
     Customers with x = 0 get the population mean p*gamma/(q-1); when q <= 1
     that mean does not exist and ``fallback_mean`` (required then) is used.
+    A mean spend at or below 0 (free orders, refunds) is taken as 0: the
+    estimate then shrinks from the population mean towards nothing.
     """
     x, m = _as_arrays(frequency, monetary_value)
+    m = np.maximum(m, 0.0)
     p, q, g = params.p, params.q, params.gamma
     population = params.population_mean_spend
     if not np.isfinite(population):
@@ -382,10 +389,20 @@ class BTYDModel:
     notes: tuple[str, ...] = ()
 
     def expected_spend(self, rfm: pd.DataFrame, observed_spend: np.ndarray) -> np.ndarray:
+        """Spend per purchase day; 0 for a customer who has paid nothing, net of refunds.
+
+        Gamma-Gamma knows positive spend only: without this, a customer whose orders were all
+        free would be expected to spend like the average customer.
+        """
         x, m = rfm["frequency"].to_numpy(dtype="float64"), rfm["monetary_value"].to_numpy(dtype="float64")
         if self.gamma_gamma is None:
-            return np.asarray(observed_spend, dtype="float64")
-        return gamma_gamma_expected_spend(self.gamma_gamma.params, x, m, fallback_mean=self.repeat_spend_mean)
+            spend = np.maximum(np.asarray(observed_spend, dtype="float64"), 0.0)
+        else:
+            spend = gamma_gamma_expected_spend(self.gamma_gamma.params, x, m, fallback_mean=self.repeat_spend_mean)
+        if "net_spend" in rfm.columns:
+            paid = rfm["net_spend"].to_numpy(dtype="float64") > 0
+            spend = np.where(paid, spend, 0.0)
+        return spend
 
     def expected_purchases(self, rfm: pd.DataFrame, days: float) -> np.ndarray:
         x, t_x, age = (rfm[c].to_numpy(dtype="float64") for c in ("frequency", "recency", "T"))

@@ -13,7 +13,7 @@ from customer360.ml.churn import ChurnConfig
 from customer360.ml.purchases import PurchaseConfig
 
 # Bump when a change to the model code changes scores: the model version (and so every registry row) changes with it.
-MODEL_CODE_VERSION = "3"
+MODEL_CODE_VERSION = "4"
 
 
 @dataclass(frozen=True)

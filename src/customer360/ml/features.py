@@ -103,7 +103,9 @@ def touchpoint_features(touchpoints: pd.DataFrame | None, cutoff: pd.Timestamp, 
 def build_features(
     transactions: pd.DataFrame, cutoff: pd.Timestamp, touchpoints: pd.DataFrame | None = None
 ) -> pd.DataFrame:
-    """One row per customer with a purchase before ``cutoff``; columns FEATURE_COLUMNS.
+    """One row per customer with an order before ``cutoff``, whatever it cost; columns FEATURE_COLUMNS.
+
+    Monetary columns sum the amounts as they are: free orders add 0 and refunds subtract.
 
     Only rows with ``ordered_at < cutoff`` (and touch points with
     ``occurred_at < cutoff``) are read, so appending later rows never
@@ -179,10 +181,12 @@ def build_features(
 
 
 def horizon_outcomes(transactions: pd.DataFrame, cutoff: pd.Timestamp, horizon_days: int) -> pd.DataFrame:
-    """What each customer with a purchase before ``cutoff`` did in [cutoff, cutoff + H).
+    """What each customer with an order before ``cutoff`` did in [cutoff, cutoff + H).
 
     Columns: ``purchases`` (purchase days, the unit of the BG/NBD model),
-    ``orders`` and ``revenue``. Indexed by customer_id (sorted).
+    ``orders`` and ``revenue`` (net of refunds, floored at 0: the learned
+    model's Poisson loss needs outcomes of 0 or more, and a customer cannot be
+    expected to pay less than nothing). Indexed by customer_id (sorted).
     """
     if horizon_days <= 0:
         raise ValueError("horizon_days must be positive")
@@ -198,14 +202,14 @@ def horizon_outcomes(transactions: pd.DataFrame, cutoff: pd.Timestamp, horizon_d
         {
             "purchases": g["day"].nunique().reindex(customers, fill_value=0).astype("float64"),
             "orders": g.size().reindex(customers, fill_value=0).astype("float64"),
-            "revenue": g["amount"].sum().reindex(customers, fill_value=0.0).astype("float64"),
+            "revenue": g["amount"].sum().reindex(customers, fill_value=0.0).clip(lower=0.0).astype("float64"),
         },
         index=customers,
     )
 
 
 def churn_labels(transactions: pd.DataFrame, cutoff: pd.Timestamp, horizon_days: int) -> pd.Series:
-    """1 if a customer with a purchase before ``cutoff`` buys nothing in [cutoff, cutoff + H), else 0.
+    """1 if a customer with an order before ``cutoff`` places none in [cutoff, cutoff + H), else 0.
 
     Indexed by customer_id (sorted), named ``churned``; customers whose first
     purchase falls inside the window are not labelled.

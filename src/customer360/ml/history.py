@@ -2,8 +2,12 @@
 
 A transaction history is a frame with at least the columns ``customer_id``,
 ``ordered_at`` and ``amount`` (``channel`` and ``item_count`` are optional).
-Rows without a customer, with a missing timestamp or with a non-positive
-amount are ignored. A touch-point history is a frame with ``customer_id``,
+Rows without a customer, a timestamp or an amount are ignored. Every other
+row is an order of the customer, whatever its amount: a free item or a fully
+discounted order (amount 0) and a refund (amount below 0) are visits like a
+paid purchase, so a customer whose orders cost nothing keeps their history
+(docs/ml.md, "Who is scored"). Amounts are summed as they are: refunds lower
+the money a customer is worth. A touch-point history is a frame with ``customer_id``,
 ``occurred_at``, ``touchpoint_type`` and ``value`` (the satisfaction score of
 a survey response; empty otherwise).
 
@@ -72,7 +76,7 @@ def prepare_transactions(transactions: pd.DataFrame) -> pd.DataFrame:
             "item_count": items,
         }
     )
-    keep = frame["customer_id"].notna() & frame["ordered_at"].notna() & (frame["amount"] > 0)
+    keep = frame["customer_id"].notna() & frame["ordered_at"].notna() & np.isfinite(frame["amount"])
     frame = frame.loc[keep].copy()
     frame["customer_id"] = frame["customer_id"].astype(str)
     return frame.reset_index(drop=True)

@@ -72,6 +72,9 @@ class LearnedPurchaseModel:
         with threadpool_limits(limits=self.n_threads, user_api="openmp"):
             purchases = self.purchases.predict(x)
             revenue = self.revenue.predict(x)
+        # the rule BG/NBD + Gamma-Gamma follow (clv.BTYDModel.expected_spend): who has paid nothing, net of
+        # refunds, is expected to pay nothing; a few such rows among thousands are too few to learn it from
+        revenue = np.where(features["monetary_total"].to_numpy(dtype="float64") > 0, revenue, 0.0)
         return pd.DataFrame(
             {"expected_purchases": np.maximum(purchases, 0.0), "expected_revenue": np.maximum(revenue, 0.0)},
             index=features.index,

@@ -84,7 +84,7 @@ def _column_or_null(conn: psycopg.Connection, schema: str, table: str, column: s
 
 
 def load_transactions(conn: psycopg.Connection, cutoff: pd.Timestamp, marts: str = MARTS_SCHEMA) -> pd.DataFrame:
-    """Identified, positive-amount orders from ``<marts>.fct_orders`` placed before the cutoff."""
+    """Identified orders from ``<marts>.fct_orders`` placed before the cutoff, free ones and refunds too."""
     if not table_exists(conn, marts, "fct_orders"):
         raise RuntimeError(f"{marts}.fct_orders does not exist: build the marts (dbt) before scoring")
     channel = _column_or_null(conn, marts, "fct_orders", "channel", "text")
@@ -92,7 +92,7 @@ def load_transactions(conn: psycopg.Connection, cutoff: pd.Timestamp, marts: str
     query = (
         "copy (select customer_id, extract(epoch from ordered_at)::float8, amount::float8, "
         f"{channel}, {items}::float8 from {marts}.fct_orders "
-        "where customer_id is not null and amount > 0 and ordered_at < %s) to stdout with (format csv)"
+        "where customer_id is not null and amount is not null and ordered_at < %s) to stdout with (format csv)"
     )
     frame = _copy_frame(
         conn,

@@ -210,15 +210,15 @@ final as (
         latest_scores.cluster_name,
         latest_scores.model_version as scores_model_version,
         latest_scores.cutoff_date as scores_cutoff_date,
-        -- why a customer has no scores (null when scored): scoring covers every customer with a paid
-        -- order before the cut-off, so 'not_scored' is a fault, flagged by a warning test
+        -- why a customer has no scores (null when scored): scoring covers every customer with an
+        -- order before the cut-off, whatever it cost (free orders and refunds too), so 'not_scored'
+        -- is a fault, flagged by a warning test
         case
             when latest_scores.customer_id is not null then null
             when scores_cutoff.cutoff_date is null then 'no_scores_yet'
             when order_summary.customer_id is null then 'no_orders'
-            when order_summary.first_paid_order_at is null then 'no_paid_orders'
-            when order_summary.first_paid_order_at >= cast(scores_cutoff.cutoff_date as timestamp) at time zone 'UTC'
-                then 'first_paid_order_after_cutoff'
+            when order_summary.first_order_at >= cast(scores_cutoff.cutoff_date as timestamp) at time zone 'UTC'
+                then 'first_order_after_cutoff'
             else 'not_scored'
         end as unscored_reason
 
