@@ -19,6 +19,19 @@ def _sorted(df: pd.DataFrame) -> pd.DataFrame:
     return df.sort_values(["t", "person"], kind="stable").reset_index(drop=True)
 
 
+def _frame_by_time(columns: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Like `_sorted`, for a large table: sorted column by column, each original freed once taken.
+
+    The order is the same: pandas sorts by several integer columns with a stable np.lexsort.
+    `columns` is emptied; the caller must hold no other reference to its arrays.
+    """
+    order = np.lexsort((columns["person"], columns["t"]))
+    df = pd.DataFrame(index=pd.RangeIndex(order.size))
+    for name in list(columns):
+        df[name] = columns.pop(name)[order]
+    return df
+
+
 def _time_of_day(rng: np.random.Generator, size: int) -> np.ndarray:
     """Shopping hours: mostly 08:00-21:00, peaking around lunch and early evening."""
     hour = np.clip(rng.normal(np.where(rng.random(size) < 0.5, 12.5, 17.5), 2.2), 7.0, 22.9)
@@ -28,60 +41,77 @@ def _time_of_day(rng: np.random.Generator, size: int) -> np.ndarray:
 def purchases(people: People, pools: Pools, rng: np.random.Generator) -> pd.DataFrame:
     """Buy-till-you-die (BG/NBD style): Poisson purchases, lapse with prob p after each purchase."""
     n = people.n
-    span = (people.horizon_s - people.t0).astype(np.float64)
-    repeat_pool = rng.poisson(people.rate * span / YEAR)  # repeat purchases had they never lapsed
-    alive_for = rng.geometric(people.dropout_p)  # purchases made before lapsing (>= 1)
-    total = np.minimum(alive_for, 1 + repeat_pool)
-    has_lapsed = alive_for <= repeat_pool  # lapsed before the horizon
-    # repeat times: sorted uniform order statistics over [t0, horizon], keep the first total-1
-    person_pool = np.repeat(np.arange(n), repeat_pool)
-    u = rng.random(person_pool.size)
-    key = person_pool + u  # sorts by person, then by time
-    o = np.argsort(key, kind="stable")
-    person_pool, u = person_pool[o], u[o]
-    rank = np.arange(person_pool.size) - np.repeat(np.cumsum(repeat_pool) - repeat_pool, repeat_pool)
-    keep = rank < (total - 1)[person_pool]
-    rp = person_pool[keep]
-    rt = people.t0[rp] + (u[keep] * span[rp]).astype(np.int64)
-    person = np.concatenate([np.arange(n), rp])
-    t = np.concatenate([people.t0, rt])
-    t = (t // DAY) * DAY + _time_of_day(rng, t.size)
+    person, t = _purchase_times(people, rng)
     people.t0 = t[:n].copy()  # acquisition = first purchase
 
     m = person.size
     web = rng.random(m) < people.web_share[person]
-    target = rng.gamma(4.0, people.spend[person] / 4.0) * 100  # pence
-    n_lines = 1 + rng.binomial(MAX_LINES - 1, 0.35, size=m)
-    qty = 1 + (rng.random((m, MAX_LINES)) < 0.2).astype(np.int64)
-    qty[np.arange(MAX_LINES)[None, :] >= n_lines[:, None]] = 0
-    units = qty.sum(axis=1)
-    unit_target = (target / units)[:, None] * np.exp(rng.normal(0, 0.35, size=(m, MAX_LINES)))
-    sku = np.clip(np.searchsorted(pools.sku_prices, unit_target), 0, len(pools.sku_prices) - 1)
-    amount = (pools.sku_prices[sku] * qty).sum(axis=1)
-
-    df = pd.DataFrame(
-        {
-            "t": t,
-            "person": person,
-            "web": web,
-            "amount": amount.astype(np.int64),
-            **{f"sku{j}": sku[:, j] for j in range(MAX_LINES)},
-            **{f"qty{j}": qty[:, j] for j in range(MAX_LINES)},
-        }
-    )
-    df = _sorted(df)
-    # keys in time order, over the whole horizon (future purchases get keys too)
-    df["key"] = 0
-    df.loc[~df["web"], "key"] = np.arange(1, int((~df["web"]).sum()) + 1)
-    df.loc[df["web"], "key"] = np.arange(1, int(df["web"].sum()) + 1)
+    sku, qty = _baskets(people.spend[person], pools, rng)
+    amount = (pools.sku_prices[sku] * qty).sum(axis=1).astype(np.int64)
 
     counts = np.bincount(person, minlength=n)
     last_t = np.full(n, 0, dtype=np.int64)
     np.maximum.at(last_t, person, t)
     people.n_purchases = counts
     people.last_purchase_t = last_t
-    people.has_lapsed = has_lapsed
+
+    # small integer types: catalogue index and quantity are written as the same digits
+    columns = {"t": t, "person": person, "web": web, "amount": amount}
+    columns |= {f"sku{j}": sku[:, j].astype(np.int16) for j in range(MAX_LINES)}
+    columns |= {f"qty{j}": qty[:, j].astype(np.int8) for j in range(MAX_LINES)}
+    del t, person, web, amount, sku, qty
+    df = _frame_by_time(columns)
+    # keys in time order, over the whole horizon (future purchases get keys too)
+    is_web = df["web"].to_numpy()
+    key = np.zeros(len(df), dtype=np.int64)
+    key[~is_web] = np.arange(1, int((~is_web).sum()) + 1)
+    key[is_web] = np.arange(1, int(is_web.sum()) + 1)
+    df["key"] = key
     return df
+
+
+def _purchase_times(people: People, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(person, time) of every purchase: each person's first purchase, then the repeats, person by person."""
+    n = people.n
+    span = (people.horizon_s - people.t0).astype(np.float64)
+    repeat_pool = rng.poisson(people.rate * span / YEAR)  # repeat purchases had they never lapsed
+    alive_for = rng.geometric(people.dropout_p)  # purchases made before lapsing (>= 1)
+    total = np.minimum(alive_for, 1 + repeat_pool)
+    people.has_lapsed = alive_for <= repeat_pool  # lapsed before the horizon
+    del alive_for
+    # repeat times: sorted uniform order statistics over [t0, horizon], keep the first total-1
+    person_pool = np.repeat(np.arange(n), repeat_pool)
+    u = rng.random(person_pool.size)
+    o = np.argsort(person_pool + u, kind="stable")  # sorts by person, then by time
+    person_pool, u = person_pool[o], u[o]
+    del o  # the pool arrays are the largest of the run (a repeat per year of horizon): drop each when done
+    rank = np.arange(person_pool.size) - np.repeat(np.cumsum(repeat_pool) - repeat_pool, repeat_pool)
+    keep = rank < (total - 1)[person_pool]
+    del rank
+    rp = person_pool[keep]
+    del person_pool
+    rt = people.t0[rp] + (u[keep] * span[rp]).astype(np.int64)
+    del u, keep
+    person = np.concatenate([np.arange(n), rp])
+    t = np.concatenate([people.t0, rt])
+    del rp, rt
+    t = (t // DAY) * DAY + _time_of_day(rng, t.size)
+    return person, t
+
+
+def _baskets(spend: np.ndarray, pools: Pools, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(catalogue index, quantity) of up to MAX_LINES lines per purchase, priced around `spend` (pounds)."""
+    m = spend.size
+    target = rng.gamma(4.0, spend / 4.0) * 100  # pence
+    n_lines = 1 + rng.binomial(MAX_LINES - 1, 0.35, size=m)
+    qty = 1 + (rng.random((m, MAX_LINES)) < 0.2).astype(np.int64)
+    qty[np.arange(MAX_LINES)[None, :] >= n_lines[:, None]] = 0
+    del n_lines
+    units = qty.sum(axis=1)
+    unit_target = (target / units)[:, None] * np.exp(rng.normal(0, 0.35, size=(m, MAX_LINES)))
+    del target, units
+    sku = np.clip(np.searchsorted(pools.sku_prices, unit_target), 0, len(pools.sku_prices) - 1)
+    return sku, qty
 
 
 def crm_rows(people: People) -> pd.DataFrame:
