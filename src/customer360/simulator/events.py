@@ -158,41 +158,52 @@ def web_events(people: People, orders: pd.DataFrame, rng: np.random.Generator) -
     end = np.concatenate(s_end)
     kind = np.concatenate(s_kind)
     sku = np.concatenate(s_sku)
+    del s_person, s_end, s_kind, s_sku
     logged_in = (kind == 0) | ((kind == 1) & (rng.random(kind.size) < 0.7))
     n_ev = np.where(kind == 0, 3 + rng.integers(0, 3, size=kind.size), 1 + rng.integers(0, 4, size=kind.size))
+    return _session_events(people, person, end, kind, sku, logged_in, n_ev, rng)
 
+
+def _session_events(
+    people: People,
+    person: np.ndarray,
+    end: np.ndarray,
+    kind: np.ndarray,
+    sku: np.ndarray,
+    logged_in: np.ndarray,
+    n_ev: np.ndarray,
+    rng: np.random.Generator,
+) -> pd.DataFrame:
+    """The n_ev events of each session, ending at `end`; temporaries (one value per event) freed as soon as done."""
     sess = np.repeat(np.arange(kind.size), n_ev)
     pos = np.arange(sess.size) - np.repeat(np.cumsum(n_ev) - n_ev, n_ev)
     from_end = np.repeat(n_ev, n_ev) - 1 - pos
     gaps = rng.exponential(45.0, size=sess.size).astype(np.int64) + 3
-    # times counted back from the end of the session
-    back = np.zeros(sess.size, dtype=np.int64)
+    # times counted back from the end of the session: the sum of the gaps after each event in its session
     csum = np.cumsum(gaps[::-1])[::-1]  # suffix sums
-    sess_suffix_end = np.repeat(np.cumsum(n_ev), n_ev)
-    tail = np.append(csum, 0)[sess_suffix_end]
-    back = csum - tail - gaps  # sum of gaps after this event within the session
-    t = end[sess] - back
+    tail = np.append(csum, 0)[np.repeat(np.cumsum(n_ev), n_ev)]
+    t = end[sess] - (csum - tail - gaps)
+    del csum, tail, gaps
 
     u = rng.random(sess.size)
-    etype = np.where(u < 0.35, 0, np.where(u < 0.9, 1, 2))  # page_view, product_view, add_to_cart
+    etype = np.where(u < 0.35, 0, np.where(u < 0.9, 1, 2)).astype(np.int8)  # page_view, product_view, add_to_cart
+    del u
     etype[pos == 0] = 0
+    del pos
     k0 = kind[sess] == 0
     etype[k0 & (from_end == 0)] = 3  # checkout
     etype[k0 & (from_end == 1)] = 2
-    ev_sku = np.where(etype == 1, rng.integers(0, 400, size=sess.size), sku[sess])
+    del k0, from_end
+    ev_sku = np.where(etype == 1, rng.integers(0, 400, size=sess.size), sku[sess]).astype(np.int16)
+    page = rng.integers(0, 10, size=sess.size).astype(np.int8)
+    ev_person = np.where(logged_in[sess], person[sess], -1)
 
-    df = pd.DataFrame(
-        {
-            "t": t,
-            "person": np.where(logged_in[sess], person[sess], -1),
-            "session": sess,
-            "etype": etype,
-            "sku": ev_sku,
-            "page": rng.integers(0, 10, size=sess.size),
-        }
-    )
-    df = df[(df["t"] >= people.start_s) & (df["t"] < people.end_s)]
-    df = _sorted(df)
+    kept = (t >= people.start_s) & (t < people.end_s)
+    columns = {"t": t, "person": ev_person, "session": sess, "etype": etype, "sku": ev_sku, "page": page}
+    del t, ev_person, sess, etype, ev_sku, page
+    for name in columns:
+        columns[name] = columns[name][kept]
+    df = _frame_by_time(columns)
     # session numbers in order of first appearance
     first_seen = pd.unique(df["session"].to_numpy())
     renum = np.empty(kind.size, dtype=np.int64)
@@ -228,13 +239,21 @@ def calls(people: People, rng: np.random.Generator) -> pd.DataFrame:
     return df
 
 
+CAMPAIGN_COLUMNS = ("t", "person", "etype", "campaign", "email_t")
+
+
 def campaign_events(people: People, rng: np.random.Generator) -> pd.DataFrame:
-    """Monthly campaigns (5th of the month, 09:00) to a segment of CRM e-mail addresses."""
+    """Monthly campaigns (5th of the month, 09:00) to a segment of CRM e-mail addresses.
+
+    `email_t` is the send time: the address used is the one the person had then, and the
+    campaign's month (its name) is the month of that time.
+    """
     start = pd.Timestamp(people.start_s, unit="s")
     months = pd.date_range(start.normalize().replace(day=1), pd.Timestamp(people.end_s, unit="s"), freq="MS")
     unsubscribed = np.zeros(people.n, dtype=bool)
     crm = people.has_crm
-    parts = []
+    # one list of arrays per column; the largest table of the run, so no per-part DataFrames
+    parts: dict[str, list[np.ndarray]] = {c: [] for c in CAMPAIGN_COLUMNS}
     cid = 0
     for month in months:
         send = int((month + pd.Timedelta(days=4, hours=9)).timestamp())
@@ -262,30 +281,23 @@ def campaign_events(people: People, rng: np.random.Generator) -> pd.DataFrame:
             (3, unsub, unsub_t),
             (4, bounce, sent_t + 45),
         ):
-            parts.append(
-                pd.DataFrame(
-                    {
-                        "t": tt[mask],
-                        "person": target[mask],
-                        "etype": etype,
-                        "campaign": cid,
-                        "email_t": send,
-                        "month": month.month,
-                        "year": month.year,
-                    }
-                )
-            )
-    if not parts:
-        return pd.DataFrame(
-            {
-                c: pd.Series(dtype="int64")
-                for c in ("t", "person", "etype", "campaign", "email_t", "month", "year", "key")
-            }
-        )
-    df = pd.concat(parts, ignore_index=True)
-    df = _sorted(df[df["t"] < people.end_s])
+            rows = int(mask.sum())
+            parts["t"].append(tt[mask])
+            parts["person"].append(target[mask])
+            parts["etype"].append(np.full(rows, etype, dtype=np.int8))
+            parts["campaign"].append(np.full(rows, cid, dtype=np.int16))
+            parts["email_t"].append(np.full(rows, send, dtype=np.int64))
+    columns = {c: _concatenate(parts.pop(c), np.int64) for c in CAMPAIGN_COLUMNS}
+    kept = columns["t"] < people.end_s
+    for name in columns:
+        columns[name] = columns[name][kept]
+    df = _frame_by_time(columns)
     df["key"] = np.arange(1, len(df) + 1)
     return df
+
+
+def _concatenate(arrays: list[np.ndarray], empty_dtype: type) -> np.ndarray:
+    return np.concatenate(arrays) if arrays else np.zeros(0, dtype=empty_dtype)
 
 
 def after_purchases(
