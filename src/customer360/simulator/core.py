@@ -82,79 +82,92 @@ class _SourceWriter:
     ) -> None:
         self.config, self.people, self.fmt, self.landing = config, people, fmt, landing
         self.records, self.defect_log = records, defect_log
-        self.defects: list[Defect] = []  # the current source's, until it is written to defect_log
+        self.defects: list[Defect] = []  # the current chunk's, until it is written to defect_log
 
     def write(self, contract: SourceContract, df: pd.DataFrame) -> tuple[int, int]:
         cfg, p = self.config, self.people
-        format_fn = self.fmt.get(contract.name)
         sseed = _source_seed(contract.name)
         defect_rng = np.random.default_rng([cfg.seed, 5, sseed])
         file_rng = np.random.default_rng([cfg.seed, 6, sseed])
         day = ((df["t"].to_numpy() - p.start_s) // DAY).astype(np.int64)
         bounds = np.searchsorted(day, np.arange(0, cfg.days + 1, CHUNK_DAYS).tolist() + [cfg.days])
         files = rows = 0
-        rkey = IDENTITY_KEY_COLUMNS[contract.name]
         for c in range(len(bounds) - 1):
             a, b = int(bounds[c]), int(bounds[c + 1])
-            if b <= a:
-                continue
-            chunk = df.iloc[a:b]
-            cols = format_fn(chunk, self.fmt.rng(contract.name, c))
-            assert list(cols) == contract.column_names, contract.name
-            orig_key = cols[contract.key].copy()
-            found, extra = inject_rows(contract, cols, defect_rng, cfg.defect_rate)
-            person = chunk["person"].to_numpy()
-            keys = cols[rkey]
-            ok = (person >= 0) & pd.notna(keys)
-            self.records.add(contract.name, keys[ok], person[ok])
-            if contract.format == "csv":
-                lines = csv_lines(contract, cols, extra)
-            elif contract.format == "jsonl":
-                lines = jsonl_lines(contract, cols)
-            else:
-                lines = None
-            cday = day[a:b]
-            starts = np.flatnonzero(np.r_[True, cday[1:] != cday[:-1]])
-            ends = np.r_[starts[1:], cday.size]
-            defect_rows = sorted(found)
-            di = 0
-            for s, e in zip(starts, ends):
-                d = (cfg.start + pd.Timedelta(days=int(cday[s]))).isoformat()
-                d = d[:10]
-                folder = self.landing / contract.name / d
-                folder.mkdir(parents=True, exist_ok=True)
-                name = landing_file_name(contract, d)
-                path = folder / name
-                if lines is None:
-                    write_parquet(path, contract, cols, int(s), int(e))
-                else:
-                    write_text(
-                        path,
-                        csv_header(contract) if (contract.format == "csv" and contract.header) else None,
-                        lines[s:e],
-                    )
-                files += 1
-                rows += int(e - s)
-                first_line = 2 if (contract.format == "csv" and contract.header) else 1
-                while di < len(defect_rows) and defect_rows[di][0] < e:
-                    row, cls = defect_rows[di]
-                    self.defects.append(
-                        (
-                            cls,
-                            contract.name,
-                            f"{contract.name}/{d}/{name}",
-                            int(row - s + first_line),
-                            orig_key[row] or "",
-                        )
-                    )
-                    di += 1
-                if cfg.defect_rate > 0 and file_rng.random() < cfg.defect_rate:
-                    copy = folder / landing_file_name(contract, d, part=2)
-                    copy.write_bytes(path.read_bytes())
-                    files += 1
-                    self.defects.append(("redelivered_file", contract.name, f"{contract.name}/{d}/{copy.name}", "", ""))
+            if b > a:
+                chunk_files, chunk_rows = self._write_chunk(contract, df.iloc[a:b], day[a:b], c, defect_rng, file_rng)
+                files += chunk_files
+                rows += chunk_rows
         if contract.delivers_daily:
             files += self.write_empty_days(contract)
+        return files, rows
+
+    def _write_chunk(
+        self,
+        contract: SourceContract,
+        chunk: pd.DataFrame,
+        cday: np.ndarray,
+        c: int,
+        defect_rng: np.random.Generator,
+        file_rng: np.random.Generator,
+    ) -> tuple[int, int]:
+        """Chunk `c` of a source (up to CHUNK_DAYS days): one file per day; its strings are freed on return."""
+        cfg = self.config
+        cols = self.fmt.get(contract.name)(chunk, self.fmt.rng(contract.name, c))
+        assert list(cols) == contract.column_names, contract.name
+        orig_key = cols[contract.key].copy()
+        found, extra = inject_rows(contract, cols, defect_rng, cfg.defect_rate)
+        person = chunk["person"].to_numpy()
+        keys = cols[IDENTITY_KEY_COLUMNS[contract.name]]
+        ok = (person >= 0) & pd.notna(keys)
+        self.records.add(contract.name, keys[ok], person[ok])
+        if contract.format == "csv":
+            lines = csv_lines(contract, cols, extra)
+        elif contract.format == "jsonl":
+            lines = jsonl_lines(contract, cols)
+        else:
+            lines = None
+        starts = np.flatnonzero(np.r_[True, cday[1:] != cday[:-1]])
+        ends = np.r_[starts[1:], cday.size]
+        defect_rows = sorted(found)
+        di = 0
+        files = rows = 0
+        for s, e in zip(starts, ends):
+            d = (cfg.start + pd.Timedelta(days=int(cday[s]))).isoformat()
+            d = d[:10]
+            folder = self.landing / contract.name / d
+            folder.mkdir(parents=True, exist_ok=True)
+            name = landing_file_name(contract, d)
+            path = folder / name
+            if lines is None:
+                write_parquet(path, contract, cols, int(s), int(e))
+            else:
+                write_text(
+                    path,
+                    csv_header(contract) if (contract.format == "csv" and contract.header) else None,
+                    lines[s:e],
+                )
+            files += 1
+            rows += int(e - s)
+            first_line = 2 if (contract.format == "csv" and contract.header) else 1
+            while di < len(defect_rows) and defect_rows[di][0] < e:
+                row, cls = defect_rows[di]
+                self.defects.append(
+                    (
+                        cls,
+                        contract.name,
+                        f"{contract.name}/{d}/{name}",
+                        int(row - s + first_line),
+                        orig_key[row] or "",
+                    )
+                )
+                di += 1
+            if cfg.defect_rate > 0 and file_rng.random() < cfg.defect_rate:
+                copy = folder / landing_file_name(contract, d, part=2)
+                copy.write_bytes(path.read_bytes())
+                files += 1
+                self.defects.append(("redelivered_file", contract.name, f"{contract.name}/{d}/{copy.name}", "", ""))
+        # written now: a defect keeps its record key, and keys kept from every chunk pin freed memory
         self.defect_log.write(self.defects)
         self.defects = []
         return files, rows
