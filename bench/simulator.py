@@ -37,6 +37,7 @@ class SimulatorRun:
     peak_rss_mb: int
     wall_seconds: float
     bench_process_peak_rss_mb: int  # the floor of peak_rss_mb (see the module docstring)
+    load_average: tuple[float, float]  # 1-minute load at start and end: the machine is shared, wall time varies
 
 
 def run_simulator(people: int, days: int, seed: int, defect_rate: float, out: Path) -> SimulatorRun:
@@ -51,6 +52,7 @@ def run_simulator(people: int, days: int, seed: int, defect_rate: float, out: Pa
         f"--defect-rate={defect_rate}",
         f"--out={out}",
     ]
+    load_at_start = os.getloadavg()[0]
     started = time.monotonic()
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert child.stdout is not None
@@ -73,17 +75,19 @@ def run_simulator(people: int, days: int, seed: int, defect_rate: float, out: Pa
         peak_rss_mb=usage.ru_maxrss // 1024,
         wall_seconds=round(wall, 1),
         bench_process_peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+        load_average=(round(load_at_start, 1), round(os.getloadavg()[0], 1)),
     )
 
 
 def markdown(runs: list[SimulatorRun]) -> str:
     lines = [
-        "| people | days | rows | files | peak RSS MB | wall s |",
-        "|---:|---:|---:|---:|---:|---:|",
+        "| people | days | rows | files | peak RSS MB | wall s | load average (start, end) |",
+        "|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in runs:
         lines.append(
-            f"| {r.people:,} | {r.days} | {r.rows:,} | {r.files:,} | {r.peak_rss_mb:,} | {r.wall_seconds:.1f} |"
+            f"| {r.people:,} | {r.days} | {r.rows:,} | {r.files:,} | {r.peak_rss_mb:,} | {r.wall_seconds:.1f} "
+            f"| {r.load_average[0]}, {r.load_average[1]} |"
         )
     return "\n".join(lines) + "\n"
 
