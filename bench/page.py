@@ -31,6 +31,7 @@ COMMANDS = {
     "ml": "python -m bench.ml --sizes <people>",
     "quality": "python -m bench.quality",
     "febrl": "python -m bench.febrl",
+    "simulator": "python -m bench.simulator --people <people>",
 }
 
 

@@ -63,6 +63,16 @@ def items(df: pd.DataFrame) -> np.ndarray:
     return obj(out)
 
 
+def campaign_names(send_t: np.ndarray) -> np.ndarray:
+    """'<theme of the month> <year>' of each send time; one string per campaign, shared by its rows."""
+    months, row_month = np.unique(
+        np.asarray(send_t, dtype=np.int64).astype("datetime64[s]").astype("datetime64[M]").astype(np.int64),
+        return_inverse=True,
+    )
+    names = obj([f"{CAMPAIGN_THEMES[m % 12]} {1970 + m // 12}" for m in months])  # months since 1970-01
+    return names[row_month.reshape(-1)]
+
+
 class Formatters:
     def __init__(self, people: People, pools: Pools, seed: int) -> None:
         self.p = people
@@ -191,12 +201,10 @@ class Formatters:
 
     def email_campaign_events(self, df: pd.DataFrame, rng: np.random.Generator) -> Columns:
         p, i = self.p, df["person"].to_numpy()
-        month, year = df["month"].to_numpy(), df["year"].to_numpy()
-        names = obj([f"{CAMPAIGN_THEMES[m - 1]} {y}" for m, y in zip(month, year)])
         return {
             "event_id": fmt_ids("M", df["key"].to_numpy(), 10),
             "campaign_id": fmt_ids("C", df["campaign"].to_numpy(), 3),
-            "campaign_name": names,
+            "campaign_name": campaign_names(df["email_t"].to_numpy()),
             "email": p.email_at(i, df["email_t"].to_numpy()),
             "event_type": obj(np.array(["sent", "open", "click", "unsubscribe", "bounce"])[df["etype"].to_numpy()]),
             "occurred_at": ts(df["t"].to_numpy()),

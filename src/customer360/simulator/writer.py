@@ -52,19 +52,30 @@ def _json_value(v: object) -> str:
 
 def jsonl_lines(contract: SourceContract, cols: dict[str, np.ndarray]) -> list[str]:
     """One JSON object per row, all values as strings (or null), keys in contract order."""
-    parts = [[f'"{name}": ' + _json_value(v) for v in cols[name]] for name in contract.column_names]
-    return ["{" + ", ".join(t) + "}" for t in zip(*parts)]
+    # row by row: a list of fragments per column would hold every value twice more than the lines
+    prefixes = [f'"{name}": ' for name in contract.column_names]
+    columns = [cols[name] for name in contract.column_names]
+    return ["{" + ", ".join([p + _json_value(v) for p, v in zip(prefixes, row)]) + "}" for row in zip(*columns)]
 
 
-def write_text(path: Path, header: str | None, lines: list[str]) -> bytes:
-    body = "\n".join(lines) + "\n"
-    if header is not None:
-        body = header + "\n" + body
-    data = body.encode("utf-8")
-    if BROKEN_UTF8 in data:
-        data = data.replace(BROKEN_UTF8, INVALID_BYTES)
-    path.write_bytes(data)
-    return data
+LINES_PER_WRITE = 20_000
+
+
+def write_text(path: Path, header: str | None, lines: list[str]) -> None:
+    """The lines (and header), each ended by a line break, as UTF-8 with BROKEN swapped for invalid bytes.
+
+    Written a slice of lines at a time, so a large file is never whole in memory as one string and its bytes.
+    """
+    with path.open("wb") as out:
+        if header is not None:
+            out.write(header.encode("utf-8") + b"\n")
+        if not lines:
+            out.write(b"\n")  # what joining no lines and ending the text with a line break gives
+        for a in range(0, len(lines), LINES_PER_WRITE):
+            data = ("\n".join(lines[a : a + LINES_PER_WRITE]) + "\n").encode("utf-8")
+            if BROKEN_UTF8 in data:  # never split: a slice ends at a line break
+                data = data.replace(BROKEN_UTF8, INVALID_BYTES)
+            out.write(data)
 
 
 def write_parquet(path: Path, contract: SourceContract, cols: dict[str, np.ndarray], a: int, b: int) -> None:
