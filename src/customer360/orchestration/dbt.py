@@ -6,8 +6,8 @@ dbt builds the models in dependency order on its own threads, runs each model's 
 right after it and skips what depends on a failed error-level test. The task then
 reads run_results.json, logs one line per node and fails naming every node that failed.
 
-One dbt start-up per layer instead of one per model: see docs/decisions.md for the
-figures, and for why not Cosmos (its per-model tasks, or its watcher mode).
+One dbt start-up per layer instead of one per model, and dbt in the task's own process: see
+docs/decisions.md for the figures, and for why not Cosmos (its per-model tasks, or its watcher mode).
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ import json
 import logging
 import os
 import shutil
-import subprocess
-import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,14 @@ LAYERS = (STAGING_SELECTOR, CORE_MARTS_SELECTOR, SCORED_MARTS_SELECTOR)
 
 # Keep dbt from phoning home: this network reaches package registries only.
 QUIET_ENV = {"DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DO_NOT_TRACK": "1"}
+# The profile's connection without settings: the local server's default database.
+LOCAL_DBT_ENV = {
+    "C360_PGHOST": "127.0.0.1",
+    "C360_PGPORT": "5432",
+    "C360_PGUSER": "postgres",
+    "C360_PGPASSWORD": "",
+    "C360_PGDATABASE": "customer360",
+}
 
 # run_results.json statuses that fail a build (a warn-level test that fails says "warn").
 FAILED_STATUSES = frozenset({"error", "fail", "runtime error"})
@@ -136,31 +145,61 @@ def summarise(selector: str, nodes: list[NodeResult]) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class DbtInvocation:
+    """What a dbt command left: its exit code (0 ok, 1 a node failed, 2 dbt itself failed)."""
+
+    args: tuple[str, ...]
+    returncode: int
+
+
+class DbtCommandFailed(RuntimeError):
+    pass
+
+
+# dbt's runner keeps global state (flags, the adapter) for the length of an invocation: one at a time.
+_DBT_LOCK = threading.Lock()
+
+
 def run_dbt(
     settings: Settings | None, *args: str, target_path: Path | None = None, check: bool = True
-) -> subprocess.CompletedProcess:
-    """One dbt command in a subprocess, connected through ``settings`` (None: the local default).
+) -> DbtInvocation:
+    """One dbt command in this process, connected through ``settings`` (None: the local default).
 
-    A subprocess, not dbt's in-process runner: its connection variables stay out of this
-    process's environment, and dbt's global state never outlives the command.
+    In-process (dbt's programmatic runner), not a subprocess: a dbt process spends seconds
+    importing dbt before it does anything, and a run makes five dbt invocations (three layers,
+    history, docs); the import is paid once per process (docs/decisions.md has the figures).
+    The connection variables the profile reads are set in os.environ for the invocation only
+    and put back after it.
     """
-    env = {**os.environ, **QUIET_ENV}
-    env.update(
-        settings.dbt_env()
-        if settings
-        else {
-            "C360_PGHOST": "127.0.0.1",
-            "C360_PGPORT": "5432",
-            "C360_PGUSER": "postgres",
-            "C360_PGPASSWORD": "",
-            "C360_PGDATABASE": "customer360",
-        }
-    )
-    dbt = Path(sys.executable).parent / "dbt"
-    command = [str(dbt), *args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
+    from dbt.cli.main import dbtRunner  # heavy: imported by the tasks that run dbt, not at DAG parse
+
+    command = [*args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
     if target_path:
-        command += ["--target-path", str(target_path)]
-    return subprocess.run(command, check=check, env=env)
+        command += ["--target-path", str(target_path), "--log-path", str(target_path / "logs")]
+    connection = settings.dbt_env() if settings else LOCAL_DBT_ENV
+    with _DBT_LOCK, _environ({**QUIET_ENV, **connection}):
+        result = dbtRunner().invoke(command)
+    returncode = 0 if result.success else (2 if result.exception is not None else 1)
+    if check and returncode != 0:
+        raise DbtCommandFailed(
+            f"dbt {' '.join(args)} failed (exit code {returncode}): {result.exception or 'see the lines above'}"
+        )
+    return DbtInvocation(tuple(args), returncode)
+
+
+@contextmanager
+def _environ(values: dict[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def record_history(settings: Settings, target_path: Path) -> None:
