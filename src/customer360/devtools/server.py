@@ -165,6 +165,22 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def restart_local_cluster(cluster_dir: Path = LOCAL_CLUSTER_DIR) -> None:
+    """Restart a private cluster the way an operator would (fast: sessions are cut, work in flight
+    rolls back) and wait until it accepts connections again."""
+    bin_dir = _postgres_bin_dir()
+    if bin_dir is None:
+        raise WarehouseUnavailable("no PostgreSQL server binaries (pg_ctl) are installed")
+    subprocess.run(
+        _as_cluster_owner(
+            [str(bin_dir / "pg_ctl"), "-D", str(cluster_dir / "data"), "-l", str(cluster_dir / "server.log")]
+            + ["-m", "fast", "-w", "restart"]
+        ),
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+
+
 def stop_local_cluster(cluster_dir: Path = LOCAL_CLUSTER_DIR) -> None:
     bin_dir = _postgres_bin_dir()
     data_dir = cluster_dir / "data"
