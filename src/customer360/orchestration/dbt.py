@@ -154,7 +154,7 @@ class DbtInvocation:
 
 
 class DbtCommandFailed(RuntimeError):
-    pass
+    """A dbt command other than a layer build failed (a layer build raises DbtBuildFailed, naming its nodes)."""
 
 
 # dbt's runner keeps global state (flags, the adapter) for the length of an invocation: one at a time.
