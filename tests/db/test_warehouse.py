@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import sys
 import uuid
@@ -13,19 +12,14 @@ import pytest
 
 from customer360.config import PROJECT_ROOT
 from customer360.devtools import server
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.support.clusters import free_port
 
 
 @pytest.mark.skipif(server._postgres_bin_dir() is None, reason="no PostgreSQL server binaries on this machine")
 def test_a_private_cluster_is_started_when_nothing_answers():
     # Under the project, as `make demo` does: when run as root, the cluster's owner must reach it.
     cluster_dir = PROJECT_ROOT / ".local" / f"test-postgres-{uuid.uuid4().hex[:8]}"
-    port = _free_port()
+    port = free_port()
     messages: list[str] = []
     url = server.start_local_cluster(cluster_dir, port, say=messages.append)
     try:

@@ -15,8 +15,6 @@ it disturbs no other test), with retries, while
 from __future__ import annotations
 
 import shutil
-import socket
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -24,7 +22,8 @@ from pathlib import Path
 import psycopg
 
 from customer360.config import with_database
-from customer360.devtools.server import restart_local_cluster, start_local_cluster, stop_local_cluster
+from customer360.devtools.server import restart_local_cluster
+from tests.support.clusters import private_cluster
 from tests.support.marts import RUN_RECORD_RELATIONS, diff_rows, marts_rows
 from tests.support.warehouses import new_warehouse
 
@@ -86,22 +85,11 @@ class ServerRestarter(threading.Thread):
             self.restarted_at = time.monotonic()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_a_killed_connection_and_a_server_restart_fail_tasks_which_retry_to_the_undisturbed_result(
     company, tmp_path, airflow_home
 ):
-    cluster_dir = Path(tempfile.mkdtemp(prefix="c360-test-pg-"))  # outside pytest's 0700 folders: postgres reads it
-    server_url = start_local_cluster(cluster_dir, _free_port(), say=lambda _: None)
-    try:
+    with private_cluster() as (server_url, cluster_dir):
         _disturbed_run_recovers(company, server_url, cluster_dir, tmp_path, airflow_home)
-    finally:
-        stop_local_cluster(cluster_dir)
-        shutil.rmtree(cluster_dir, ignore_errors=True)
 
 
 def _disturbed_run_recovers(company, server_url: str, cluster_dir: Path, tmp_path: Path, airflow_home: Path) -> None:

@@ -126,23 +126,7 @@ def start_local_cluster(cluster_dir: Path = LOCAL_CLUSTER_DIR, port: int = LOCAL
             stdout=subprocess.DEVNULL,
         )
     say(f"warehouse: starting the local PostgreSQL cluster on 127.0.0.1:{port}")
-    subprocess.run(
-        _as_cluster_owner(
-            [
-                str(bin_dir / "pg_ctl"),
-                "-D",
-                str(data_dir),
-                "-l",
-                str(cluster_dir / "server.log"),
-                "-o",
-                f"-p {port} -k {cluster_dir} -c listen_addresses=127.0.0.1",
-                "-w",
-                "start",
-            ]
-        ),
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
+    _pg_ctl(bin_dir, cluster_dir, "-o", f"-p {port} -k {cluster_dir} -c listen_addresses=127.0.0.1", "-w", "start")
     for _ in range(30):
         if answers(url):
             return url
@@ -171,25 +155,19 @@ def restart_local_cluster(cluster_dir: Path = LOCAL_CLUSTER_DIR) -> None:
     bin_dir = _postgres_bin_dir()
     if bin_dir is None:
         raise WarehouseUnavailable("no PostgreSQL server binaries (pg_ctl) are installed")
-    subprocess.run(
-        _as_cluster_owner(
-            [str(bin_dir / "pg_ctl"), "-D", str(cluster_dir / "data"), "-l", str(cluster_dir / "server.log")]
-            + ["-m", "fast", "-w", "restart"]
-        ),
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
+    _pg_ctl(bin_dir, cluster_dir, "-m", "fast", "-w", "restart")
 
 
 def stop_local_cluster(cluster_dir: Path = LOCAL_CLUSTER_DIR) -> None:
     bin_dir = _postgres_bin_dir()
-    data_dir = cluster_dir / "data"
-    if bin_dir and (data_dir / "postmaster.pid").exists():
-        subprocess.run(
-            _as_cluster_owner([str(bin_dir / "pg_ctl"), "-D", str(data_dir), "-m", "fast", "-w", "stop"]),
-            check=False,
-            stdout=subprocess.DEVNULL,
-        )
+    if bin_dir and (cluster_dir / "data" / "postmaster.pid").exists():
+        _pg_ctl(bin_dir, cluster_dir, "-m", "fast", "-w", "stop", check=False)
+
+
+def _pg_ctl(bin_dir: Path, cluster_dir: Path, *args: str, check: bool = True) -> None:
+    """pg_ctl on the cluster in ``cluster_dir`` (its data in data/, its log in server.log), as its owner."""
+    command = [str(bin_dir / "pg_ctl"), "-D", str(cluster_dir / "data"), "-l", str(cluster_dir / "server.log"), *args]
+    subprocess.run(_as_cluster_owner(command), check=check, stdout=subprocess.DEVNULL)
 
 
 if __name__ == "__main__":
